@@ -1,0 +1,44 @@
+"""Opens the durable SQLite store: WAL journal, synchronous=FULL.
+
+FULL (not NORMAL) because a session acknowledged to a wallbox or queued for the cloud
+must survive a power cut; NORMAL may lose the last commits in WAL mode.
+Each store module (sessions, outbox, lists) creates its own tables with
+``ensure_schema(conn)``, so they can be used alone in tests.
+"""
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def open_db(path: str | Path) -> sqlite3.Connection:
+    """Open (or create) the store. ``":memory:"`` works for tests that need no durability."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One all-or-nothing write: BEGIN IMMEDIATE ... COMMIT, rolled back on any error.
+
+    Nested use joins the outer transaction, so a session write and its outbox record
+    commit together.
+    """
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
