@@ -1,0 +1,267 @@
+"""The cloud side of docs/cloud-protocol.md, for tests, benchmarks and demos.
+
+Pushes snapshots and deltas, sends remote starts/stops and site limits, receives the
+edges' record batches, acknowledges them by id and counts duplicates (a record id seen
+before). Thread-based (paho's network thread): every method may be called from any
+thread; ``wait_for`` blocks, tests on an asyncio loop poll the counters instead.
+
+CLI: ``python -m host_tools.cloud_peer --port 1883 --site demo [--snapshot FILE.json]
+[--remote-start CP001:1:PAYREF]`` prints what arrives.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any, Callable, Dict, List, Optional
+
+import paho.mqtt.client as mqtt
+
+from edge.cloud import codec
+
+log = logging.getLogger(__name__)
+
+PREFIX = "evc"
+
+
+def down_topic(site: str, name: str) -> str:
+    return "%s/%s/down/%s" % (PREFIX, site, name)
+
+
+class CloudPeer:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        username: Optional[str] = None,
+        password: Optional[str] = None,
+        client_id: str = "cloud-peer",
+        ack: bool = True,
+        clock: Callable[[], float] = time.time,
+        records_max_bytes: int = 4 * codec.MiB,
+        on_event: Optional[Callable[[str, str, dict], None]] = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.ack_enabled = ack              # False: receive but never acknowledge
+        self._clock = clock
+        self._records_max = records_max_bytes
+        self._on_event = on_event           # (site, type, body) of every upstream message
+        self._ids = itertools.count(1)
+        self._cond = threading.Condition()
+        # Everything received, per site; guarded by _cond.
+        self.records: Dict[str, Dict[str, dict]] = {}      # site -> record id -> record
+        self.duplicates = 0
+        self.batches = 0
+        self.acked_ids = 0
+        self.replies: List[dict] = []
+        self.snapshot_requests: List[dict] = []
+        self.online: Dict[str, dict] = {}
+        self.status: Dict[str, dict] = {}
+        self.telemetry: List[dict] = []
+        self.refused: List[str] = []                        # upstream payloads we could not read
+        self.per_type: Counter = Counter()
+        self.connected = threading.Event()
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                   protocol=mqtt.MQTTv5)
+        if username is not None:
+            self._client.username_pw_set(username, password)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(0.05, 0.5)
+
+    # ---- lifecycle ----
+    def start(self, timeout_s: float = 10.0) -> "CloudPeer":
+        self._client.connect_async(self.host, self.port, keepalive=30, clean_start=True)
+        self._client.loop_start()
+        if not self.connected.wait(timeout_s):
+            self.stop()
+            raise TimeoutError("cloud peer could not connect to %s:%d" % (self.host, self.port))
+        return self
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> "CloudPeer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _on_connect(self, client, userdata, flags, reason, properties) -> None:
+        if reason.is_failure:
+            log.warning("cloud peer refused by broker: %s", reason)
+            return
+        client.subscribe("%s/+/up/#" % PREFIX, qos=1)
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
+        self.connected.clear()
+
+    # ---- downstream (to the edge) ----
+    def next_id(self) -> str:
+        return "c-%06d" % next(self._ids)
+
+    def send(self, site: str, msg_type: str, body: dict, topic_name: str,
+             msg_id: Optional[str] = None, wait: bool = True) -> str:
+        msg_id = msg_id or self.next_id()
+        payload = codec.encode_envelope(msg_type, msg_id, site, int(self._clock()), body)
+        self.publish_raw(down_topic(site, topic_name), payload, wait)
+        return msg_id
+
+    def publish_raw(self, topic: str, payload: bytes, wait: bool = True) -> None:
+        """Any bytes to any topic (hostile-input tests)."""
+        info = self._client.publish(topic, payload, qos=1)
+        if wait:
+            info.wait_for_publish(10.0)
+
+    def push_snapshot(self, site: str, snapshot: dict, msg_id: Optional[str] = None) -> str:
+        return self.send(site, "snapshot", snapshot, "lists", msg_id)
+
+    def push_delta(self, site: str, delta: dict, msg_id: Optional[str] = None) -> str:
+        return self.send(site, "delta", delta, "lists", msg_id)
+
+    def remote_start(self, site: str, request_id: str, station: str, connector: int,
+                     payment_ref: str, group_id: Optional[str] = None) -> str:
+        return self.send(site, "remote_start",
+                         {"request_id": request_id, "station": station, "connector": connector,
+                          "payment_ref": payment_ref, "group_id": group_id}, "cmd")
+
+    def remote_stop(self, site: str, request_id: str, session_id: str) -> str:
+        return self.send(site, "remote_stop", {"request_id": request_id, "session_id": session_id},
+                         "cmd")
+
+    def site_limit(self, site: str, request_id: str, limit_id: str, max_da: Optional[int],
+                   expires_s: Optional[int], reason: str = "grid_operator") -> str:
+        return self.send(site, "site_limit",
+                         {"request_id": request_id, "limit_id": limit_id, "max_da": max_da,
+                          "expires_s": expires_s, "reason": reason}, "cmd")
+
+    def ack(self, site: str, ids: List[str]) -> None:
+        # The protocol allows 1..1000 ids per ack. No waiting for the PUBACK: this also
+        # runs inside paho's network thread, which would then wait for itself.
+        for start in range(0, len(ids), 1000):
+            self.send(site, "ack", {"ids": ids[start:start + 1000]}, "ack", wait=False)
+
+    def ack_all(self, site: str) -> None:
+        with self._cond:
+            ids = list(self.records.get(site, {}))
+        if ids:
+            self.ack(site, ids)
+
+    # ---- upstream (from the edge) ----
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        parts = msg.topic.split("/")
+        if len(parts) != 4 or parts[0] != PREFIX or parts[2] != "up":
+            return
+        site = parts[1]
+        payload = bytes(msg.payload)
+        if not payload:
+            return          # a cleared retained message
+        try:
+            env = codec.decode_envelope(payload, self._records_max, site)
+        except codec.ProtocolError as exc:
+            log.warning("cloud peer: unreadable message on %s: %s", msg.topic, exc)
+            with self._cond:
+                self.refused.append("%s: %s" % (msg.topic, exc))
+                self._cond.notify_all()
+            return
+        to_ack: List[str] = []
+        with self._cond:
+            self.per_type[env.type] += 1
+            if env.type == "records":
+                to_ack = self._take_records(site, env.body)
+            elif env.type == "command_reply":
+                self.replies.append(dict(env.body, site=site))
+            elif env.type == "snapshot_request":
+                self.snapshot_requests.append(dict(env.body, site=site))
+            elif env.type == "online":
+                self.online[site] = dict(env.body, retained=bool(msg.retain))
+            elif env.type == "status":
+                self.status[site] = env.body
+            elif env.type == "telemetry":
+                self.telemetry.append(env.body)
+            self._cond.notify_all()
+        if to_ack and self.ack_enabled:
+            self.ack(site, to_ack)
+        if self._on_event is not None:
+            self._on_event(site, env.type, env.body)
+
+    def _take_records(self, site: str, body: dict) -> List[str]:
+        records = body.get("records")
+        if not isinstance(records, list):
+            self.refused.append("records: body.records is not a list")
+            return []
+        self.batches += 1
+        store = self.records.setdefault(site, {})
+        ids = []
+        for rec in records:
+            rid = rec.get("id") if isinstance(rec, dict) else None
+            if not isinstance(rid, str):
+                self.refused.append("records: record without id")
+                continue
+            if rid in store:
+                self.duplicates += 1
+            else:
+                store[rid] = rec
+            ids.append(rid)
+        self.acked_ids += len(ids) if self.ack_enabled else 0
+        return ids
+
+    # ---- queries ----
+    def wait_for(self, predicate: Callable[["CloudPeer"], bool], timeout_s: float = 20.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self), timeout_s)
+
+    def record_count(self, site: str) -> int:
+        with self._cond:
+            return len(self.records.get(site, {}))
+
+    def records_of(self, site: str, kind: Optional[str] = None) -> List[dict]:
+        with self._cond:
+            recs = list(self.records.get(site, {}).values())
+        return [r for r in recs if kind is None or r.get("kind") == kind]
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = argparse.ArgumentParser(description="Reference cloud peer (docs/cloud-protocol.md)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=1883)
+    parser.add_argument("--user", default=None)
+    parser.add_argument("--password", default=None)
+    parser.add_argument("--site", required=True)
+    parser.add_argument("--snapshot", default=None, help="JSON file with a snapshot body to push")
+    parser.add_argument("--remote-start", default=None, metavar="STATION:CONNECTOR:PAYREF")
+    parser.add_argument("--no-ack", action="store_true", help="receive records without acking")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    peer = CloudPeer(args.host, args.port, args.user, args.password, ack=not args.no_ack,
+                     on_event=lambda site, kind, body: print(site, kind, json.dumps(body, default=str),
+                                                            flush=True))
+    peer.start()
+    if args.snapshot:
+        with open(args.snapshot) as f:
+            print("snapshot sent as", peer.push_snapshot(args.site, json.load(f)))
+    if args.remote_start:
+        station, _, rest = args.remote_start.partition(":")
+        connector, _, payref = rest.partition(":")
+        peer.remote_start(args.site, peer.next_id(), station, int(connector), payref)
+    done = threading.Event()
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        peer.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
