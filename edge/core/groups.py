@@ -1,0 +1,191 @@
+"""User groups: the four kinds, their rules, and where a group is active.
+
+A group decides who may charge where and under which tariff. Kinds:
+  - ``drivers``  Drivers & Vehicles: drivers with tokens; billing ``automatic``
+                 (tariff required) or ``record_only`` (tariff optional).
+  - ``cards``    Charging Cards Only: tokens directly in the group; never billed,
+                 an optional tariff is used for recording only.
+  - ``adhoc``    Ad hoc: no tokens at all; sessions start only by a remote start
+                 naming the connector and a payment reference; price per kWh only.
+  - ``eroaming`` eRoaming: tokens of partner providers, weekly availability
+                 windows in site local time; the tariff is the agreed payout per
+                 kWh. At most one non-archived eRoaming group per site.
+
+``validate_group`` checks a group dict completely against the site and returns
+a ``Group``; nothing is built from a dict that fails anywhere.
+"""
+
+from edge.core.checks import (
+    need_bool, need_choice, need_dict, need_id, need_list, need_str, no_unknown_keys,
+)
+from edge.core.errors import ValidationError
+from edge.core.tariff import copy_tariff, validate_tariff
+from edge.core.windows import in_windows, parse_windows, windows_to_list
+
+KINDS = ("drivers", "cards", "adhoc", "eroaming")
+BILLINGS = ("automatic", "record_only")
+STATES = ("active", "archived")
+# Multi-group rule, second key: own users before public roaming (see authorize.py).
+KIND_RANK = {"drivers": 0, "cards": 1, "eroaming": 2, "adhoc": 3}
+# Billing a kind must have; None = the group chooses (drivers).
+FIXED_BILLING = {"cards": "record_only", "adhoc": "automatic", "eroaming": "automatic"}
+
+_GROUP_KEYS = ("id", "name", "kind", "billing", "tariff", "active_on", "prioritised", "state", "windows")
+_ACTIVE_KEYS = ("site", "charging_groups", "stations", "connectors")
+
+
+class Group:
+    """A validated user group. Treat as read-only: books share Group objects."""
+
+    __slots__ = ("id", "name", "kind", "billing", "tariff", "prioritised", "state",
+                 "on_site", "on_cgroups", "on_stations", "on_connectors", "windows", "rank")
+
+    def __init__(self, id, name, kind, billing, tariff, prioritised, state,
+                 on_site, on_cgroups, on_stations, on_connectors, windows):
+        self.id = id
+        self.name = name
+        self.kind = kind
+        self.billing = billing
+        self.tariff = tariff
+        self.prioritised = prioritised
+        self.state = state
+        self.on_site = on_site
+        self.on_cgroups = on_cgroups          # tuple of charging group ids, as given
+        self.on_stations = on_stations        # tuple of station ids, as given
+        self.on_connectors = on_connectors    # tuple of (station_id, connector_id)
+        self.windows = windows                # parsed windows (eroaming), else ()
+        # The multi-group rule as one sortable key: prioritised first, kind, id.
+        self.rank = (0 if prioritised else 1, KIND_RANK[kind], id)
+
+    @property
+    def archived(self):
+        return self.state == "archived"
+
+    def active_at(self, site, station_id, connector_id=None):
+        """Is the group configured for this connector (or, with None, any connector of the station)?
+
+        Archived state and time windows are NOT considered here; see ``authorize``.
+        """
+        station = site.station(station_id)
+        if station is None:
+            return False
+        if self.on_site or station.group_id in self.on_cgroups or station_id in self.on_stations:
+            return True
+        for sid, cid in self.on_connectors:
+            if sid == station_id and (connector_id is None or cid == connector_id):
+                return True
+        return False
+
+    def open_at(self, tz, utc_s):
+        """eRoaming: inside the availability windows? Other kinds are always open."""
+        if self.kind != "eroaming":
+            return True
+        return in_windows(self.windows, tz, utc_s)
+
+    def to_dict(self):
+        return {
+            "id": self.id, "name": self.name, "kind": self.kind, "billing": self.billing,
+            "tariff": copy_tariff(self.tariff),
+            "active_on": {"site": self.on_site, "charging_groups": list(self.on_cgroups),
+                          "stations": list(self.on_stations),
+                          "connectors": [[s, c] for s, c in self.on_connectors]},
+            "prioritised": self.prioritised, "state": self.state,
+            "windows": windows_to_list(self.windows),
+        }
+
+    def replace(self, **changes):
+        """A new Group with some fields changed (callers validate the values)."""
+        d = {}
+        for name in ("id", "name", "kind", "billing", "tariff", "prioritised", "state",
+                     "on_site", "on_cgroups", "on_stations", "on_connectors", "windows"):
+            d[name] = changes[name] if name in changes else getattr(self, name)
+        return Group(**d)
+
+    def __repr__(self):
+        return "Group(%r, kind=%r, state=%r)" % (self.id, self.kind, self.state)
+
+
+def validate_active_on(a, field, site):
+    """-> (on_site, cgroups tuple, stations tuple, connectors tuple), checked against the site."""
+    need_dict(a, field)
+    no_unknown_keys(a, field, _ACTIVE_KEYS)
+    on_site = need_bool(a.get("site", False), field + ".site")
+    cgroups = []
+    for i, cg in enumerate(need_list(a.get("charging_groups", []), field + ".charging_groups")):
+        f = "%s.charging_groups[%d]" % (field, i)
+        if not isinstance(cg, str) or site.charging_group(cg) is None:
+            raise ValidationError(f, cg, "unknown charging group")
+        if cg in cgroups:
+            raise ValidationError(f, cg, "listed twice")
+        cgroups.append(cg)
+    stations = []
+    for i, sid in enumerate(need_list(a.get("stations", []), field + ".stations")):
+        f = "%s.stations[%d]" % (field, i)
+        if not isinstance(sid, str) or site.station(sid) is None:
+            raise ValidationError(f, sid, "unknown station")
+        if sid in stations:
+            raise ValidationError(f, sid, "listed twice")
+        stations.append(sid)
+    conns = []
+    for i, pair in enumerate(need_list(a.get("connectors", []), field + ".connectors")):
+        f = "%s.connectors[%d]" % (field, i)
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValidationError(f, pair, "must be [station_id, connector_id]")
+        sid, cid = pair[0], pair[1]
+        if not isinstance(sid, str) or site.station(sid) is None:
+            raise ValidationError(f + "[0]", sid, "unknown station")
+        if isinstance(cid, bool) or not isinstance(cid, int) or site.connector(sid, cid) is None:
+            raise ValidationError(f + "[1]", cid, "unknown connector of station %s" % sid)
+        key = (sid, cid)
+        if key in conns:
+            raise ValidationError(f, pair, "listed twice")
+        conns.append(key)
+    return on_site, tuple(cgroups), tuple(stations), tuple(conns)
+
+
+def check_tariff_for_kind(kind, billing, tariff, field):
+    """Kind-specific tariff rules; ``tariff`` is already validated (or None)."""
+    if tariff is None:
+        if kind in ("adhoc", "eroaming") or billing == "automatic":
+            raise ValidationError(field, None, "a %s group with %s billing needs a tariff" % (kind, billing))
+        return
+    if kind in ("adhoc", "eroaming"):
+        what = "an ad hoc price" if kind == "adhoc" else "an eRoaming payout"
+        if tariff["parking"] is not None:
+            raise ValidationError(field + ".parking", tariff["parking"], what + " is per kWh only: no parking fee")
+        if tariff["monthly_base_m"] != 0:
+            raise ValidationError(field + ".monthly_base_m", tariff["monthly_base_m"],
+                                  what + " is per kWh only: no monthly base fee")
+
+
+def validate_group(g, field, site):
+    """Validate one group dict completely; return a Group."""
+    need_dict(g, field)
+    no_unknown_keys(g, field, _GROUP_KEYS)
+    gid = need_id(g.get("id"), field + ".id")
+    name = need_str(g.get("name"), field + ".name", 100)
+    kind = need_choice(g.get("kind"), field + ".kind", KINDS)
+    fixed = FIXED_BILLING.get(kind)
+    if "billing" in g or fixed is None:
+        billing = need_choice(g.get("billing"), field + ".billing", BILLINGS)
+        if fixed is not None and billing != fixed:
+            raise ValidationError(field + ".billing", billing, "a %s group is always %s" % (kind, fixed))
+    else:
+        billing = fixed
+    tariff = g.get("tariff")
+    if tariff is not None:
+        tariff = validate_tariff(tariff, field + ".tariff")
+    check_tariff_for_kind(kind, billing, tariff, field + ".tariff")
+    on = validate_active_on(g.get("active_on", {}), field + ".active_on", site)
+    prioritised = need_bool(g.get("prioritised", False), field + ".prioritised")
+    state = need_choice(g.get("state", "active"), field + ".state", STATES)
+    raw_windows = g.get("windows")
+    if kind == "eroaming":
+        windows = parse_windows([] if raw_windows is None else raw_windows, field + ".windows")
+    else:
+        if raw_windows:
+            raise ValidationError(field + ".windows", raw_windows, "only eRoaming groups have availability windows")
+        if raw_windows is not None:
+            need_list(raw_windows, field + ".windows")
+        windows = ()
+    return Group(gid, name, kind, billing, tariff, prioritised, state, on[0], on[1], on[2], on[3], windows)
