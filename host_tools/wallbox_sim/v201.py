@@ -1,0 +1,302 @@
+"""OCPP 2.0.1 face of a simulated wallbox. Each connector is EVSE n, connector 1."""
+from __future__ import annotations
+
+import json
+import logging
+
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result
+
+from . import config as cfg
+from .clock import iso
+from .local_list import ListError, entry_from_info
+from .model import Record
+from .profiles import PURPOSES_201, ProfileError, parse_v201
+from .station import Station
+
+log = logging.getLogger(__name__)
+
+CONNECTOR_STATUS = {"Available": "Available", "Unavailable": "Unavailable",
+                    "Faulted": "Faulted"}  # everything else: Occupied
+CHARGING_STATE = {"Charging": "Charging", "SuspendedEV": "SuspendedEV",
+                  "SuspendedEVSE": "SuspendedEVSE", "Preparing": "EVConnected",
+                  "Finishing": "EVConnected"}
+STOP_TRIGGER = {"EVDisconnected": "EVDeparted", "Remote": "RemoteStop",
+                "DeAuthorized": "Deauthorized", "Local": "StopAuthorized"}
+
+
+def sampled_values(data: dict, context: str, wanted: str) -> list[dict]:
+    want = set(x.strip() for x in wanted.split(",")) | {"Energy.Active.Import.Register"}
+    out = [{"value": float(data["energy_wh"]), "context": context,
+            "measurand": "Energy.Active.Import.Register", "unit_of_measure": {"unit": "Wh"}}]
+    if "Current.Import" in want:
+        for i, amps in enumerate(data["currents_a"]):
+            out.append({"value": round(amps, 1), "context": context, "measurand": "Current.Import",
+                        "phase": "L%d" % (i + 1), "unit_of_measure": {"unit": "A"}})
+    if "Power.Active.Import" in want:
+        out.append({"value": float(data["power_w"]), "context": context,
+                    "measurand": "Power.Active.Import", "unit_of_measure": {"unit": "W"}})
+    return out
+
+
+def id_token(tag: str, remote: bool = False) -> dict:
+    return {"id_token": tag, "type": "Central" if remote else "ISO14443"}
+
+
+class Point201(ChargePoint):
+    def __init__(self, station: Station, connection, response_timeout: float = 30) -> None:
+        super().__init__(station.id, connection, response_timeout=response_timeout)
+        self.station = station
+
+    # -- calls to the server -------------------------------------------------
+    async def send_boot(self) -> tuple[str, int]:
+        spec = self.station.spec
+        res = await self.call(call.BootNotification(
+            charging_station={"model": spec.model, "vendor_name": spec.vendor,
+                              "firmware_version": "sim-1"}, reason="PowerUp"), suppress=False)
+        return res.status, int(res.interval)
+
+    async def send_heartbeat(self) -> None:
+        await self.call(call.Heartbeat(), suppress=False)
+
+    async def send_authorize(self, tag: str) -> str:
+        res = await self.call(call.Authorize(id_token=id_token(tag)), suppress=False)
+        return res.id_token_info["status"]
+
+    async def send_record(self, rec: Record) -> None:
+        st = self.station
+        if rec.kind == "status":
+            await self.call(call.StatusNotification(
+                timestamp=iso(rec.at_s), evse_id=rec.connector_id, connector_id=1,
+                connector_status=CONNECTOR_STATUS.get(rec.data["status"], "Occupied")),
+                suppress=False)
+            return
+        tx = rec.tx
+        state = CHARGING_STATE.get(st.connectors[rec.connector_id].state, "EVConnected")
+        info = {"transaction_id": tx.server_id, "charging_state": state}
+        kwargs = dict(timestamp=iso(rec.at_s), seq_no=tx.next_seq(),
+                      offline=True if rec.offline else None)
+        if rec.kind == "start":
+            remote = rec.data["trigger"] == "RemoteStart"
+            if tx.remote_start_id is not None:
+                info["remote_start_id"] = tx.remote_start_id
+            res = await self.call(call.TransactionEvent(
+                event_type="Started", trigger_reason=rec.data["trigger"], transaction_info=info,
+                id_token=id_token(tx.id_tag, remote), evse={"id": rec.connector_id, "connector_id": 1},
+                meter_value=[{"timestamp": iso(rec.at_s), "sampled_value": [{
+                    "value": float(rec.data["meter_wh"]), "context": "Transaction.Begin",
+                    "measurand": "Energy.Active.Import.Register",
+                    "unit_of_measure": {"unit": "Wh"}}]}], **kwargs), suppress=False)
+            status = (res.id_token_info or {}).get("status", "Accepted")
+            if status != "Accepted":
+                st.start_rejected(tx, status)
+        elif rec.kind == "meter":
+            await self.call(call.TransactionEvent(
+                event_type="Updated", trigger_reason="MeterValuePeriodic", transaction_info=info,
+                meter_value=[{"timestamp": iso(rec.at_s), "sampled_value": sampled_values(
+                    rec.data, "Sample.Periodic", st.conf("MeterValuesSampledData"))}], **kwargs),
+                suppress=False)
+        elif rec.kind == "stop":
+            reason = rec.data["reason"]
+            info.update(charging_state="EVConnected" if reason != "EVDisconnected" else "Idle",
+                        stopped_reason=reason)
+            await self.call(call.TransactionEvent(
+                event_type="Ended", trigger_reason=STOP_TRIGGER.get(reason, "AbnormalCondition"),
+                transaction_info=info,
+                meter_value=[{"timestamp": iso(rec.at_s), "sampled_value": sampled_values(
+                    rec.data["sample"], "Transaction.End", "")}], **kwargs), suppress=False)
+
+    # -- handlers ------------------------------------------------------------
+    @on("SetChargingProfile")
+    def on_set_charging_profile(self, evse_id, charging_profile, **_):
+        st = self.station
+        try:
+            profile = parse_v201(evse_id, charging_profile, st.clock(),
+                                 st.conf_int("ChargingScheduleMaxPeriods"))
+        except ProfileError as e:
+            log.warning("%s: SetChargingProfile rejected: %s", st.id, e)
+            return call_result.SetChargingProfile(
+                status="Rejected", status_info={"reason_code": "InvalidValue",
+                                                "additional_info": str(e)[:500]})
+        return call_result.SetChargingProfile(status=st.set_profile(profile))
+
+    @on("ClearChargingProfile")
+    def on_clear_charging_profile(self, charging_profile_id=None, charging_profile_criteria=None, **_):
+        c = charging_profile_criteria or {}
+        purpose = c.get("charging_profile_purpose")
+        found = self.station.clear_profiles(
+            profile_id=charging_profile_id, connector_id=c.get("evse_id"),
+            purpose=PURPOSES_201.get(purpose) if purpose else None, stack_level=c.get("stack_level"))
+        return call_result.ClearChargingProfile(status="Accepted" if found else "Unknown")
+
+    @on("RequestStartTransaction")
+    def on_request_start(self, id_token, remote_start_id, evse_id=None, charging_profile=None, **_):
+        st = self.station
+        profile = None
+        if charging_profile is not None:
+            if not st.spec.accept_profiles or evse_id is None:
+                return call_result.RequestStartTransaction(status="Rejected")
+            try:
+                profile = parse_v201(evse_id, charging_profile, st.clock(),
+                                     st.conf_int("ChargingScheduleMaxPeriods"))
+            except ProfileError as e:
+                log.warning("%s: RequestStart profile rejected: %s", st.id, e)
+                return call_result.RequestStartTransaction(status="Rejected")
+            if profile.purpose != "tx":
+                return call_result.RequestStartTransaction(status="Rejected")
+        ok = st.remote_start(evse_id, id_token["id_token"], remote_start_id, profile)
+        return call_result.RequestStartTransaction(status="Accepted" if ok else "Rejected")
+
+    @on("RequestStopTransaction")
+    def on_request_stop(self, transaction_id, **_):
+        ok = self.station.remote_stop(transaction_id)
+        return call_result.RequestStopTransaction(status="Accepted" if ok else "Rejected")
+
+    @on("SendLocalList")
+    def on_send_local_list(self, version_number, update_type, local_authorization_list=None, **_):
+        st = self.station
+        items_in = local_authorization_list or []
+        full = update_type == "Full"
+        if not st.conf_bool("LocalAuthListEnabled"):
+            return call_result.SendLocalList(status="Failed")
+        if not full and version_number <= st.local_list.version:
+            return call_result.SendLocalList(status="VersionMismatch")
+        size = len(json.dumps(items_in))
+        if size > st.spec.local_list_bytes_per_message:
+            log.warning("%s: SendLocalList failed: %d bytes > BytesPerMessage %d",
+                        st.id, size, st.spec.local_list_bytes_per_message)
+            return call_result.SendLocalList(status="Failed")
+        try:
+            items = []
+            for i, item in enumerate(items_in):
+                path = "local_authorization_list[%d].id_token_info" % i
+                entry = entry_from_info(item.get("id_token_info"), path)
+                if entry is None and full:
+                    raise ListError(path, None, "is required in a Full update")
+                items.append((item["id_token"]["id_token"], entry))
+            st.local_list.apply(version_number, full, items)
+        except ListError as e:
+            log.warning("%s: SendLocalList failed: %s", st.id, e)
+            return call_result.SendLocalList(status="Failed", status_info={
+                "reason_code": "InvalidValue", "additional_info": str(e)[:500]})
+        return call_result.SendLocalList(status="Accepted")
+
+    @on("GetLocalListVersion")
+    def on_get_local_list_version(self, **_):
+        return call_result.GetLocalListVersion(version_number=self.station.local_list.version)
+
+    def _variable(self, component: dict, variable: dict):
+        """(source, known component?) for a device-model variable."""
+        name, var = component.get("name"), variable.get("name")
+        source = cfg.V201_VARIABLES.get((name, var))
+        known = any(c == name for c, _ in cfg.V201_VARIABLES)
+        return source, known
+
+    def _value(self, source: str) -> str:
+        st = self.station
+        special = {"=true": "true", "=entries": str(len(st.local_list)),
+                   "=bytes_per_message": str(st.spec.local_list_bytes_per_message),
+                   "=smart_charging": "true" if st.spec.accept_profiles else "false",
+                   "=profiles": str(len(st.profiles)), "=rate_unit": "A,W"}
+        return special[source] if source.startswith("=") else st.conf(source)
+
+    @on("GetVariables")
+    def on_get_variables(self, get_variable_data, **_):
+        results = []
+        for item in get_variable_data:
+            comp, var = item["component"], item["variable"]
+            kind = item.get("attribute_type", "Actual")
+            source, known = self._variable(comp, var)
+            res = {"component": comp, "variable": var, "attribute_type": kind}
+            if source is None:
+                res["attribute_status"] = "UnknownVariable" if known else "UnknownComponent"
+            elif kind != "Actual":
+                res["attribute_status"] = "NotSupportedAttributeType"
+            else:
+                res["attribute_status"] = "Accepted"
+                res["attribute_value"] = self._value(source)
+            results.append(res)
+        return call_result.GetVariables(get_variable_result=results)
+
+    @on("SetVariables")
+    def on_set_variables(self, set_variable_data, **_):
+        st = self.station
+        results = []
+        for item in set_variable_data:
+            comp, var = item["component"], item["variable"]
+            kind = item.get("attribute_type", "Actual")
+            source, known = self._variable(comp, var)
+            res = {"component": comp, "variable": var, "attribute_type": kind}
+            if source is None:
+                res["attribute_status"] = "UnknownVariable" if known else "UnknownComponent"
+            elif kind != "Actual":
+                res["attribute_status"] = "NotSupportedAttributeType"
+            elif source.startswith("="):
+                res["attribute_status"] = "Rejected"
+            else:
+                status = st.change_conf(source, item["attribute_value"])
+                res["attribute_status"] = "Accepted" if status == "Accepted" else "Rejected"
+            results.append(res)
+        return call_result.SetVariables(set_variable_result=results)
+
+    @on("GetBaseReport")
+    def on_get_base_report(self, request_id, report_base, **_):
+        return call_result.GetBaseReport(status="Accepted")
+
+    @after("GetBaseReport")
+    async def after_get_base_report(self, request_id, report_base, **_):
+        """Report the device model; `maxLimit` of LocalAuthListCtrlr.Entries is the capacity."""
+        st = self.station
+        data = []
+        for (comp, var), source in cfg.V201_VARIABLES.items():
+            ro = source.startswith("=") or st.config[source]["readonly"]
+            kind = "integer" if source in ("=entries", "=bytes_per_message", "=profiles") or (
+                not source.startswith("=") and st.config[source]["type"] == cfg.INT) else (
+                "boolean" if source in ("=true", "=smart_charging") or (
+                    not source.startswith("=") and st.config[source]["type"] == cfg.BOOL)
+                else "string")
+            chars = {"data_type": kind, "supports_monitoring": False}
+            if (comp, var) == ("LocalAuthListCtrlr", "Entries"):
+                chars["max_limit"] = st.spec.local_list_max
+            if (comp, var) == ("SmartChargingCtrlr", "Entries"):
+                chars["max_limit"] = st.spec.max_profiles
+            data.append({"component": {"name": comp}, "variable": {"name": var},
+                         "variable_attribute": [{"type": "Actual", "value": self._value(source),
+                                                 "mutability": "ReadOnly" if ro else "ReadWrite"}],
+                         "variable_characteristics": chars})
+        try:
+            await self.call(call.NotifyReport(request_id=request_id, generated_at=iso(st.clock()),
+                                              seq_no=0, report_data=data), suppress=False)
+        except Exception as e:
+            log.info("%s: NotifyReport not sent: %s", st.id, e)
+
+    @on("TriggerMessage")
+    def on_trigger_message(self, requested_message, evse=None, **_):
+        if evse is not None and evse.get("id") not in self.station.connectors:
+            return call_result.TriggerMessage(status="Rejected")
+        if requested_message in ("BootNotification", "Heartbeat", "MeterValues",
+                                 "StatusNotification", "TransactionEvent"):
+            return call_result.TriggerMessage(status="Accepted")
+        return call_result.TriggerMessage(status="NotImplemented")
+
+    @after("TriggerMessage")
+    async def after_trigger_message(self, requested_message, evse=None, **_):
+        st = self.station
+        only = evse.get("id") if evse else None
+        try:
+            if requested_message == "BootNotification":
+                await self.send_boot()
+            elif requested_message == "Heartbeat":
+                await self.send_heartbeat()
+            else:
+                now = st.clock()
+                for conn in st.connectors.values():
+                    if only not in (None, conn.id):
+                        continue
+                    if requested_message == "StatusNotification":
+                        st.enqueue(Record("status", conn.id, now, False, data={"status": conn.state}))
+                    elif conn.tx is not None:
+                        st.integrate(conn, now)
+                        st.enqueue(Record("meter", conn.id, now, False, conn.tx, st.sample_data(conn)))
+        except Exception as e:
+            log.info("%s: triggered %s not sent: %s", st.id, requested_message, e)

@@ -1,0 +1,6 @@
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+logging.getLogger("ocpp").setLevel(logging.WARNING)

@@ -1,0 +1,117 @@
+"""Boot, sessions and meter values of the simulator against a real websocket server."""
+import pytest
+
+from central import Central
+from helpers import VERSIONS, fleet_for, samples, spec, starts, statuses, stops, until
+from host_tools.sim_wallbox import ManualClock, iso
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_boot_sends_boot_and_status_of_every_connector(version):
+    async with Central() as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, connectors=2)])
+        async with fleet:
+            await fleet.wait_connected()
+            await cs.wait_for(lambda: len(cs.calls("StatusNotification", "CP1")) >= 2,
+                              "two status notifications")
+        assert len(cs.calls("BootNotification", "CP1")) == 1
+        assert statuses(cs, "CP1") == ["Available", "Available"]
+        if version == "2.0.1":
+            assert sorted(p["evse_id"] for p in cs.calls("StatusNotification")) == [1, 2]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_session_authorizes_starts_meters_and_stops(version):
+    clock = ManualClock(1_700_000_000)
+    async with Central(tokens={"TAG1"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, meter_interval_s=10)], clock)
+        async with fleet:
+            await fleet.wait_connected()
+            started = await fleet.plug_in("CP1", 1, "TAG1", need_wh=50_000, max_current_a=16)
+            assert started
+            await cs.wait_for(lambda: starts(cs, version), "a start")
+            await clock.advance(30, step_s=10)
+            await cs.wait_for(lambda: len(samples(cs, version)) >= 3, "three samples")
+            await clock.advance(5)
+            fleet.unplug("CP1", 1)
+            await cs.wait_for(lambda: stops(cs, version), "a stop")
+        assert [p for p in cs.calls("Authorize")]
+        (tag, ts, conn, meter_start, _), = starts(cs, version)
+        assert (tag, ts, conn, meter_start) == ("TAG1", iso(1_700_000_000), 1, 0)
+        got = samples(cs, version)[:3]
+        assert [s[0] for s in got] == [iso(1_700_000_000 + 10 * k) for k in (1, 2, 3)]
+        # 16 A on three phases at 230 V for 10 s: 30.67 Wh per interval.
+        per_10s = 16 * 3 * 230 * 10 / 3600
+        assert [s[1] for s in got] == [int(per_10s * k) for k in (1, 2, 3)]
+        assert all(s[2] == [16.0, 16.0, 16.0] for s in got)
+        (ts, meter_stop, reason), = stops(cs, version)
+        assert ts == iso(1_700_000_035)
+        assert meter_stop == int(16 * 3 * 230 * 35 / 3600)
+        assert reason == "EVDisconnected"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_energy_grows_with_the_drawn_current(version):
+    clock = ManualClock()
+    async with Central(tokens={"A", "B"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, connectors=2, meter_interval_s=600)], clock)
+        async with fleet:
+            await fleet.wait_connected()
+            assert await fleet.plug_in("CP1", 1, "A", need_wh=90_000, max_current_a=32)
+            assert await fleet.plug_in("CP1", 2, "B", need_wh=90_000, max_current_a=8, phases=1)
+            await clock.advance(3600, step_s=600)
+            one, two = fleet.connector("CP1", 1), fleet.connector("CP1", 2)
+            assert one.drawn_a == 32.0 and one.drawn_phases == 3
+            assert two.drawn_a == 8.0 and two.drawn_phases == 1
+            assert int(one.session_wh) == 32 * 3 * 230
+            assert int(two.session_wh) == 8 * 1 * 230
+            await cs.wait_for(lambda: len(samples(cs, version)) == 12, "twelve samples")
+        by_phase = {}
+        for _, energy, amps, _ in samples(cs, version):
+            by_phase.setdefault(tuple(amps), []).append(energy)
+        assert by_phase[(32.0, 32.0, 32.0)][-1] == 32 * 3 * 230
+        assert by_phase[(8.0, 0.0, 0.0)][-1] == 8 * 230
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_full_car_stops_drawing_and_leaves_when_asked(version):
+    clock = ManualClock()
+    async with Central(tokens={"T"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, connectors=2)], clock)
+        async with fleet:
+            await fleet.wait_connected()
+            await fleet.plug_in("CP1", 1, "T", need_wh=1000, max_current_a=16)
+            await fleet.plug_in("CP1", 2, "T", need_wh=1000, max_current_a=16,
+                                leave_when_full=True)
+            await clock.advance(600, step_s=10)
+            stays, leaves = fleet.connector("CP1", 1), fleet.connector("CP1", 2)
+            assert stays.state == "SuspendedEV" and stays.drawn_a == 0
+            assert stays.tx is not None and 1000 <= stays.session_wh < 1000 + 31
+            assert leaves.tx is None and leaves.ev is None and leaves.state == "Available"
+            await cs.wait_for(lambda: stops(cs, version), "a stop")
+        (_, meter_stop, reason), = stops(cs, version)
+        assert reason == "EVDisconnected" and 1000 <= meter_stop < 1031
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_unknown_token_does_not_start(version):
+    async with Central(tokens={"GOOD"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version)])
+        async with fleet:
+            await fleet.wait_connected()
+            assert not await fleet.plug_in("CP1", 1, "BAD", need_wh=5000, max_current_a=16)
+            conn = fleet.connector("CP1", 1)
+            assert conn.tx is None and conn.state == "Preparing" and conn.drawn_a == 0
+        assert cs.calls("Authorize") and not starts(cs, version)
+
+
+async def test_basic_auth_password_is_sent_and_a_wrong_one_is_refused():
+    async with Central(passwords={"GOOD": "s3cret", "BAD": "other"}) as cs:
+        fleet = fleet_for(cs, [spec("GOOD", "1.6", password="s3cret"),
+                               spec("BAD", "2.0.1", password="wrong")])
+        async with fleet:
+            await fleet.wait_connected(["GOOD"])
+            await until(lambda: "BAD" in cs.refused, "BAD refused")
+            assert not fleet.station("BAD").online
+            assert "InvalidStatus" in (fleet.links["BAD"].last_error or "")
+        assert [s for s, a, _ in cs.received if a == "BootNotification"] == ["GOOD"]
