@@ -1,0 +1,234 @@
+"""msgpack envelopes of the cloud protocol (docs/cloud-protocol.md), decoded strictly.
+
+Every downstream payload comes from the network and is treated as hostile: its size is
+checked before any decoding, the decoder refuses anything that is not exactly one
+well-formed msgpack object of the kinds the protocol uses, and the envelope fields are
+checked before a body validator ever sees the body. All refusals raise
+``ProtocolError`` carrying a protocol error code, so the caller can answer the cloud
+with an error record without knowing which layer refused.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+import msgpack
+
+from edge.core.errors import ValidationError
+
+SCHEMA_VERSION = 1
+
+MiB = 1024 * 1024
+KiB = 1024
+
+# Error codes carried in upstream error records (docs/cloud-protocol.md).
+MALFORMED = "malformed"
+TOO_LARGE = "too_large"
+SCHEMA = "schema_version"
+UNKNOWN_TYPE = "unknown_type"
+WRONG_TOPIC = "wrong_topic"
+WRONG_SITE = "wrong_site"
+INVALID = "invalid"
+VERSION_MISMATCH = "version_mismatch"
+STALE_VERSION = "stale_version"
+EXPIRED = "expired"
+
+_ENVELOPE_KEYS = ("v", "type", "id", "site", "at_s", "body")
+
+
+class ProtocolError(ValidationError):
+    """A message was refused. ``code`` is the protocol error code; ``ref_type`` and
+    ``ref_id`` name the refused message when its envelope could be read."""
+
+    def __init__(self, code: str, field: str, value: Any, message: str,
+                 ref_type: Optional[str] = None, ref_id: Optional[str] = None) -> None:
+        super().__init__(field, value, message)
+        self.code = code
+        self.ref_type = ref_type
+        self.ref_id = ref_id
+
+
+class Limits:
+    """Size limits of the protocol; every downstream type has a maximum payload size."""
+
+    def __init__(self, snapshot_bytes: int = 32 * MiB, delta_bytes: int = 4 * MiB,
+                 other_down_bytes: int = 64 * KiB, records_bytes: int = 256 * KiB,
+                 records_count: int = 500, record_body_bytes: int = 64 * KiB,
+                 max_str_bytes: int = 64 * KiB, max_items: int = 1_000_000) -> None:
+        self.snapshot_bytes = snapshot_bytes
+        self.delta_bytes = delta_bytes
+        self.other_down_bytes = other_down_bytes
+        self.records_bytes = records_bytes
+        self.records_count = records_count
+        self.record_body_bytes = record_body_bytes
+        self.max_str_bytes = max_str_bytes
+        self.max_items = max_items
+
+    def for_type(self, msg_type: str) -> int:
+        if msg_type == "snapshot":
+            return self.snapshot_bytes
+        if msg_type == "delta":
+            return self.delta_bytes
+        return self.other_down_bytes
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class Envelope:
+    """A decoded, envelope-checked message. ``body`` is not yet validated."""
+
+    __slots__ = ("v", "type", "id", "site", "at_s", "body", "size")
+
+    def __init__(self, v: int, type: str, id: str, site: str, at_s: int,
+                 body: dict, size: int) -> None:
+        self.v = v
+        self.type = type
+        self.id = id
+        self.site = site
+        self.at_s = at_s
+        self.body = body
+        self.size = size
+
+    def __repr__(self) -> str:
+        return "Envelope(type=%r, id=%r, site=%r, size=%d)" % (self.type, self.id, self.site, self.size)
+
+
+def _pairs_to_dict(pairs: list) -> dict:
+    # msgpack keeps the last of duplicate keys silently; a hostile or buggy sender
+    # could then make two readers see two different messages.
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ProtocolError(MALFORMED, "payload", key, "duplicate map key")
+            seen.add(key)
+    return d
+
+
+def encode(obj: Any) -> bytes:
+    """Pack a protocol object. Floats, bytes and other non-protocol types are refused,
+    so the edge never sends what it would refuse itself."""
+    try:
+        return msgpack.packb(obj, use_bin_type=True, strict_types=False, default=_refuse_type)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError("not encodable as protocol msgpack: %s" % exc) from None
+
+
+def _refuse_type(obj: Any) -> Any:
+    raise TypeError("type %s is not part of the protocol" % type(obj).__name__)
+
+
+def decode_payload(payload: bytes, max_bytes: int, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """Strictly decode one msgpack object of at most ``max_bytes`` bytes."""
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise ProtocolError(MALFORMED, "payload", type(payload).__name__, "must be bytes")
+    size = len(payload)
+    if size > max_bytes:
+        raise ProtocolError(TOO_LARGE, "payload", size,
+                            "is larger than the limit of %d bytes" % max_bytes)
+    if size == 0:
+        raise ProtocolError(MALFORMED, "payload", 0, "is empty")
+    try:
+        return msgpack.unpackb(
+            payload, raw=False, strict_map_key=True, use_list=True,
+            object_pairs_hook=_pairs_to_dict,
+            max_bin_len=0, max_ext_len=0,
+            max_str_len=limits.max_str_bytes,
+            max_array_len=limits.max_items, max_map_len=limits.max_items,
+        )
+    except ProtocolError:
+        raise
+    except msgpack.ExtraData:
+        raise ProtocolError(MALFORMED, "payload", size, "has bytes after the msgpack object") from None
+    except msgpack.StackError:
+        raise ProtocolError(MALFORMED, "payload", size, "is nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(MALFORMED, "payload", exc.object[exc.start:exc.start + 8],
+                            "contains a text that is not valid UTF-8") from None
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError, MemoryError) as exc:
+        raise ProtocolError(MALFORMED, "payload", size, "is not valid msgpack: %s" % (exc or type(exc).__name__)) from None
+
+
+def check_envelope(obj: Any, site_id: Optional[str], size: int = 0,
+                   allowed_types: Optional[Iterable[str]] = None) -> Envelope:
+    """Check the envelope fields of a decoded object and wrap it."""
+    if not isinstance(obj, dict):
+        raise ProtocolError(MALFORMED, "envelope", type(obj).__name__, "must be a map")
+    ref_type = obj.get("type") if isinstance(obj.get("type"), str) else None
+    ref_id = obj.get("id") if _is_id(obj.get("id")) else None
+
+    def fail(code: str, field: str, value: Any, message: str) -> ProtocolError:
+        return ProtocolError(code, field, value, message, ref_type, ref_id)
+
+    # The schema version first: a newer schema may legitimately change everything else.
+    if "v" not in obj:
+        raise fail(SCHEMA, "envelope.v", None, "is missing")
+    v = obj["v"]
+    if v != SCHEMA_VERSION or isinstance(v, bool) or not isinstance(v, int):
+        raise fail(SCHEMA, "envelope.v", v, "schema version %d is the only one supported" % SCHEMA_VERSION)
+    for key in obj:
+        if key not in _ENVELOPE_KEYS:
+            raise fail(INVALID, "envelope.%s" % key, obj[key], "unknown field")
+    for key in _ENVELOPE_KEYS:
+        if key not in obj:
+            raise fail(INVALID, "envelope.%s" % key, None, "is missing")
+    if ref_type is None:
+        raise fail(INVALID, "envelope.type", obj["type"], "must be a text")
+    if allowed_types is not None and ref_type not in allowed_types:
+        raise fail(UNKNOWN_TYPE, "envelope.type", ref_type, "is not a type this receiver accepts")
+    if ref_id is None:
+        raise fail(INVALID, "envelope.id", obj["id"], "must be a text of 1 to 64 characters")
+    site = obj["site"]
+    if not isinstance(site, str):
+        raise fail(INVALID, "envelope.site", site, "must be a text")
+    if site_id is not None and site != site_id:
+        raise fail(WRONG_SITE, "envelope.site", site, "is not this site (%s)" % site_id)
+    at_s = obj["at_s"]
+    if isinstance(at_s, bool) or not isinstance(at_s, int) or not 0 <= at_s < 2 ** 40:
+        raise fail(INVALID, "envelope.at_s", at_s, "must be UTC epoch seconds")
+    body = obj["body"]
+    if not isinstance(body, dict):
+        raise fail(INVALID, "envelope.body", body, "must be a map")
+    return Envelope(v, ref_type, ref_id, site, at_s, body, size)
+
+
+def decode_envelope(payload: bytes, max_bytes: int, site_id: Optional[str],
+                    limits: Limits = DEFAULT_LIMITS,
+                    allowed_types: Optional[Iterable[str]] = None) -> Envelope:
+    """Size check, strict decode and envelope check in one step."""
+    obj = decode_payload(payload, max_bytes, limits)
+    return check_envelope(obj, site_id, len(payload), allowed_types)
+
+
+def encode_envelope(msg_type: str, msg_id: str, site_id: str, at_s: int, body: dict) -> bytes:
+    return encode({"v": SCHEMA_VERSION, "type": msg_type, "id": msg_id,
+                   "site": site_id, "at_s": int(at_s), "body": body})
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64
+
+
+# -- upstream record batches, assembled from already-packed bodies -----------------
+
+def records_message_header(msg_id: str, site_id: str, at_s: int, count: int) -> bytes:
+    """Packed bytes of a ``records`` envelope up to the records array header.
+
+    The outbox keeps every body packed, so a batch is a concatenation of packed pieces:
+    no decode and re-encode of thousands of records while draining a backlog.
+    """
+    p = msgpack.Packer(use_bin_type=True)
+    head = p.pack_map_header(6)
+    for key, value in (("v", SCHEMA_VERSION), ("type", "records"), ("id", msg_id),
+                       ("site", site_id), ("at_s", int(at_s))):
+        head += p.pack(key) + p.pack(value)
+    head += p.pack("body") + p.pack_map_header(1) + p.pack("records") + p.pack_array_header(count)
+    return head
+
+
+def packed_record(record_id: str, kind: str, key: str, at_s: int, packed_body: bytes) -> bytes:
+    p = msgpack.Packer(use_bin_type=True)
+    return (p.pack_map_header(5) + p.pack("id") + p.pack(record_id) + p.pack("kind") + p.pack(kind)
+            + p.pack("key") + p.pack(key) + p.pack("at_s") + p.pack(int(at_s))
+            + p.pack("body") + bytes(packed_body))
