@@ -1,0 +1,128 @@
+"""One websocket connection of one wallbox: strict framing, duplicates, flood pacing.
+
+The ocpp library's own receive loop is not used: every frame is checked here first
+(see framing.py), duplicates are filtered, and only well-formed, schema-valid CALLs
+and responses to our own calls reach the library's ``route_message``. Frames are
+handled one after the other, so a flooding wallbox is slowed down by TCP back-pressure
+and by a token bucket, never by growing queues; other wallboxes are not affected.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any, Callable
+
+from edge.ocpp_gateway import framing
+
+log = logging.getLogger(__name__)
+
+
+class TokenBucket:
+    def __init__(self, rate_per_s: float, burst: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = float(rate_per_s)
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self._clock = clock
+        self._at = clock()
+
+    def wait_s(self) -> float:
+        """Take one token; returns how long to wait before processing (0 if none)."""
+        now = self._clock()
+        self.tokens = min(self.burst, self.tokens + (now - self._at) * self.rate)
+        self._at = now
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+class Link:
+    """Reader loop; also the ``connection`` object handed to the library ChargePoint."""
+
+    def __init__(self, ws: Any, st: Any, version: str, bucket: TokenBucket) -> None:
+        self.ws = ws
+        self.st = st
+        self.version = version
+        self.bucket = bucket
+        self.cp: Any = None
+        self.frames_in = 0
+        self.errors_sent = 0
+
+    # the library ChargePoint sends through here
+    async def send(self, text: str) -> None:
+        self._remember_reply(text)
+        await self.ws.send(text)
+
+    async def recv(self) -> str:  # pragma: no cover - the library's start() is not used
+        raise RuntimeError("Link.run() reads frames; ChargePoint.start() must not be used")
+
+    def _remember_reply(self, text: str) -> None:
+        if not text.startswith(("[3", "[4")):
+            return
+        try:
+            uid = json.loads(text)[1]
+        except (ValueError, IndexError, TypeError):
+            return
+        entry = self.st.seen_ids.get(uid)
+        if entry is None or entry[0] is not None:
+            return
+        if text.startswith("[4"):
+            # Processing failed (e.g. the store was busy): nothing was acknowledged, so a
+            # retry with the same id must be processed, not answered from memory.
+            del self.st.seen_ids[uid]
+        else:
+            entry[0] = text
+
+    async def _send_error(self, err: framing.FrameError) -> None:
+        self.errors_sent += 1
+        log.warning("station %s: %s (message %s)", self.st.id, err, err.unique_id)
+        await self.ws.send(err.reply)
+
+    async def run(self) -> None:
+        async for raw in self.ws:
+            self.frames_in += 1
+            delay = self.bucket.wait_s()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self.handle(raw)
+
+    async def handle(self, raw: str | bytes) -> None:
+        try:
+            frame = framing.parse(raw, self.version)
+        except framing.FrameError as err:
+            await self._send_error(err)
+            return
+        if frame.kind == "junk":
+            log.warning("station %s: malformed response frame ignored", self.st.id)
+            return
+        if frame.kind != "call":
+            await self.cp.route_message(raw)
+            return
+        seen = self.st.seen_ids.get(frame.unique_id)
+        if seen is not None:
+            reply, link_seq = seen
+            if reply is not None and link_seq != self.st.link_seq:
+                # Same CALL again on a new connection: our answer was probably lost with
+                # the old one. Repeat the answer, do not process the message twice.
+                seen[1] = self.st.link_seq
+                await self.ws.send(reply)
+            else:
+                log.warning("station %s: duplicate message id %s ignored", self.st.id,
+                            frame.unique_id)
+            return
+        try:
+            if not framing.is_known_action(frame.action, self.version):
+                raise framing.FrameError(frame.unique_id, "NotImplemented",
+                                         "unknown action %r" % (frame.action,))
+            if frame.action not in self.cp.route_map or \
+                    "_on_action" not in self.cp.route_map[frame.action]:
+                raise framing.FrameError(frame.unique_id, "NotSupported",
+                                         "action %s is not supported by this server"
+                                         % frame.action)
+            framing.check_schema(frame, self.version)
+        except framing.FrameError as err:
+            await self._send_error(err)
+            return
+        self.st.remember_id(frame.unique_id)
+        await self.cp.route_message(raw)

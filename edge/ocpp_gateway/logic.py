@@ -1,0 +1,191 @@
+"""Version-neutral handling of what wallboxes report.
+
+The v16/v201 translators turn wire payloads into calls here (plain ints, strings and
+epoch seconds) and turn the answers back into wire payloads. Everything a wallbox is
+told "accepted" about is committed to the session store before the call returns.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from edge.core.tariff import session_cost
+from edge.ocpp_gateway.station import StationState
+
+log = logging.getLogger(__name__)
+
+ENERGY = "Energy.Active.Import.Register"
+CURRENT = "Current.Import"
+
+# A start reported this much later than it happened came from the wallbox's offline
+# queue (it authorized from its local list while the edge was unreachable).
+LATE_AFTER_S = 120
+
+
+class Logic:
+    def __init__(self, site: Any, lists: Any, sessions: Any, clock: Callable[[], float],
+                 emit: Callable[[str, dict], None]) -> None:
+        self.site = site
+        self.lists = lists
+        self.sessions = sessions
+        self.clock = clock
+        self.emit = emit
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # -- station lifecycle --------------------------------------------------------
+    def boot(self, st: StationState, vendor: str, model: str, firmware: str | None,
+             serial: str | None) -> None:
+        st.boot = {"vendor": vendor, "model": model, "firmware": firmware, "serial": serial}
+        st.booted = True
+        st.last_seen_s = self.now()
+        # A (re)booted wallbox has dropped its transaction profiles.
+        st.profiles.forget()
+        st.station_max_sent = None
+        log.info("station %s booted: %s %s fw=%s", st.id, vendor, model, firmware)
+
+    def seen(self, st: StationState) -> None:
+        st.last_seen_s = self.now()
+
+    def status(self, st: StationState, connector_id: int, status: str,
+               error_code: str | None = None) -> None:
+        st.connector_status[int(connector_id)] = status
+        st.last_seen_s = self.now()
+        self.emit("status", {"station": st.id, "connector": int(connector_id),
+                             "status": status, "error_code": error_code})
+
+    # -- authorization ------------------------------------------------------------
+    def authorize(self, st: StationState, token: str, connector_id: int | None) -> Any:
+        pending = st.pending_remote.get(token)
+        if pending is not None:
+            return pending["decision"]
+        decision = self.lists.authorize(token, st.id, connector_id)
+        if not decision.accepted:
+            log.info("station %s: token %s refused (%s)", st.id, token, decision.reason)
+        return decision
+
+    # -- transactions -------------------------------------------------------------
+    def start(self, st: StationState, connector_id: int, token: str | None,
+              meter_start_wh: int, started_s: int, transaction_id: str | None = None,
+              offline: bool = False) -> tuple[dict, Any, bool]:
+        """Record a started transaction; returns (record, decision, created).
+
+        ``transaction_id`` None: the store allocates an integer id (OCPP 1.6).
+        A start that arrives again (retransmitted or late) returns the first record.
+        """
+        now = self.now()
+        late = offline or (now - int(started_s) > LATE_AFTER_S)
+        pending = st.pending_remote.pop(token, None) if token is not None else None
+        if pending is not None:
+            decision = pending["decision"]
+            payment_ref = pending["payment_ref"]
+        elif token is not None:
+            decision = self.lists.authorize(token, st.id, connector_id)
+            payment_ref = None
+        else:
+            decision = None
+            payment_ref = None
+        group_id = decision.group_id if decision is not None else None
+        tariff = decision.tariff if decision is not None else None
+        # The natural key of a 1.6 start: the wallbox resends exactly these fields.
+        dedup = None
+        if transaction_id is None:
+            dedup = "%s|%d|%s|%d|%d" % (st.id, int(connector_id), token, int(started_s),
+                                         int(meter_start_wh))
+        rec, created = self.sessions.start(
+            st.id, int(connector_id), transaction_id, token, int(meter_start_wh),
+            int(started_s), group_id=group_id, tariff=tariff, payment_ref=payment_ref,
+            reported_late=late, dedup_key=dedup)
+        if created:
+            log.info("station %s connector %s: session %s started (tx %s%s)", st.id,
+                     connector_id, rec["session_id"], rec["transaction_id"],
+                     ", reported late" if late else "")
+            st.drawn_da.pop(int(connector_id), None)
+            self.emit("session_started", dict(rec))
+        return rec, decision, created
+
+    def meter(self, st: StationState, connector_id: int, transaction_id: Any,
+              samples: list[dict]) -> None:
+        """Fold meter samples: energy register to the session, currents to drawn_da."""
+        st.last_seen_s = self.now()
+        rec = None
+        if transaction_id is not None:
+            rec = self.sessions.by_transaction(st.id, transaction_id)
+        elif connector_id:
+            for r in self.sessions.open_sessions(st.id):
+                if r["connector"] == int(connector_id):
+                    rec = r
+        conn = self.site.connector(st.id, int(connector_id)) if connector_id else None
+        by_time: dict[int, dict] = {}
+        for s in samples:
+            by_time.setdefault(s["at_s"], []).append(s)
+        for at_s in sorted(by_time):
+            energy_wh, currents = _fold(by_time[at_s])
+            drawn = _to_site_phases(currents, conn) if conn is not None else None
+            if drawn is not None and rec is not None and rec["state"] == "started":
+                st.drawn_da[int(connector_id)] = drawn
+            if rec is not None and rec["state"] == "started":
+                self.sessions.add_sample(rec["session_id"], at_s, energy_wh,
+                                         drawn if drawn is not None else None)
+            self.emit("meter_sample", {"station": st.id, "connector": connector_id,
+                                       "session_id": rec["session_id"] if rec else None,
+                                       "at_s": at_s, "energy_wh": energy_wh,
+                                       "drawn_da": drawn})
+
+    def stop(self, st: StationState, transaction_id: Any, stopped_s: int,
+             meter_stop_wh: int | None, reason: str | None) -> dict | None:
+        rec = self.sessions.by_transaction(st.id, transaction_id)
+        if rec is None:
+            log.warning("station %s: stop for unknown transaction %r ignored", st.id,
+                        transaction_id)
+            return None
+        was_open = rec["state"] == "started"
+        rec = self.sessions.stop(rec["session_id"], int(stopped_s), meter_stop_wh, reason,
+                                 cost_fn=_cost)
+        if was_open:
+            st.drawn_da.pop(rec["connector"], None)
+            st.profiles.forget(rec["connector"])
+            log.info("station %s: session %s completed, %s Wh", st.id, rec["session_id"],
+                     rec["energy_wh"])
+            self.emit("session_stopped", dict(rec))
+        return rec
+
+
+def _cost(rec: dict) -> dict | None:
+    if rec.get("tariff") is None:
+        return None
+    plugged_s = max(0, int(rec["stopped_s"]) - int(rec["started_s"]))
+    return session_cost(rec["tariff"], int(rec["energy_wh"]), plugged_s)
+
+
+def _fold(samples: list[dict]) -> tuple[int | None, dict[int, int]]:
+    """Energy register in Wh and per-connector-phase current (index 0..2) in dA."""
+    energy = None
+    currents: dict[int, int] = {}
+    for s in samples:
+        m = s.get("measurand") or ENERGY
+        loc = s.get("location")
+        if loc not in (None, "Outlet"):
+            continue  # an EV-side or inlet value is not what the circuit carries
+        if m == ENERGY and s.get("phase") in (None, ""):
+            energy = int(round(s["value"]))
+        elif m == CURRENT:
+            ph = s.get("phase")
+            idx = {"L1": 0, "L2": 1, "L3": 2}.get(ph or "")
+            if idx is None and ph in (None, ""):
+                idx = 0
+            if idx is not None:
+                currents[idx] = max(0, int(round(s["value"] * 10)))
+    return energy, currents
+
+
+def _to_site_phases(currents: dict[int, int], conn: Any) -> list[int] | None:
+    """Connector phase i carries site phase ``conn.wiring[i]`` (wiring is per config)."""
+    if not currents:
+        return None
+    drawn = [0, 0, 0]
+    for idx, da in currents.items():
+        if idx < len(conn.wiring):
+            drawn[conn.wiring[idx]] += da
+    return drawn

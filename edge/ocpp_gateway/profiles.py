@@ -1,0 +1,57 @@
+"""Charging profiles from the allocation: what to send, and only when it changed.
+
+Profiles are neutral dicts here; v16/v201 turn them into wire payloads.
+- one TxProfile per running transaction with the allocated limit (replaced in place: the
+  id is fixed per connector, so a new profile overwrites the previous one);
+- one station-wide maximum (ChargePointMaxProfile / ChargingStationMaxProfile) with the
+  station's configured maximum. It outlives transactions and the edge itself: if the
+  edge goes away the wallbox still never exceeds what its circuit may carry.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+STATION_MAX_PROFILE_ID = 1
+TX_PROFILE_ID_BASE = 100     # + connector id: stable per connector
+
+
+def tx_profile(connector_id: int, transaction_id: Any, limit_da: int, phases: int,
+               start_s: int) -> dict[str, Any]:
+    return {"id": TX_PROFILE_ID_BASE + int(connector_id), "purpose": "tx",
+            "connector": int(connector_id), "transaction_id": transaction_id,
+            "stack_level": 0, "limit_da": int(limit_da), "phases": int(phases),
+            "start_s": int(start_s)}
+
+
+def station_max_profile(limit_da: int, phases: int, start_s: int) -> dict[str, Any]:
+    return {"id": STATION_MAX_PROFILE_ID, "purpose": "station_max", "connector": 0,
+            "transaction_id": None, "stack_level": 0, "limit_da": int(limit_da),
+            "phases": int(phases), "start_s": int(start_s)}
+
+
+class ProfileTracker:
+    """Last profile sent per connector, so unchanged limits are not sent again."""
+
+    def __init__(self) -> None:
+        self._sent: dict[int, tuple[Any, int, int, bool]] = {}
+
+    def unchanged(self, connector_id: int, transaction_id: Any, limit_da: int, phases: int) -> bool:
+        last = self._sent.get(connector_id)
+        return last is not None and last[:3] == (str(transaction_id), limit_da, phases)
+
+    def record(self, connector_id: int, transaction_id: Any, limit_da: int, phases: int,
+               accepted: bool) -> None:
+        self._sent[connector_id] = (str(transaction_id), limit_da, phases, accepted)
+
+    def last(self, connector_id: int) -> tuple[Any, int, int, bool] | None:
+        return self._sent.get(connector_id)
+
+    def forget(self, connector_id: int | None = None) -> None:
+        """Forget one connector (transaction ended) or all (wallbox rebooted)."""
+        if connector_id is None:
+            self._sent.clear()
+        else:
+            self._sent.pop(connector_id, None)
+
+    def any_rejected(self) -> bool:
+        return any(not v[3] for v in self._sent.values())

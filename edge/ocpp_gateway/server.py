@@ -1,0 +1,405 @@
+"""The OCPP server for the site's wallboxes (1.6J and 2.0.1 side by side).
+
+Admission happens in the HTTP handshake (auth.py). Each accepted connection gets a
+version-specific translator (v16/, v201/) driven by a strict reader loop (link.py).
+What wallboxes report goes to logic.Logic; what the edge wants from wallboxes
+(limits, remote start/stop, local lists, settings) goes out through the translator's
+outgoing methods, which have the same names in both versions.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from http import HTTPStatus
+from typing import Any, Callable
+
+import websockets
+from websockets.asyncio.server import serve
+
+from edge.core.authorize import PRIORITISED_CHARGING_PRIORITY
+from edge.core.errors import ValidationError
+from edge.ocpp_gateway import auth, framing, local_list, profiles
+from edge.ocpp_gateway.link import Link, TokenBucket
+from edge.ocpp_gateway.logic import Logic
+from edge.ocpp_gateway.station import StationState
+from edge.ocpp_gateway.v16.handlers import StationV16
+from edge.ocpp_gateway.v201.handlers import StationV201
+
+log = logging.getLogger(__name__)
+
+_WIRE_VERSIONS = {"1.6": "ocpp1.6", "ocpp1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1",
+                  "ocpp2.0.1": "ocpp2.0.1"}
+MEASURANDS = "Energy.Active.Import.Register,Current.Import"
+
+
+def _check_stations_cfg(site: Any, stations_cfg: Any) -> dict[str, dict]:
+    if not isinstance(stations_cfg, dict):
+        raise ValidationError("stations", stations_cfg, "must be a mapping of station id")
+    out = {}
+    for sid, cfg in stations_cfg.items():
+        f = "stations.%s" % sid
+        if site.station(sid) is None:
+            raise ValidationError(f, sid, "station is not in the site's charging groups")
+        if not isinstance(cfg, dict):
+            raise ValidationError(f, cfg, "must be a mapping")
+        pw = cfg.get("password")
+        if pw is not None and (not isinstance(pw, str) or not 1 <= len(pw) <= 40):
+            # OCPP security profile 1: the password is at most 40 characters
+            raise ValidationError(f + ".password", "***", "must be a string of 1..40 characters")
+        versions = cfg.get("ocpp_versions", ["1.6", "2.0.1"])
+        if not isinstance(versions, list) or not versions:
+            raise ValidationError(f + ".ocpp_versions", versions, "must be a non-empty list")
+        wire = []
+        for i, v in enumerate(versions):
+            if v not in _WIRE_VERSIONS:
+                raise ValidationError("%s.ocpp_versions[%d]" % (f, i), v,
+                                      "must be \"1.6\" or \"2.0.1\"")
+            wire.append(_WIRE_VERSIONS[v])
+        out[sid] = {"password": pw, "subprotocols": wire}
+    return out
+
+
+class Gateway:
+    def __init__(self, site: Any, stations_cfg: dict, lists: Any, sessions: Any,
+                 clock: Callable[[], float] = time.time,
+                 on_event: Callable[[str, dict], Any] | None = None, *,
+                 heartbeat_s: int = 300, meter_interval_s: int = 30,
+                 response_timeout_s: float = 30.0, default_list_max: int = 48,
+                 rate_per_s: float = 20.0, burst: int = 200,
+                 throttle: auth.FailureThrottle | None = None,
+                 ids: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+        self.site = site
+        self.cfg = _check_stations_cfg(site, stations_cfg)
+        self.lists = lists
+        self.sessions = sessions
+        self.clock = clock
+        self.on_event = on_event
+        self.heartbeat_s = int(heartbeat_s)
+        self.meter_interval_s = int(meter_interval_s)
+        self.response_timeout_s = response_timeout_s
+        self.default_list_max = int(default_list_max)
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self.throttle = throttle or auth.FailureThrottle()
+        self.ids = ids
+        self.logic = Logic(site, lists, sessions, clock, self._emit)
+        self.stations = {sid: StationState(sid, site.station(sid)) for sid in self.cfg}
+        self._locks = {sid: asyncio.Lock() for sid in self.cfg}
+        self._tasks: set[asyncio.Task] = set()
+        self._server: Any = None
+        self._limits: dict[tuple, tuple] = {}
+        self._unsubscribe = lists.subscribe(self._on_lists_changed)
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def start(self, host: str, port: int, ssl: Any = None) -> int:
+        """Listen; returns the actual port (``port`` 0 picks a free one)."""
+        self._server = await serve(
+            self._connection, host, port, ssl=ssl,
+            subprotocols=["ocpp2.0.1", "ocpp1.6"],
+            select_subprotocol=self._select_subprotocol,
+            process_request=self._process_request,
+            compression=None,         # ~14 KiB instead of ~64 KiB per connection
+            max_size=65536, max_queue=8,
+            ping_interval=60, ping_timeout=60)
+        actual = self._server.sockets[0].getsockname()[1]
+        log.info("OCPP gateway listening on %s:%d%s", host, actual, " (TLS)" if ssl else "")
+        return actual
+
+    async def stop(self) -> None:
+        self._unsubscribe()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("gateway task failed", exc_info=task.exception())
+
+    def _emit(self, name: str, body: dict) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(name, body)
+        except Exception:  # a listener bug must not break the wallbox's answer
+            log.exception("on_event listener failed for %s", name)
+
+    # -- handshake ------------------------------------------------------------------
+    async def _process_request(self, connection: Any, request: Any) -> Any:
+        peer = connection.remote_address[0] if connection.remote_address else None
+        sid = auth.station_from_path(request.path)
+        cfg = self.cfg.get(sid) if sid is not None else None
+        if cfg is None:
+            outcome = auth.UNKNOWN_STATION
+        else:
+            outcome = auth.check_basic(request.headers.get("Authorization"), sid,
+                                       cfg["password"])
+        if outcome == auth.OK:
+            self.throttle.record_success(peer)
+            return None
+        delay = self.throttle.record_failure(peer)
+        log.warning("refused OCPP handshake from %s for %r: %s (failure %d)", peer,
+                    sid, outcome, self.throttle.failures(peer))
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if outcome == auth.UNKNOWN_STATION:
+            return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charging station\n")
+        resp = connection.respond(HTTPStatus.UNAUTHORIZED, "Authentication required\n")
+        resp.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
+        return resp
+
+    def _select_subprotocol(self, connection: Any, offered: Any) -> Any:
+        sid = auth.station_from_path(connection.request.path)
+        allowed = self.cfg[sid]["subprotocols"] if sid in self.cfg else []
+        for proto in ("ocpp2.0.1", "ocpp1.6"):
+            if proto in allowed and proto in offered:
+                return proto
+        raise websockets.NegotiationError("no common OCPP version (offered %s)"
+                                          % ", ".join(offered or ["none"]))
+
+    async def _connection(self, ws: Any) -> None:
+        sid = auth.station_from_path(ws.request.path)
+        st = self.stations[sid]
+        version = framing.SUBPROTOCOLS[ws.subprotocol]
+        old = st.link
+        if old is not None:
+            # The newer connection wins: the old one is usually a half-open socket of a
+            # wallbox that already reconnected.
+            log.warning("station %s: new connection replaces the previous one", sid)
+            await old.ws.close(1000, "replaced by a new connection")
+        link = Link(ws, st, version, TokenBucket(self.rate_per_s, self.burst))
+        cls = StationV16 if version == framing.V16 else StationV201
+        link.cp = cls(st, link, self, self.response_timeout_s)
+        st.link_seq += 1
+        st.link = link
+        st.version = version
+        st.peer = ws.remote_address[0] if ws.remote_address else None
+        st.last_seen_s = self.logic.now()
+        log.info("station %s connected from %s (OCPP %s)", sid, st.peer, version)
+        self._emit("station_connected", {"station": sid, "connected": True,
+                                         "version": version})
+        try:
+            await link.run()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            if st.link is link:
+                st.link = None
+                log.info("station %s disconnected", sid)
+                self._emit("station_connected", {"station": sid, "connected": False,
+                                                 "version": version})
+
+    # -- after boot: settings, station maximum, local list ---------------------------
+    async def after_boot(self, st: StationState) -> None:
+        link = st.link
+        if link is None:
+            return
+        cp = link.cp
+        async with self._locks[st.id]:
+            await self._step(st, "configure", cp.configure(
+                {"meter_interval_s": self.meter_interval_s, "local_list_enabled": True,
+                 "measurands": MEASURANDS}))
+            ok = await self._step(st, "station maximum profile", cp.send_profile(
+                profiles.station_max_profile(st.cfg.max_da, 3, self.logic.now())))
+            st.station_max_sent = (st.cfg.max_da, bool(ok))
+            limits = await self._step(st, "read local list limits", cp.read_list_limits())
+            if limits:
+                st.list_max_entries, st.list_chunk = limits
+        await self.sync_local_list(st)
+        await self._step(st, "trigger StatusNotification", cp.trigger("StatusNotification"))
+        mine = {k: v for k, v in self._limits.items() if k[0] == st.id}
+        if mine:
+            await self._apply_station(st, mine, {})
+
+    async def _step(self, st: StationState, what: str, coro: Any) -> Any:
+        try:
+            return await coro
+        except Exception as e:  # one refused step must not block the others
+            log.warning("station %s: %s failed: %r", st.id, what, e)
+            return None
+
+    # -- local authorization lists ----------------------------------------------------
+    def _on_lists_changed(self, book: Any) -> None:
+        for st in self.stations.values():
+            if st.connected and st.booted:
+                self.spawn(self.sync_local_list(st))
+
+    async def sync_local_list(self, st: StationState) -> list[str]:
+        """Bring the wallbox's local list up to date; returns the statuses of the updates."""
+        statuses: list[str] = []
+        async with self._locks[st.id]:
+            link = st.link
+            if link is None:
+                return statuses
+            cap = st.list_max_entries or self.default_list_max
+            chunk = st.list_chunk or cap
+            recent = self.sessions.recent_tokens(st.id, cap)
+            wanted = self.lists.local_list(st.id, cap, recent)
+            for attempt in range(2):
+                try:
+                    version = await link.cp.list_version()
+                    updates = local_list.plan(st.local_list, wanted, chunk, version)
+                    for upd in updates:
+                        status = await link.cp.push_list(upd)
+                        statuses.append(status)
+                        if status != "Accepted":
+                            break
+                        local_list.apply(st.local_list, upd)
+                except Exception as e:
+                    log.warning("station %s: local list update failed: %r", st.id, e)
+                    return statuses
+                if not statuses or statuses[-1] == "Accepted":
+                    return statuses
+                if statuses[-1] != "VersionMismatch":
+                    log.warning("station %s: local list update %s", st.id, statuses[-1])
+                    return statuses
+                st.local_list.reset()   # we lost track: start again with a Full update
+        return statuses
+
+    def priority_of(self, group_id: str | None) -> int:
+        if group_id is None:
+            return 0
+        g = self.lists.book.group(group_id)
+        return PRIORITISED_CHARGING_PRIORITY if g is not None and g.prioritised else 0
+
+    # -- limits ----------------------------------------------------------------------
+    async def apply_limits(self, limits: dict[tuple, tuple]) -> dict[tuple, str]:
+        """Send changed limits as TxProfiles; returns a result per key.
+
+        Results: "accepted", "rejected", "unchanged", "no_transaction", "offline",
+        "error" (no answer / CallError: tried again next time), "unknown_station".
+        """
+        self._limits = dict(limits)
+        by_station: dict[str, dict] = {}
+        results: dict[tuple, str] = {}
+        for key, value in limits.items():
+            sid = key[0]
+            if sid not in self.stations:
+                results[key] = "unknown_station"
+                continue
+            by_station.setdefault(sid, {})[key] = value
+        jobs = [self._apply_station(self.stations[sid], lim, results)
+                for sid, lim in by_station.items()]
+        if jobs:
+            await asyncio.gather(*jobs)
+        return results
+
+    async def _apply_station(self, st: StationState, limits: dict, results: dict) -> None:
+        open_by_conn = {r["connector"]: r for r in self.sessions.open_sessions(st.id)}
+        for key, (limit_da, phases) in limits.items():
+            cid = int(key[1])
+            rec = open_by_conn.get(cid)
+            if rec is None:
+                results[key] = "no_transaction"
+                continue
+            if st.link is None:
+                results[key] = "offline"
+                continue
+            tx = rec["transaction_id"]
+            if st.profiles.unchanged(cid, tx, int(limit_da), int(phases)):
+                results[key] = "unchanged"
+                continue
+            prof = profiles.tx_profile(cid, tx, int(limit_da), int(phases), self.logic.now())
+            try:
+                ok = await st.link.cp.send_profile(prof)
+            except Exception as e:
+                log.warning("station %s: SetChargingProfile failed: %r", st.id, e)
+                st.controllable = False
+                results[key] = "error"
+                continue
+            st.profiles.record(cid, tx, int(limit_da), int(phases), ok)
+            if not ok and st.controllable:
+                log.warning("station %s rejects charging profiles: treated as uncontrollable"
+                            " load at its maximum", st.id)
+            st.controllable = ok
+            results[key] = "accepted" if ok else "rejected"
+
+    # -- remote start / stop -----------------------------------------------------------
+    async def remote_start(self, station: str, connector: int, payment_ref: str,
+                           group_id: str | None = None) -> dict[str, Any]:
+        """Ad hoc session: authorize the payment, then ask the wallbox to start.
+
+        Returns {"accepted": bool, "reason": str, "id_tag": str|None}.
+        """
+        decision = self.lists.authorize_remote_start(payment_ref, station, connector,
+                                                     group_id=group_id)
+        if not decision.accepted:
+            return {"accepted": False, "reason": decision.reason, "id_tag": None}
+        st = self.stations.get(station)
+        if st is None or st.link is None:
+            return {"accepted": False, "reason": "station_offline", "id_tag": None}
+        id_tag = ("R" + self.ids())[:20]
+        st.pending_remote[id_tag] = {"payment_ref": payment_ref, "decision": decision,
+                                     "connector": int(connector), "at_s": self.logic.now()}
+        try:
+            ok = await st.link.cp.request_start(int(connector), id_tag)
+        except Exception as e:
+            log.warning("station %s: remote start failed: %r", station, e)
+            ok = False
+        if not ok:
+            st.pending_remote.pop(id_tag, None)
+            return {"accepted": False, "reason": "rejected_by_station", "id_tag": None}
+        return {"accepted": True, "reason": decision.reason, "id_tag": id_tag}
+
+    async def remote_stop(self, session_id: str) -> bool:
+        rec = self.sessions.get(session_id)
+        if rec is None or rec["state"] != "started":
+            return False
+        st = self.stations.get(rec["station"])
+        if st is None or st.link is None:
+            return False
+        try:
+            return bool(await st.link.cp.request_stop(rec["transaction_id"]))
+        except Exception as e:
+            log.warning("station %s: remote stop failed: %r", st.id, e)
+            return False
+
+    async def trigger(self, station: str, message: str, connector: int | None = None) -> bool:
+        st = self.stations.get(station)
+        if st is None or st.link is None:
+            return False
+        try:
+            return bool(await st.link.cp.trigger(message, connector))
+        except Exception as e:
+            log.warning("station %s: TriggerMessage failed: %r", station, e)
+            return False
+
+    # -- views -------------------------------------------------------------------------
+    def live_sessions(self) -> list[dict[str, Any]]:
+        out = []
+        for rec in self.sessions.open_sessions():
+            st = self.stations.get(rec["station"])
+            conn = self.site.connector(rec["station"], rec["connector"])
+            if st is None or conn is None:
+                continue
+            group = self.lists.book.group(rec["group_id"]) if rec["group_id"] else None
+            last = st.profiles.last(rec["connector"])
+            controllable = st.connected and st.controllable and (last is None or last[3])
+            out.append({
+                "key": (rec["station"], rec["connector"]),
+                "session_id": rec["session_id"],
+                "group_id": rec["group_id"],
+                "prioritised": bool(group.prioritised) if group is not None else False,
+                "started_s": rec["started_s"],
+                "drawn_da": list(st.drawn_da[rec["connector"]])
+                if rec["connector"] in st.drawn_da else None,
+                "phases": conn.phases,
+                "controllable": bool(controllable),
+            })
+        return out
+
+    def station_status(self) -> dict[str, dict[str, Any]]:
+        return {sid: st.status() for sid, st in self.stations.items()}

@@ -1,0 +1,61 @@
+"""What the gateway knows about one wallbox; survives reconnects of that wallbox."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from edge.ocpp_gateway.local_list import ListState
+from edge.ocpp_gateway.profiles import ProfileTracker
+
+SEEN_IDS_MAX = 512  # recent CALL ids remembered per station for duplicate detection
+
+
+class StationState:
+    def __init__(self, station_id: str, cfg_station: Any) -> None:
+        self.id = station_id
+        self.cfg = cfg_station              # edge.core.topology.Station
+        self.version: str | None = None     # "1.6" / "2.0.1" of the current/last link
+        self.link: Any = None               # the version-specific ChargePoint while connected
+        self.link_seq = 0                   # increments per connection
+        self.peer: Any = None
+        self.boot: dict[str, Any] | None = None
+        self.booted = False
+        self.last_seen_s: int | None = None
+        self.connector_status: dict[int, str] = {}
+        self.drawn_da: dict[int, list[int]] = {}      # per connector, per site phase
+        self.controllable = True
+        self.profiles = ProfileTracker()
+        self.station_max_sent: tuple[int, bool] | None = None
+        self.local_list = ListState()
+        self.list_max_entries: int | None = None
+        self.list_chunk: int | None = None
+        # remote starts waiting for the wallbox's StartTransaction: id tag -> info
+        self.pending_remote: dict[str, dict[str, Any]] = {}
+        # 2.0.1 transactions seen before their id token arrived: tx id -> start info
+        self.pending_tx: dict[str, dict[str, Any]] = {}
+        # call id -> (reply text or None while in progress, link_seq that received it)
+        self.seen_ids: OrderedDict[str, list] = OrderedDict()
+
+    @property
+    def connected(self) -> bool:
+        return self.link is not None
+
+    def remember_id(self, uid: str) -> None:
+        self.seen_ids[uid] = [None, self.link_seq]
+        while len(self.seen_ids) > SEEN_IDS_MAX:
+            self.seen_ids.popitem(last=False)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "station": self.id,
+            "connected": self.connected,
+            "version": self.version,
+            "booted": self.booted,
+            "boot": dict(self.boot) if self.boot else None,
+            "last_seen_s": self.last_seen_s,
+            "connectors": dict(self.connector_status),
+            "controllable": self.controllable,
+            "local_list_version": self.local_list.version,
+            "local_list_entries": len(self.local_list.entries),
+            "local_list_max": self.list_max_entries,
+        }

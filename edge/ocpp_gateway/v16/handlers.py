@@ -1,0 +1,229 @@
+"""OCPP 1.6J translator: one handler per message, wire <-> neutral calls in logic.Logic."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+
+from edge.ocpp_gateway.wire_time import to_epoch_s, to_wire
+
+log = logging.getLogger(__name__)
+
+_STATUS = {"token_blocked": "Blocked", "token_expired": "Expired"}
+_LIST_STATUS = {"valid": "Accepted", "accepted": "Accepted", "blocked": "Blocked",
+                "expired": "Expired"}
+MAX_ID_TAG = 20   # IdToken is CiString20Type in 1.6
+
+
+def id_tag_info(decision: Any) -> dict[str, Any]:
+    if decision is None:
+        return {"status": "Invalid"}
+    if decision.accepted:
+        info: dict[str, Any] = {"status": "Accepted"}
+        if decision.expires_s is not None:
+            info["expiry_date"] = to_wire(decision.expires_s)
+        return info
+    return {"status": _STATUS.get(decision.reason, "Invalid")}
+
+
+def samples_from_wire(meter_value: list[dict]) -> list[dict]:
+    """1.6 MeterValue list -> neutral samples (value in Wh or A); bad values are skipped."""
+    out = []
+    for mv in meter_value or []:
+        at_s = to_epoch_s(mv["timestamp"])
+        for sv in mv.get("sampled_value") or []:
+            if sv.get("format") == "SignedData":
+                continue
+            try:
+                value = float(sv["value"])
+            except (TypeError, ValueError):
+                log.warning("sampled value %r is not a number; skipped", sv.get("value"))
+                continue
+            unit = sv.get("unit") or "Wh"
+            if unit in ("kWh", "kW", "kvarh", "kvar", "kVA"):
+                value *= 1000
+            out.append({"at_s": at_s, "measurand": sv.get("measurand"),
+                        "phase": sv.get("phase"), "location": sv.get("location"),
+                        "context": sv.get("context"), "value": value})
+    return out
+
+
+def _energy_wh(value: Any) -> int:
+    return int(value)
+
+
+class StationV16(ChargePoint):
+    """The server side of one 1.6J connection."""
+
+    def __init__(self, st: Any, connection: Any, gw: Any, response_timeout: float) -> None:
+        super().__init__(st.id, connection, response_timeout=response_timeout)
+        self.st = st
+        self.gw = gw
+        self.logic = gw.logic
+
+    # -- from the wallbox ---------------------------------------------------------
+    @on(Action.boot_notification)
+    def on_boot(self, charge_point_vendor: str, charge_point_model: str, **kw: Any):
+        self.logic.boot(self.st, charge_point_vendor, charge_point_model,
+                        kw.get("firmware_version"),
+                        kw.get("charge_point_serial_number") or kw.get("charge_box_serial_number"))
+        return call_result.BootNotification(current_time=to_wire(self.logic.now()),
+                                            interval=self.gw.heartbeat_s, status="Accepted")
+
+    @after(Action.boot_notification)
+    def after_boot(self, **kw: Any):
+        # Outgoing calls must not run inside the handler (the library would deadlock).
+        self.gw.spawn(self.gw.after_boot(self.st))
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self):
+        self.logic.seen(self.st)
+        return call_result.Heartbeat(current_time=to_wire(self.logic.now()))
+
+    @on(Action.status_notification)
+    def on_status(self, connector_id: int, error_code: str, status: str, **kw: Any):
+        self.logic.status(self.st, connector_id, status, error_code)
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str):
+        return call_result.Authorize(id_tag_info=id_tag_info(
+            self.logic.authorize(self.st, id_tag, None)))
+
+    @on(Action.start_transaction)
+    def on_start_tx(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
+                    **kw: Any):
+        rec, decision, _ = self.logic.start(self.st, connector_id, id_tag,
+                                            _energy_wh(meter_start), to_epoch_s(timestamp))
+        info = id_tag_info(decision)
+        if rec["reported_late"]:
+            # The wallbox authorized from the list we gave it and the energy has flowed;
+            # refusing now would only make it stop a legitimate session.
+            info = {"status": "Accepted"}
+        return call_result.StartTransaction(transaction_id=int(rec["transaction_id"]),
+                                            id_tag_info=info)
+
+    @on(Action.stop_transaction)
+    def on_stop_tx(self, meter_stop: int, timestamp: str, transaction_id: int, **kw: Any):
+        samples = samples_from_wire(kw.get("transaction_data") or [])
+        rec = self.logic.sessions.by_transaction(self.st.id, transaction_id)
+        if samples and rec is not None:
+            self.logic.meter(self.st, rec["connector"], transaction_id, samples)
+        self.logic.stop(self.st, transaction_id, to_epoch_s(timestamp),
+                        _energy_wh(meter_stop), kw.get("reason") or "Local")
+        id_tag = kw.get("id_tag")
+        if id_tag is None:
+            return call_result.StopTransaction()
+        return call_result.StopTransaction(id_tag_info=id_tag_info(
+            self.logic.authorize(self.st, id_tag, None)))
+
+    @on(Action.meter_values)
+    def on_meter_values(self, connector_id: int, meter_value: list, **kw: Any):
+        self.logic.meter(self.st, connector_id, kw.get("transaction_id"),
+                         samples_from_wire(meter_value))
+        return call_result.MeterValues()
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **kw: Any):
+        log.info("station %s: DataTransfer from vendor %s ignored", self.st.id, vendor_id)
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.diagnostics_status_notification)
+    def on_diag_status(self, status: str):
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_fw_status(self, status: str):
+        return call_result.FirmwareStatusNotification()
+
+    # -- to the wallbox -----------------------------------------------------------
+    async def send_profile(self, p: dict[str, Any]) -> bool:
+        period = {"start_period": 0, "limit": p["limit_da"] / 10}
+        if p["phases"]:
+            period["number_phases"] = p["phases"]
+        profile = {
+            "charging_profile_id": p["id"], "stack_level": p["stack_level"],
+            "charging_profile_purpose": "TxProfile" if p["purpose"] == "tx"
+            else "ChargePointMaxProfile",
+            "charging_profile_kind": "Absolute",
+            "charging_schedule": {"charging_rate_unit": "A",
+                                  "start_schedule": to_wire(p["start_s"]),
+                                  "charging_schedule_period": [period]},
+        }
+        if p["transaction_id"] is not None:
+            profile["transaction_id"] = int(p["transaction_id"])
+        res = await self.call(call.SetChargingProfile(connector_id=p["connector"],
+                                                      cs_charging_profiles=profile),
+                              suppress=False)
+        return res.status == "Accepted"
+
+    async def clear_profile(self, profile_id: int | None = None,
+                            connector_id: int | None = None) -> bool:
+        res = await self.call(call.ClearChargingProfile(id=profile_id, connector_id=connector_id),
+                              suppress=False)
+        return res.status == "Accepted"
+
+    async def request_start(self, connector_id: int, id_tag: str) -> bool:
+        res = await self.call(call.RemoteStartTransaction(id_tag=id_tag,
+                                                          connector_id=connector_id),
+                              suppress=False)
+        return res.status == "Accepted"
+
+    async def request_stop(self, transaction_id: Any) -> bool:
+        res = await self.call(call.RemoteStopTransaction(transaction_id=int(transaction_id)),
+                              suppress=False)
+        return res.status == "Accepted"
+
+    async def read_list_limits(self) -> tuple[int | None, int | None]:
+        res = await self.call(call.GetConfiguration(
+            key=["LocalAuthListMaxLength", "SendLocalListMaxLength"]), suppress=False)
+        vals = {}
+        for kv in res.configuration_key or []:
+            try:
+                vals[kv["key"]] = int(kv.get("value"))
+            except (TypeError, ValueError):
+                pass
+        return vals.get("LocalAuthListMaxLength"), vals.get("SendLocalListMaxLength")
+
+    async def list_version(self) -> int:
+        res = await self.call(call.GetLocalListVersion(), suppress=False)
+        return int(res.list_version)
+
+    async def push_list(self, update: dict[str, Any]) -> str:
+        entries = []
+        for uid, status, expires_s, _group in update["entries"]:
+            e: dict[str, Any] = {"id_tag": uid}
+            if status is not None:
+                info: dict[str, Any] = {"status": _LIST_STATUS.get(status, "Invalid")}
+                if expires_s is not None:
+                    info["expiry_date"] = to_wire(expires_s)
+                e["id_tag_info"] = info
+            entries.append(e)
+        res = await self.call(call.SendLocalList(list_version=update["version"],
+                                                 update_type=update["type"],
+                                                 local_authorization_list=entries),
+                              suppress=False)
+        return res.status
+
+    async def configure(self, settings: dict[str, Any]) -> dict[str, str]:
+        """settings: neutral names (meter_interval_s, local_list_enabled)."""
+        keys = {"meter_interval_s": "MeterValueSampleInterval",
+                "local_list_enabled": "LocalAuthListEnabled",
+                "measurands": "MeterValuesSampledData"}
+        out = {}
+        for name, value in settings.items():
+            if name not in keys:
+                continue
+            wire = str(value).lower() if isinstance(value, bool) else str(value)
+            res = await self.call(call.ChangeConfiguration(key=keys[name], value=wire),
+                                  suppress=False)
+            out[name] = res.status
+        return out
+
+    async def trigger(self, what: str, connector_id: int | None = None) -> bool:
+        res = await self.call(call.TriggerMessage(requested_message=what,
+                                                  connector_id=connector_id), suppress=False)
+        return res.status == "Accepted"

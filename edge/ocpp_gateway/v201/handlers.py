@@ -1,0 +1,304 @@
+"""OCPP 2.0.1 translator: one handler per message, wire <-> neutral calls in logic.Logic.
+
+An EVSE id is the site configuration's connector id (wallboxes have one connector per
+EVSE). TransactionEvent is mapped to start / meter / stop; a transaction whose id token
+is not known yet (plugged in before the card was shown) is held until the token comes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201.enums import Action
+
+from edge.ocpp_gateway.wire_time import to_epoch_s, to_wire
+
+log = logging.getLogger(__name__)
+
+_STATUS = {"token_blocked": "Blocked", "token_expired": "Expired",
+           "unknown_token": "Unknown", "not_active_here": "NotAtThisLocation",
+           "outside_hours": "NotAtThisTime", "unknown_connector": "NotAllowedTypeEVSE"}
+_LIST_STATUS = {"valid": "Accepted", "accepted": "Accepted", "blocked": "Blocked",
+                "expired": "Expired"}
+ENERGY = "Energy.Active.Import.Register"
+
+
+def id_token_info(decision: Any) -> dict[str, Any]:
+    if decision is None:
+        return {"status": "Unknown"}
+    if not decision.accepted:
+        return {"status": _STATUS.get(decision.reason, "Invalid")}
+    info: dict[str, Any] = {"status": "Accepted"}
+    if decision.expires_s is not None:
+        info["cache_expiry_date_time"] = to_wire(decision.expires_s)
+    if decision.prioritised and decision.charging_priority:
+        info["charging_priority"] = int(decision.charging_priority)
+    return info
+
+
+def samples_from_wire(meter_value: list[dict]) -> list[dict]:
+    out = []
+    for mv in meter_value or []:
+        at_s = to_epoch_s(mv["timestamp"])
+        for sv in mv.get("sampled_value") or []:
+            try:
+                value = float(sv["value"])
+            except (TypeError, ValueError, KeyError):
+                continue
+            uom = sv.get("unit_of_measure") or {}
+            value *= 10 ** int(uom.get("multiplier", 0))
+            if uom.get("unit") in ("kWh", "kW", "kvarh", "kvar", "kVA"):
+                value *= 1000
+            out.append({"at_s": at_s, "measurand": sv.get("measurand"),
+                        "phase": sv.get("phase"), "location": sv.get("location"),
+                        "context": sv.get("context"), "value": value})
+    return out
+
+
+def _first_energy(samples: list[dict]) -> int | None:
+    for s in sorted(samples, key=lambda x: x["at_s"]):
+        if (s["measurand"] or ENERGY) == ENERGY and not s["phase"]:
+            return int(round(s["value"]))
+    return None
+
+
+def _last_energy(samples: list[dict]) -> int | None:
+    found = None
+    for s in sorted(samples, key=lambda x: x["at_s"]):
+        if (s["measurand"] or ENERGY) == ENERGY and not s["phase"]:
+            found = int(round(s["value"]))
+    return found
+
+
+class StationV201(ChargePoint):
+    """The server side of one 2.0.1 connection."""
+
+    def __init__(self, st: Any, connection: Any, gw: Any, response_timeout: float) -> None:
+        super().__init__(st.id, connection, response_timeout=response_timeout)
+        self.st = st
+        self.gw = gw
+        self.logic = gw.logic
+        self._reports: dict[int, asyncio.Future] = {}
+        self._next_request_id = 1
+
+    # -- from the wallbox ---------------------------------------------------------
+    @on(Action.boot_notification)
+    def on_boot(self, charging_station: dict, reason: str, **kw: Any):
+        self.logic.boot(self.st, charging_station.get("vendor_name"),
+                        charging_station.get("model"),
+                        charging_station.get("firmware_version"),
+                        charging_station.get("serial_number"))
+        return call_result.BootNotification(current_time=to_wire(self.logic.now()),
+                                            interval=self.gw.heartbeat_s, status="Accepted")
+
+    @after(Action.boot_notification)
+    def after_boot(self, **kw: Any):
+        self.gw.spawn(self.gw.after_boot(self.st))
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self):
+        self.logic.seen(self.st)
+        return call_result.Heartbeat(current_time=to_wire(self.logic.now()))
+
+    @on(Action.status_notification)
+    def on_status(self, timestamp: str, connector_status: str, evse_id: int,
+                  connector_id: int, **kw: Any):
+        self.logic.status(self.st, evse_id, connector_status)
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_token: dict, **kw: Any):
+        decision = self.logic.authorize(self.st, id_token["id_token"], None)
+        return call_result.Authorize(id_token_info=id_token_info(decision))
+
+    @on(Action.transaction_event)
+    def on_transaction_event(self, event_type: str, timestamp: str, trigger_reason: str,
+                             seq_no: int, transaction_info: dict, **kw: Any):
+        st, logic = self.st, self.logic
+        tx_id = transaction_info["transaction_id"]
+        at_s = to_epoch_s(timestamp)
+        samples = samples_from_wire(kw.get("meter_value") or [])
+        token = (kw.get("id_token") or {}).get("id_token")
+        evse = (kw.get("evse") or {}).get("id")
+        rec = logic.sessions.by_transaction(st.id, tx_id)
+        pend = st.pending_tx.get(tx_id)
+        if rec is None and pend is None:
+            pend = st.pending_tx[tx_id] = {"evse": evse, "started_s": at_s,
+                                           "meter_start_wh": None,
+                                           "offline": bool(kw.get("offline"))}
+        if pend is not None:
+            if pend["evse"] is None:
+                pend["evse"] = evse
+            if pend["meter_start_wh"] is None:
+                pend["meter_start_wh"] = _first_energy(samples)
+        decision = None
+        if rec is None and (token is not None or event_type == "Ended") and pend["evse"]:
+            rec, decision, _ = logic.start(
+                st, pend["evse"], token, pend["meter_start_wh"] or 0, pend["started_s"],
+                transaction_id=tx_id, offline=pend["offline"] or bool(kw.get("offline")))
+            st.pending_tx.pop(tx_id, None)
+        elif token is not None:
+            decision = logic.authorize(st, token, rec["connector"] if rec else evse)
+        if rec is not None and samples:
+            logic.meter(st, rec["connector"], tx_id, samples)
+        if rec is not None and event_type == "Ended":
+            logic.stop(st, tx_id, at_s, _last_energy(samples),
+                       transaction_info.get("stopped_reason") or "Local")
+        if token is None:
+            return call_result.TransactionEvent()
+        info = id_token_info(decision)
+        if rec is not None and rec["reported_late"]:
+            info = dict(info, status="Accepted")
+        prio = info.get("charging_priority")
+        return call_result.TransactionEvent(id_token_info=info, charging_priority=prio)
+
+    @on(Action.meter_values)
+    def on_meter_values(self, evse_id: int, meter_value: list, **kw: Any):
+        self.logic.meter(self.st, evse_id, None, samples_from_wire(meter_value))
+        return call_result.MeterValues()
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **kw: Any):
+        log.info("station %s: DataTransfer from vendor %s ignored", self.st.id, vendor_id)
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.notify_report)
+    def on_notify_report(self, request_id: int, generated_at: str, seq_no: int, **kw: Any):
+        fut = self._reports.get(request_id)
+        if fut is not None and not fut.done():
+            fut.set_result(kw.get("report_data") or [])
+        return call_result.NotifyReport()
+
+    @on(Action.firmware_status_notification)
+    def on_fw_status(self, status: str, **kw: Any):
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event(self, type: str, timestamp: str, **kw: Any):
+        log.warning("station %s: security event %s", self.st.id, type)
+        return call_result.SecurityEventNotification()
+
+    # -- to the wallbox -----------------------------------------------------------
+    async def send_profile(self, p: dict[str, Any]) -> bool:
+        period: dict[str, Any] = {"start_period": 0, "limit": p["limit_da"] / 10}
+        if p["phases"]:
+            period["number_phases"] = p["phases"]
+        profile: dict[str, Any] = {
+            "id": p["id"], "stack_level": p["stack_level"],
+            "charging_profile_purpose": "TxProfile" if p["purpose"] == "tx"
+            else "ChargingStationMaxProfile",
+            "charging_profile_kind": "Absolute",
+            "charging_schedule": [{"id": p["id"], "charging_rate_unit": "A",
+                                   "start_schedule": to_wire(p["start_s"]),
+                                   "charging_schedule_period": [period]}],
+        }
+        if p["transaction_id"] is not None:
+            profile["transaction_id"] = str(p["transaction_id"])
+        res = await self.call(call.SetChargingProfile(evse_id=p["connector"],
+                                                      charging_profile=profile), suppress=False)
+        return res.status == "Accepted"
+
+    async def clear_profile(self, profile_id: int | None = None,
+                            connector_id: int | None = None) -> bool:
+        criteria = {"evse_id": connector_id} if connector_id is not None else None
+        res = await self.call(call.ClearChargingProfile(charging_profile_id=profile_id,
+                                                        charging_profile_criteria=criteria),
+                              suppress=False)
+        return res.status == "Accepted"
+
+    async def request_start(self, connector_id: int, id_tag: str) -> bool:
+        rid = self._next_request_id
+        self._next_request_id += 1
+        res = await self.call(call.RequestStartTransaction(
+            id_token={"id_token": id_tag, "type": "Central"}, remote_start_id=rid,
+            evse_id=connector_id), suppress=False)
+        return res.status == "Accepted"
+
+    async def request_stop(self, transaction_id: Any) -> bool:
+        res = await self.call(call.RequestStopTransaction(transaction_id=str(transaction_id)),
+                              suppress=False)
+        return res.status == "Accepted"
+
+    async def read_list_limits(self) -> tuple[int | None, int | None]:
+        """Entries' maxLimit (via GetReport/NotifyReport) and ItemsPerMessage."""
+        items = None
+        res = await self.call(call.GetVariables(get_variable_data=[
+            {"component": {"name": "LocalAuthListCtrlr"}, "variable": {"name": "ItemsPerMessage"}}]),
+            suppress=False)
+        for r in res.get_variable_result or []:
+            if r.get("attribute_status") == "Accepted":
+                try:
+                    items = int(r.get("attribute_value"))
+                except (TypeError, ValueError):
+                    pass
+        rid = self._next_request_id
+        self._next_request_id += 1
+        fut = asyncio.get_running_loop().create_future()
+        self._reports[rid] = fut
+        max_entries = None
+        try:
+            rep = await self.call(call.GetReport(request_id=rid, component_variable=[
+                {"component": {"name": "LocalAuthListCtrlr"}, "variable": {"name": "Entries"}}]),
+                suppress=False)
+            if rep.status == "Accepted":
+                data = await asyncio.wait_for(fut, self._response_timeout)
+                for d in data:
+                    lim = (d.get("variable_characteristics") or {}).get("max_limit")
+                    if lim is not None:
+                        max_entries = int(lim)
+        finally:
+            self._reports.pop(rid, None)
+        return max_entries, items
+
+    async def list_version(self) -> int:
+        res = await self.call(call.GetLocalListVersion(), suppress=False)
+        return int(res.version_number)
+
+    async def push_list(self, update: dict[str, Any]) -> str:
+        entries = []
+        for uid, status, expires_s, group_id in update["entries"]:
+            e: dict[str, Any] = {"id_token": {"id_token": uid, "type": "ISO14443"}}
+            if status is not None:
+                info: dict[str, Any] = {"status": _LIST_STATUS.get(status, "Invalid")}
+                if expires_s is not None:
+                    info["cache_expiry_date_time"] = to_wire(expires_s)
+                prio = self.gw.priority_of(group_id)
+                if prio:
+                    info["charging_priority"] = prio
+                e["id_token_info"] = info
+            entries.append(e)
+        res = await self.call(call.SendLocalList(version_number=update["version"],
+                                                 update_type=update["type"],
+                                                 local_authorization_list=entries),
+                              suppress=False)
+        return res.status
+
+    async def configure(self, settings: dict[str, Any]) -> dict[str, str]:
+        names = {"meter_interval_s": ("SampledDataCtrlr", "TxUpdatedInterval"),
+                 "local_list_enabled": ("LocalAuthListCtrlr", "Enabled"),
+                 "measurands": ("SampledDataCtrlr", "TxUpdatedMeasurands")}
+        data, order = [], []
+        for name, value in settings.items():
+            if name not in names:
+                continue
+            comp, var = names[name]
+            wire = str(value).lower() if isinstance(value, bool) else str(value)
+            data.append({"component": {"name": comp}, "variable": {"name": var},
+                         "attribute_value": wire})
+            order.append(name)
+        if not data:
+            return {}
+        res = await self.call(call.SetVariables(set_variable_data=data), suppress=False)
+        out = {}
+        for name, r in zip(order, res.set_variable_result or []):
+            out[name] = r.get("attribute_status")
+        return out
+
+    async def trigger(self, what: str, connector_id: int | None = None) -> bool:
+        evse = {"id": connector_id} if connector_id is not None else None
+        res = await self.call(call.TriggerMessage(requested_message=what, evse=evse),
+                              suppress=False)
+        return res.status == "Accepted"

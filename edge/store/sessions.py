@@ -1,0 +1,230 @@
+"""Durable charging sessions: every start and stop is on disk before a wallbox hears "ok".
+
+A session row is written inside one transaction together with its outbox record (when
+an outbox is given), so the cloud copy can never get ahead of, or lag behind, what was
+acknowledged. Starts carry a ``dedup_key`` (a natural key of the transaction as the
+wallbox reports it) so a start that is retransmitted after a lost answer, or reported
+late after an offline period, is recorded exactly once.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from typing import Any, Callable, Iterable
+
+from edge.store.db import transaction
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    station TEXT NOT NULL,
+    connector INTEGER NOT NULL,
+    transaction_id TEXT NOT NULL,
+    token TEXT,
+    payment_ref TEXT,
+    group_id TEXT,
+    started_s INTEGER NOT NULL,
+    stopped_s INTEGER,
+    meter_start_wh INTEGER NOT NULL,
+    meter_stop_wh INTEGER,
+    energy_wh INTEGER,
+    last_meter_wh INTEGER,
+    tariff TEXT,
+    cost TEXT,
+    stop_reason TEXT,
+    state TEXT NOT NULL,
+    reported_late INTEGER NOT NULL DEFAULT 0,
+    dedup_key TEXT UNIQUE,
+    UNIQUE (station, transaction_id)
+);
+CREATE INDEX IF NOT EXISTS sessions_open ON sessions(state, station);
+CREATE INDEX IF NOT EXISTS sessions_group ON sessions(group_id);
+CREATE TABLE IF NOT EXISTS session_samples (
+    session_id TEXT NOT NULL REFERENCES sessions(session_id),
+    at_s INTEGER NOT NULL,
+    energy_wh INTEGER,
+    current_da TEXT
+);
+CREATE INDEX IF NOT EXISTS session_samples_sid ON session_samples(session_id, at_s);
+-- OCPP 1.6 transaction ids are integers chosen by the server; they must never repeat,
+-- not even after a restart, or a late StopTransaction could close the wrong session.
+CREATE TABLE IF NOT EXISTS transaction_seq (id INTEGER PRIMARY KEY AUTOINCREMENT, at_s INTEGER);
+"""
+
+RECORD_KEYS = (
+    "session_id", "station", "connector", "transaction_id", "token", "payment_ref",
+    "group_id", "started_s", "stopped_s", "meter_start_wh", "meter_stop_wh",
+    "energy_wh", "tariff", "cost", "stop_reason", "state", "reported_late",
+)
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(_SCHEMA)
+
+
+def _record(row: sqlite3.Row) -> dict[str, Any]:
+    rec = {k: row[k] for k in RECORD_KEYS}
+    rec["tariff"] = json.loads(rec["tariff"]) if rec["tariff"] is not None else None
+    rec["cost"] = json.loads(rec["cost"]) if rec["cost"] is not None else None
+    rec["reported_late"] = bool(rec["reported_late"])
+    return rec
+
+
+class SessionStore:
+    """Sessions in SQLite; ``outbox.enqueue("session", session_id, record)`` on every change."""
+
+    def __init__(self, conn: sqlite3.Connection, outbox: Any = None,
+                 clock: Callable[[], float] = time.time,
+                 ids: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+        self._conn = conn
+        self._outbox = outbox
+        self._clock = clock
+        self._ids = ids
+        ensure_schema(conn)
+
+    # -- writes -----------------------------------------------------------------
+    def next_transaction_id(self) -> int:
+        """A fresh integer transaction id (OCPP 1.6), durable across restarts."""
+        with transaction(self._conn) as c:
+            cur = c.execute("INSERT INTO transaction_seq(at_s) VALUES (?)", (int(self._clock()),))
+            return int(cur.lastrowid)
+
+    def start(self, station: str, connector: int, transaction_id: str | int | None,
+              token: str | None, meter_start_wh: int, started_s: int, *,
+              group_id: str | None = None, tariff: dict | None = None,
+              payment_ref: str | None = None, reported_late: bool = False,
+              dedup_key: str | None = None) -> tuple[dict[str, Any], bool]:
+        """Record a started session; returns ``(record, created)``.
+
+        A second start with the same ``dedup_key`` or the same (station, transaction_id)
+        returns the existing record and ``created`` False: nothing is written twice.
+        ``transaction_id`` None allocates a new integer id (OCPP 1.6).
+        """
+        with transaction(self._conn) as c:
+            existing = None
+            if dedup_key is not None:
+                existing = c.execute("SELECT * FROM sessions WHERE dedup_key=?",
+                                     (dedup_key,)).fetchone()
+            if existing is None and transaction_id is not None:
+                existing = c.execute(
+                    "SELECT * FROM sessions WHERE station=? AND transaction_id=?",
+                    (station, str(transaction_id))).fetchone()
+            if existing is not None:
+                return _record(existing), False
+            if transaction_id is None:
+                cur = c.execute("INSERT INTO transaction_seq(at_s) VALUES (?)",
+                                (int(self._clock()),))
+                transaction_id = cur.lastrowid
+            sid = self._ids()
+            c.execute(
+                "INSERT INTO sessions(session_id, station, connector, transaction_id, token,"
+                " payment_ref, group_id, started_s, meter_start_wh, last_meter_wh, tariff,"
+                " state, reported_late, dedup_key)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,'started',?,?)",
+                (sid, station, int(connector), str(transaction_id), token, payment_ref,
+                 group_id, int(started_s), int(meter_start_wh), int(meter_start_wh),
+                 json.dumps(tariff) if tariff is not None else None,
+                 1 if reported_late else 0, dedup_key))
+            rec = self._get(c, sid)
+            self._enqueue(c, rec)
+            return rec, True
+
+    def add_sample(self, session_id: str, at_s: int, energy_wh: int | None,
+                   current_da: Iterable[int] | None = None) -> None:
+        """Append one meter sample; samples are not sent upstream one by one."""
+        cur = list(current_da) if current_da is not None else None
+        with transaction(self._conn) as c:
+            c.execute("INSERT INTO session_samples(session_id, at_s, energy_wh, current_da)"
+                      " VALUES (?,?,?,?)",
+                      (session_id, int(at_s), energy_wh,
+                       json.dumps(cur) if cur is not None else None))
+            if energy_wh is not None:
+                c.execute("UPDATE sessions SET last_meter_wh=MAX(COALESCE(last_meter_wh,0), ?)"
+                          " WHERE session_id=?", (int(energy_wh), session_id))
+
+    def stop(self, session_id: str, stopped_s: int, meter_stop_wh: int | None,
+             stop_reason: str | None, cost: dict | None = None,
+             cost_fn: Callable[[dict], dict | None] | None = None) -> dict[str, Any]:
+        """Complete a session (idempotent: stopping a completed session changes nothing).
+
+        ``cost_fn(record_with_energy)`` may compute the cost inside the same transaction.
+        A missing ``meter_stop_wh`` falls back to the last sampled register.
+        """
+        with transaction(self._conn) as c:
+            row = c.execute("SELECT * FROM sessions WHERE session_id=?",
+                            (session_id,)).fetchone()
+            if row is None:
+                raise KeyError(session_id)
+            if row["state"] == "completed":
+                return _record(row)
+            stop_wh = meter_stop_wh if meter_stop_wh is not None else row["last_meter_wh"]
+            if stop_wh is None:
+                stop_wh = row["meter_start_wh"]
+            # A meter that was replaced or reset mid-session would give negative energy;
+            # record zero rather than a credit.
+            energy = max(0, int(stop_wh) - int(row["meter_start_wh"]))
+            rec = _record(row)
+            rec.update(stopped_s=int(stopped_s), meter_stop_wh=int(stop_wh), energy_wh=energy,
+                       stop_reason=stop_reason, state="completed")
+            if cost is None and cost_fn is not None:
+                cost = cost_fn(rec)
+            rec["cost"] = cost
+            c.execute("UPDATE sessions SET stopped_s=?, meter_stop_wh=?, energy_wh=?,"
+                      " stop_reason=?, cost=?, state='completed' WHERE session_id=?",
+                      (int(stopped_s), int(stop_wh), energy, stop_reason,
+                       json.dumps(cost) if cost is not None else None, session_id))
+            self._enqueue(c, rec)
+            return rec
+
+    # -- reads ------------------------------------------------------------------
+    def get(self, session_id: str) -> dict[str, Any] | None:
+        return self._get(self._conn, session_id)
+
+    def by_transaction(self, station: str, transaction_id: str | int) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT * FROM sessions WHERE station=? AND transaction_id=?",
+                                 (station, str(transaction_id))).fetchone()
+        return _record(row) if row is not None else None
+
+    def open_sessions(self, station: str | None = None) -> list[dict[str, Any]]:
+        if station is None:
+            rows = self._conn.execute("SELECT * FROM sessions WHERE state='started'"
+                                      " ORDER BY started_s").fetchall()
+        else:
+            rows = self._conn.execute("SELECT * FROM sessions WHERE state='started'"
+                                      " AND station=? ORDER BY started_s", (station,)).fetchall()
+        return [_record(r) for r in rows]
+
+    def samples(self, session_id: str) -> list[dict[str, Any]]:
+        rows = self._conn.execute("SELECT at_s, energy_wh, current_da FROM session_samples"
+                                  " WHERE session_id=? ORDER BY at_s, rowid",
+                                  (session_id,)).fetchall()
+        return [{"at_s": r["at_s"], "energy_wh": r["energy_wh"],
+                 "current_da": json.loads(r["current_da"]) if r["current_da"] else None}
+                for r in rows]
+
+    def count_by_group(self, group_id: str) -> int:
+        """Sessions recorded through a group (a group with sessions may not be deleted)."""
+        row = self._conn.execute("SELECT COUNT(*) FROM sessions WHERE group_id=?",
+                                 (group_id,)).fetchone()
+        return int(row[0])
+
+    def recent_tokens(self, station: str, limit: int = 50) -> list[str]:
+        """Tokens that charged at a station, most recent first (local list relevance)."""
+        rows = self._conn.execute(
+            "SELECT token, MAX(started_s) AS last FROM sessions WHERE station=?"
+            " AND token IS NOT NULL GROUP BY token ORDER BY last DESC LIMIT ?",
+            (station, int(limit))).fetchall()
+        return [r["token"] for r in rows]
+
+    def _get(self, conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:
+        row = conn.execute("SELECT * FROM sessions WHERE session_id=?", (session_id,)).fetchone()
+        return _record(row) if row is not None else None
+
+    def _enqueue(self, conn: sqlite3.Connection, rec: dict[str, Any]) -> None:
+        if self._outbox is not None:
+            self._outbox.enqueue("session", rec["session_id"], rec, conn=conn)
