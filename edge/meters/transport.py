@@ -1,0 +1,135 @@
+"""pymodbus client adapter: Modbus TCP, RTU over a serial line, RTU over TCP.
+
+One ``ModbusLink`` is one connection (a TCP socket or a serial port). Meters
+on the same RS-485 bus or behind the same gateway share a link and tell
+themselves apart by device id; pymodbus serialises their requests.
+
+Every failure becomes a ``MeterError`` subclass with a message that names the
+endpoint, the request and what went wrong. pymodbus is built with retries=0
+and no automatic reconnect: the poller decides when to retry and reconnect,
+so the time a broken meter can take is bounded by our own settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.framer import FramerType
+
+from edge.meters.errors import (
+    MeterConnectError,
+    MeterExceptionResponse,
+    MeterProtocolError,
+    MeterTimeout,
+)
+
+log = logging.getLogger(__name__)
+
+TRANSPORTS = ("tcp", "rtu", "rtu_over_tcp")
+
+EXCEPTION_NAMES = {
+    1: "illegal function", 2: "illegal data address", 3: "illegal data value",
+    4: "server device failure", 5: "acknowledge", 6: "server device busy",
+    8: "memory parity error", 10: "gateway path unavailable",
+    11: "gateway target device failed to respond",
+}
+
+
+def quiet_pymodbus_logging() -> None:
+    """pymodbus logs an ERROR for every unanswered request; we log per incident."""
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
+class ModbusLink:
+    """A Modbus connection to one TCP endpoint or one serial port."""
+
+    def __init__(self, transport: str, *, host: str | None = None, port: int = 502,
+                 serial_port: str | None = None, baudrate: int = 9600, parity: str = "N",
+                 stopbits: int = 1, bytesize: int = 8, timeout_s: float = 1.0):
+        if transport not in TRANSPORTS:
+            raise ValueError("transport must be one of %s, got %r" % (TRANSPORTS, transport))
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.serial_port = serial_port
+        self.baudrate = baudrate
+        self.parity = parity
+        self.stopbits = stopbits
+        self.bytesize = bytesize
+        self.timeout_s = timeout_s
+        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
+        self._connect_lock = asyncio.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        if self.transport == "rtu":
+            return "serial %s" % self.serial_port
+        return "%s://%s:%d" % (self.transport, self.host, self.port)
+
+    def _new_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+        if self.transport == "rtu":
+            return AsyncModbusSerialClient(
+                self.serial_port, framer=FramerType.RTU, baudrate=self.baudrate,
+                bytesize=self.bytesize, parity=self.parity, stopbits=self.stopbits,
+                timeout=self.timeout_s, retries=0, reconnect_delay=0)
+        framer = FramerType.SOCKET if self.transport == "tcp" else FramerType.RTU
+        return AsyncModbusTcpClient(self.host, port=self.port, framer=framer,
+                                    timeout=self.timeout_s, retries=0, reconnect_delay=0)
+
+    async def _connected_client(self):
+        async with self._connect_lock:
+            if self._client is not None and self._client.connected:
+                return self._client
+            self.close()
+            client = self._new_client()
+            try:
+                ok = await asyncio.wait_for(client.connect(), self.timeout_s + 1.0)
+            except (asyncio.TimeoutError, OSError) as exc:
+                ok = False
+                reason = str(exc) or type(exc).__name__
+            else:
+                reason = "connection refused or unreachable"
+            if not ok:
+                client.close()
+                raise MeterConnectError("%s: cannot connect (%s)" % (self.endpoint, reason))
+            self._client = client
+            return client
+
+    async def read(self, function_code: int, address: int, count: int, device_id: int) -> list[int]:
+        """Read ``count`` registers; returns exactly ``count`` 16-bit words."""
+        what = "%s device %d fc%d @%d x%d" % (self.endpoint, device_id, function_code, address, count)
+        client = await self._connected_client()
+        call = client.read_input_registers if function_code == 4 else client.read_holding_registers
+        try:
+            # pymodbus has its own timeout; ours is the backstop if it misses one.
+            response = await asyncio.wait_for(
+                call(address, count=count, device_id=device_id), self.timeout_s + 0.5)
+        except asyncio.TimeoutError:
+            raise MeterTimeout("%s: no answer within %.2f s" % (what, self.timeout_s)) from None
+        except ConnectionException as exc:
+            self.close()
+            raise MeterConnectError("%s: connection lost (%s)" % (what, exc)) from None
+        except ModbusIOException as exc:
+            if "No response" in str(exc):
+                raise MeterTimeout("%s: no answer within %.2f s" % (what, self.timeout_s)) from None
+            self.close()
+            raise MeterProtocolError("%s: unusable answer (%s)" % (what, exc)) from None
+        except ModbusException as exc:
+            self.close()
+            raise MeterProtocolError("%s: %s" % (what, exc)) from None
+        if response.isError():
+            code = getattr(response, "exception_code", None)
+            name = EXCEPTION_NAMES.get(code, "unknown code")
+            raise MeterExceptionResponse("%s: exception %s (%s)" % (what, code, name), code or 0)
+        registers = list(getattr(response, "registers", None) or [])
+        if len(registers) != count:
+            raise MeterProtocolError("%s: asked for %d registers, got %d" % (what, count, len(registers)))
+        return registers
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
