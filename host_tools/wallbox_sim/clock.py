@@ -95,6 +95,9 @@ class ManualClock:
         """
         target = self._now + sim_s
         step = sim_s if step_s is None else step_s
+        # Tasks just created must get to their sleep() before time moves.
+        for _ in range(5):
+            await asyncio.sleep(0)
         while True:
             nxt = min(target, self._now + step)
             while self._sleepers and self._sleepers[0][0] <= nxt:

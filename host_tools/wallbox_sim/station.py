@@ -25,6 +25,25 @@ VOLTS = 230.0
 MAX_QUEUE = 20000  # records; beyond this the oldest meter samples are dropped
 
 
+def fair_shares(cap: float, wants: dict) -> dict:
+    """Split `cap` so nobody gets more than it wants and the rest share equally
+    (how a wallbox with several outlets divides its own maximum)."""
+    left, out = cap, {}
+    pending = sorted(wants.items(), key=lambda kv: kv[1])
+    while pending:
+        share = left / len(pending)
+        key, want = pending[0]
+        if want <= share:
+            out[key] = want
+            left -= want
+            pending.pop(0)
+        else:
+            for key, _ in pending:
+                out[key] = share
+            break
+    return out
+
+
 class Connector:
     """Observable state of one connector (what a live display shows)."""
 
@@ -161,17 +180,14 @@ class Station:
             conn.limit_a = None if found is None else found[0]
             wants[conn.id] = [offer, phases]
         cap = self.profiles.station_limit(now, 3)
-        active = [c for c in self.connectors.values() if self._charging(c)]
         if cap is not None:
-            total = sum(min(wants[c.id][0], c.ev.max_current_a) for c in active)
-            scale = cap / total if total > cap else 1.0
+            active = [c for c in self.connectors.values() if self._charging(c)]
+            shares = fair_shares(cap, {c.id: min(wants[c.id][0], c.ev.max_current_a)
+                                       for c in active})
             for conn in self.connectors.values():
-                if conn in active:
-                    wants[conn.id][0] = min(wants[conn.id][0], conn.ev.max_current_a) * scale
-                else:
-                    wants[conn.id][0] = min(wants[conn.id][0], cap)
-                conn.limit_a = wants[conn.id][0] if conn.limit_a is None \
-                    else min(conn.limit_a, wants[conn.id][0])
+                offer = shares.get(conn.id, min(wants[conn.id][0], cap))
+                wants[conn.id][0] = offer
+                conn.limit_a = offer if conn.limit_a is None else min(conn.limit_a, offer)
         for conn in self.connectors.values():
             offer, phases = wants[conn.id]
             conn.offered_a = round(offer, 1) if conn.tx is not None else 0.0

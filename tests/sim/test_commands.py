@@ -1,0 +1,170 @@
+"""Remote start/stop, local list, configuration and triggers, as the server sends them."""
+import pytest
+from ocpp.v16 import call as c16
+from ocpp.v201 import call as c201
+
+from calls import list_version, remote_start, remote_stop, send_list, version_of
+from central import Central
+from helpers import VERSIONS, fleet_for, spec, starts, statuses, stops
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_remote_start_starts_on_the_named_connector_and_remote_stop_ends_it(version):
+    async with Central(tokens={"PAY-1"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, connectors=2)])
+        async with fleet:
+            await fleet.wait_connected()
+            point = await cs.point("CP1")
+            assert (await point.call(remote_start(version, "PAY-1", 2))).status == "Accepted"
+            await cs.wait_for(lambda: starts(cs, version), "a start")
+            (tag, _, connector, _, _), = starts(cs, version)
+            assert (tag, connector) == ("PAY-1", 2)
+            conn = fleet.connector("CP1", 2)
+            assert conn.tx is not None and conn.drawn_a > 0
+            if version == "2.0.1":
+                started = [p for p in cs.calls("TransactionEvent") if p["event_type"] == "Started"]
+                assert started[0]["trigger_reason"] == "RemoteStart"
+                assert started[0]["transaction_info"]["remote_start_id"] == 77
+            # Busy connector: refused.
+            assert (await point.call(remote_start(version, "PAY-1", 2))).status == "Rejected"
+            # Unknown transaction: refused.
+            assert (await point.call(remote_stop(version, 999999))).status == "Rejected"
+            await cs.wait_for(lambda: conn.tx.server_id is not None, "tx numbered")
+            assert (await point.call(remote_stop(version, conn.tx.server_id))).status == "Accepted"
+            await cs.wait_for(lambda: stops(cs, version), "a stop")
+            assert conn.tx is None and conn.drawn_a == 0
+        (_, _, reason), = stops(cs, version)
+        assert reason == "Remote"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_remote_start_uses_a_car_waiting_without_a_tag(version):
+    async with Central(tokens={"PAY-2"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version)])
+        async with fleet:
+            await fleet.wait_connected()
+            assert not await fleet.plug_in("CP1", 1, None, need_wh=7000, max_current_a=11)
+            conn = fleet.connector("CP1", 1)
+            assert conn.state == "Preparing"
+            point = await cs.point("CP1")
+            res = await point.call(remote_start(version, "PAY-2", 1))
+            assert res.status == "Accepted"
+            await cs.wait_for(lambda: starts(cs, version), "a start")
+            assert conn.drawn_a == 11.0 and conn.ev.need_wh == 7000
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_local_list_is_kept_versioned_and_bounded(version):
+    async with Central() as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, local_list_max=3)])
+        async with fleet:
+            await fleet.wait_connected()
+            point = await cs.point("CP1")
+            station = fleet.station("CP1")
+            assert version_of(version, await point.call(list_version(version))) == 0
+            res = await point.call(send_list(version, 3, [("A", "Accepted"), ("B", "Blocked")]))
+            assert res.status == "Accepted"
+            assert version_of(version, await point.call(list_version(version))) == 3
+            assert station.local_list.lookup("B", 0) == "Blocked"
+            # Too many for the capacity: fails whole, old list stays.
+            res = await point.call(send_list(version, 4, [(u, "Accepted") for u in "WXYZ"]))
+            assert res.status == "Failed"
+            assert sorted(station.local_list.entries) == ["A", "B"]
+            assert version_of(version, await point.call(list_version(version))) == 3
+            # A differential update must be newer.
+            res = await point.call(send_list(version, 3, [("C", "Accepted")], full=False))
+            assert res.status == "VersionMismatch"
+            res = await point.call(send_list(version, 5, [("C", "Accepted"), ("A", None)],
+                                             full=False))
+            assert res.status == "Accepted"
+            assert sorted(station.local_list.entries) == ["B", "C"]
+            # Differential past the capacity also fails whole.
+            res = await point.call(send_list(version, 6, [("D", "Accepted"), ("E", "Accepted")],
+                                             full=False))
+            assert res.status == "Failed" and len(station.local_list) == 2
+            # A Full update must give every entry a status.
+            res = await point.call(send_list(version, 7, [("F", None)]))
+            assert res.status == "Failed" and station.local_list.version == 5
+
+
+async def test_v16_configuration_reports_list_capacity_and_guards_keys():
+    async with Central() as cs:
+        fleet = fleet_for(cs, [spec("CP1", "1.6", local_list_max=25)])
+        async with fleet:
+            await fleet.wait_connected()
+            point = await cs.point("CP1")
+            res = await point.call(c16.GetConfiguration(key=["LocalAuthListMaxLength", "Nope"]))
+            assert res.configuration_key == [
+                {"key": "LocalAuthListMaxLength", "readonly": True, "value": "25"}]
+            assert res.unknown_key == ["Nope"]
+            full = await point.call(c16.GetConfiguration())
+            assert {k["key"] for k in full.configuration_key} >= {
+                "HeartbeatInterval", "MeterValueSampleInterval", "SupportedFeatureProfiles"}
+            change = lambda k, v: point.call(c16.ChangeConfiguration(key=k, value=v))
+            assert (await change("LocalAuthListMaxLength", "99")).status == "Rejected"
+            assert (await change("MeterValueSampleInterval", "ten")).status == "Rejected"
+            assert (await change("LocalPreAuthorize", "maybe")).status == "Rejected"
+            assert (await change("NoSuchKey", "1")).status == "NotSupported"
+            assert (await change("MeterValueSampleInterval", " 30 ")).status == "Accepted"
+            assert fleet.station("CP1").conf_int("MeterValueSampleInterval") == 30
+            assert fleet.station("CP1").conf("LocalAuthListMaxLength") == "25"
+
+
+async def test_v201_variables_report_entries_and_capacity():
+    async with Central() as cs:
+        fleet = fleet_for(cs, [spec("CP1", "2.0.1", local_list_max=40)])
+        async with fleet:
+            await fleet.wait_connected()
+            point = await cs.point("CP1")
+            await point.call(send_list("2.0.1", 1, [("A", "Accepted"), ("B", "Accepted")]))
+            comp = lambda n: {"name": n}
+            res = await point.call(c201.GetVariables(get_variable_data=[
+                {"component": comp("LocalAuthListCtrlr"), "variable": {"name": "Entries"}},
+                {"component": comp("LocalAuthListCtrlr"), "variable": {"name": "ItemsPerMessage"}},
+                {"component": comp("LocalAuthListCtrlr"), "variable": {"name": "Bogus"}},
+                {"component": comp("NoCtrlr"), "variable": {"name": "Entries"}},
+                {"component": comp("LocalAuthListCtrlr"), "variable": {"name": "Entries"},
+                 "attribute_type": "Target"}]))
+            got = [(r["attribute_status"], r.get("attribute_value")) for r in res.get_variable_result]
+            assert got == [("Accepted", "2"), ("Accepted", "25"), ("UnknownVariable", None),
+                           ("UnknownComponent", None), ("NotSupportedAttributeType", None)]
+            res = await point.call(c201.SetVariables(set_variable_data=[
+                {"component": comp("SampledDataCtrlr"), "variable": {"name": "TxUpdatedInterval"},
+                 "attribute_value": "15"},
+                {"component": comp("LocalAuthListCtrlr"), "variable": {"name": "Entries"},
+                 "attribute_value": "9"},
+                {"component": comp("OCPPCommCtrlr"), "variable": {"name": "HeartbeatInterval"},
+                 "attribute_value": "-3"}]))
+            assert [r["attribute_status"] for r in res.set_variable_result] == [
+                "Accepted", "Rejected", "Rejected"]
+            assert fleet.station("CP1").conf_int("MeterValueSampleInterval") == 15
+            assert (await point.call(c201.GetBaseReport(request_id=4, report_base="FullInventory")
+                                     )).status == "Accepted"
+            report, = await cs.wait_for(lambda: cs.calls("NotifyReport"), "a report")
+        entries = [d for d in report["report_data"]
+                   if (d["component"]["name"], d["variable"]["name"]) == ("LocalAuthListCtrlr", "Entries")]
+        assert entries[0]["variable_characteristics"]["max_limit"] == 40
+        assert entries[0]["variable_attribute"][0] == {"type": "Actual", "value": "2",
+                                                       "mutability": "ReadOnly"}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_trigger_message_resends_status(version):
+    async with Central() as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, connectors=2)])
+        async with fleet:
+            await fleet.wait_connected()
+            await cs.wait_for(lambda: len(statuses(cs)) == 2, "boot statuses")
+            point = await cs.point("CP1")
+            if version == "1.6":
+                res = await point.call(c16.TriggerMessage(requested_message="StatusNotification",
+                                                          connector_id=2))
+                bad = await point.call(c16.TriggerMessage(requested_message="StatusNotification",
+                                                          connector_id=7))
+            else:
+                res = await point.call(c201.TriggerMessage(requested_message="StatusNotification",
+                                                           evse={"id": 2}))
+                bad = await point.call(c201.TriggerMessage(requested_message="StatusNotification",
+                                                           evse={"id": 7}))
+            assert (res.status, bad.status) == ("Accepted", "Rejected")
+            await cs.wait_for(lambda: len(statuses(cs)) == 3, "a triggered status")
