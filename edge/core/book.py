@@ -269,8 +269,10 @@ class GroupBook:
         snap = {
             "version": self.version,
             "groups": [self._groups[gid].to_dict() for gid in sorted(self._groups)],
-            "drivers": [driver_to_dict(d) for d in self._drivers.values()],
-            "tokens": [token_to_dict(t) for t in self._tokens.values()],
+            # Sorted so the same book gives the same snapshot on every platform
+            # (MicroPython dicts do not keep insertion order).
+            "drivers": [driver_to_dict(self._drivers[k]) for k in sorted(self._drivers)],
+            "tokens": [token_to_dict(self._tokens[k]) for k in sorted(self._tokens)],
         }
         if with_history:
             snap["history"] = list(self.history)
@@ -303,7 +305,7 @@ class GroupBook:
         return None if d is None else driver_to_dict(d)
 
     def drivers(self):
-        return [driver_to_dict(d) for d in self._drivers.values()]
+        return [driver_to_dict(self._drivers[k]) for k in sorted(self._drivers)]
 
     def tokens_in_group(self, gid):
         """Token keys of a group, sorted (built once per book, for local lists)."""
