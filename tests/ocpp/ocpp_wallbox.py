@@ -270,3 +270,11 @@ async def connect(port: int, station_id: str, version: str, password: str | None
         # after boot the edge configures the wallbox, pushes its list, then asks for status
         await cp.wait_for("TriggerMessage")
     return conn
+
+
+async def until(pred) -> None:
+    """Wait for a condition the server reaches asynchronously (hang guard only)."""
+    async def _poll():
+        while not pred():
+            await asyncio.sleep(0.005)
+    await asyncio.wait_for(_poll(), GUARD_S)
