@@ -1,0 +1,171 @@
+"""The site configuration file (TOML or JSON) -> one validated ``EdgeConfig``.
+
+Sections and who checks them:
+  site             edge.core.topology.Site.from_dict (the topology)
+  load_management  edge.core.alloc_config.AllocConfig.from_dict
+  meters           edge.meters.config.parse_meters
+  ocpp             here (listen address, TLS, station passwords)
+  cloud            edge.cloud.mqtt_link.LinkConfig.from_dict (optional: no section, no cloud)
+  store, control   here
+Everything is checked before anything starts; the first error names the field.
+"""
+from __future__ import annotations
+
+import json
+import ssl
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from edge.core.alloc_config import AllocConfig
+from edge.core.errors import ValidationError
+from edge.core.topology import Site
+from edge.meters.config import MeterConfig, parse_meters
+
+SECTIONS = ("site", "load_management", "meters", "ocpp", "cloud", "store", "control")
+_OCPP_KEYS = ("host", "port", "tls_cert", "tls_key", "stations")
+_STATION_KEYS = ("password",)
+_CONTROL_KEYS = ("interval_s", "grid_meter", "telemetry_every_s")
+_STORE_KEYS = ("path",)
+
+
+class OcppSettings:
+    def __init__(self, host: str, port: int, tls_cert: str | None, tls_key: str | None,
+                 stations: dict[str, dict]):
+        self.host = host
+        self.port = port
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+        self.stations = stations          # {station_id: {"password": str | None}}
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """TLS (OCPP security profile 2) when a certificate is configured."""
+        if not self.tls_cert:
+            return None
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            ctx.load_cert_chain(self.tls_cert, self.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValidationError("ocpp.tls_cert", self.tls_cert,
+                                  f"cannot load certificate/key ({exc}); check both paths and that the key matches") from None
+        return ctx
+
+
+class EdgeConfig:
+    def __init__(self, site: Site, alloc: AllocConfig, meters: list[MeterConfig], ocpp: OcppSettings,
+                 cloud: Any, store_path: str, interval_s: float, grid_meter: str | None,
+                 telemetry_every_s: int):
+        self.site = site
+        self.alloc = alloc
+        self.meters = meters
+        self.ocpp = ocpp
+        self.cloud = cloud                # LinkConfig or None (no cloud)
+        self.store_path = store_path
+        self.interval_s = interval_s
+        self.grid_meter = grid_meter
+        self.telemetry_every_s = telemetry_every_s
+
+
+def _keys(d: Any, field: str, known: tuple[str, ...]) -> dict:
+    if not isinstance(d, dict):
+        raise ValidationError(field, d, "must be a table/object")
+    for key in d:
+        if key not in known:
+            raise ValidationError(f"{field}.{key}", d[key], f"unknown setting; known: {', '.join(known)}")
+    return d
+
+
+def _port(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ValidationError(field, value, "must be a port number 0..65535 (0: any free port)")
+    return value
+
+
+def _text(value: Any, field: str, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field, value, "must be a non-empty text")
+    return value
+
+
+def parse_ocpp(d: Any, site: Site) -> OcppSettings:
+    d = _keys(d if d is not None else {}, "ocpp", _OCPP_KEYS)
+    host = _text(d.get("host", "0.0.0.0"), "ocpp.host")
+    port = _port(d.get("port", 9000), "ocpp.port")
+    cert = _text(d.get("tls_cert"), "ocpp.tls_cert", optional=True)
+    key = _text(d.get("tls_key"), "ocpp.tls_key", optional=True)
+    if bool(cert) != bool(key):
+        raise ValidationError("ocpp.tls_key" if cert else "ocpp.tls_cert", key or cert,
+                              "TLS needs both tls_cert and tls_key")
+    raw = d.get("stations", {})
+    if not isinstance(raw, dict):
+        raise ValidationError("ocpp.stations", raw, "must be a table of station id -> settings")
+    stations: dict[str, dict] = {}
+    for sid, st in raw.items():
+        field = f"ocpp.stations.{sid}"
+        if site.station(sid) is None:
+            raise ValidationError(field, sid, "is not a station of the site (add it under site.charging_groups)")
+        st = _keys(st, field, _STATION_KEYS)
+        pw = _text(st.get("password"), f"{field}.password", optional=True)
+        if pw is not None and not 16 <= len(pw) <= 40:
+            # OCPP security profile 1: the AuthorizationKey is 16 to 40 characters.
+            raise ValidationError(f"{field}.password", "***", "must be 16 to 40 characters (OCPP AuthorizationKey)")
+        stations[sid] = {"password": pw}
+    for station in site.stations():
+        stations.setdefault(station.id, {"password": None})
+    return OcppSettings(host, port, cert, key, stations)
+
+
+def from_dict(d: Any) -> EdgeConfig:
+    d = _keys(d, "config", SECTIONS)
+    if "site" not in d:
+        raise ValidationError("site", None, "is required: the topology of the site")
+    try:
+        site = Site.from_dict(d["site"])
+    except ValidationError as exc:
+        # The topology names fields from its own root; the file's root is one up.
+        raise ValidationError(f"site.{exc.field}", exc.value, exc.message) from None
+    alloc = AllocConfig.from_dict(d.get("load_management"))
+    meters = parse_meters(d.get("meters", []))
+    ocpp = parse_ocpp(d.get("ocpp"), site)
+    cloud = None
+    if d.get("cloud") is not None:
+        from edge.cloud.mqtt_link import LinkConfig
+        cloud = LinkConfig.from_dict(d["cloud"])
+    store = _keys(d.get("store", {}), "store", _STORE_KEYS)
+    store_path = _text(store.get("path", "edge.db"), "store.path")
+    control = _keys(d.get("control", {}), "control", _CONTROL_KEYS)
+    interval = control.get("interval_s", 1)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.1 <= interval <= 60:
+        raise ValidationError("control.interval_s", interval, "must be 0.1 to 60 seconds")
+    telemetry = control.get("telemetry_every_s", 10)
+    if isinstance(telemetry, bool) or not isinstance(telemetry, int) or not 1 <= telemetry <= 3600:
+        raise ValidationError("control.telemetry_every_s", telemetry, "must be 1 to 3600 seconds")
+    meter_ids = [m.id for m in meters]
+    grid_meter = control.get("grid_meter", meter_ids[0] if meter_ids else None)
+    if grid_meter is not None and grid_meter not in meter_ids:
+        raise ValidationError("control.grid_meter", grid_meter,
+                              f"is not a configured meter id (have: {', '.join(meter_ids) or 'none'})")
+    return EdgeConfig(site, alloc, meters, ocpp, cloud, store_path, float(interval), grid_meter, telemetry)
+
+
+def read_file(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError("config", str(path), f"cannot be read: {exc.strerror}") from None
+    try:
+        if path.suffix == ".json":
+            return json.loads(raw)
+        return tomllib.loads(raw.decode("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValidationError(path.name, f"line {exc.lineno} column {exc.colno}", f"is not valid JSON: {exc.msg}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(path.name, str(path), f"is not valid TOML: {exc}") from None
+
+
+def load(path: str | Path) -> EdgeConfig:
+    return from_dict(read_file(path))
