@@ -78,6 +78,12 @@ class Link:
             self._offline()
 
     def _offline(self) -> None:
+        st = self.station
+        if st.online or self.point is not None:
+            # Statuses not yet sent are stale; the next boot announces every connector.
+            kept = [r for r in st.queue if r.kind != "status"]
+            st.queue.clear()
+            st.queue.extend(kept)
         self.station.online = False
         self.connected.clear()
         self.point = None
