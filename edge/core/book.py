@@ -136,8 +136,9 @@ class GroupBook:
         tokens = {}
         token_refs = {}
         driver_refs = {}
+        shared = {}
         for i, t in enumerate(_list(snapshot, "tokens", "tokens")):
-            tok = parse_token(t, "tokens", i, groups, drivers)
+            tok = parse_token(t, "tokens", i, groups, drivers, shared)
             key = token_key(tok[T_UID])
             if key in tokens:
                 raise ValidationError("tokens[%d].uid" % i, tok[T_UID],
