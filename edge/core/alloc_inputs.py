@@ -1,0 +1,155 @@
+"""Reading the allocation's inputs from the outside world, defensively.
+
+The grid meter, the wallboxes' samples and the cloud's site limit can all be
+wrong. Nothing here raises: a bad reading puts the site in fail-safe, a bad
+session field falls back to the safe assumption for that field, and every such
+case is reported as a text naming the field and the value, so the service keeps
+allocating (and keeps cutting when it must) while support can see what is wrong.
+"""
+
+from edge.core.errors import ValidationError
+
+METER_MISSING = "meter_missing"
+METER_STALE = "meter_stale"
+METER_INVALID = "meter_invalid"
+_MAX_DA = 100000
+_FUTURE_SLACK_S = 5
+
+
+class Live:
+    """One session as the allocation sees it."""
+
+    def __init__(self, i, key, session_id, priority, started_s, drawn_da, controllable):
+        self.i = i
+        self.key = key
+        self.session_id = session_id
+        self.priority = priority
+        self.started_s = started_s
+        self.drawn_da = drawn_da          # tuple of 3 per site phase, or None: unknown
+        self.controllable = controllable
+
+
+def _field(obj, name):
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def read_meter(meter, now_s, max_age_s):
+    """(current per site phase as a tuple, None) or (None, reason) for fail-safe."""
+    if meter is None:
+        return None, METER_MISSING
+    cur = _field(meter, "current_da")
+    at_s = _field(meter, "at_s")
+    if not isinstance(cur, (list, tuple)) or len(cur) != 3:
+        return None, METER_INVALID
+    for v in cur:
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v > _MAX_DA:
+            return None, METER_INVALID
+    if not isinstance(at_s, (int, float)) or isinstance(at_s, bool) or at_s != at_s:
+        return None, METER_INVALID
+    if at_s > now_s + _FUTURE_SLACK_S:
+        # A reading from the future is a broken clock, not fresh data.
+        return None, METER_INVALID
+    if now_s - at_s > max_age_s:
+        return None, METER_STALE
+    return tuple(cur), None
+
+
+def read_site_limit(site_limit, now_s, notes):
+    """The external per-phase cap in deciamps while it is unexpired, else None."""
+    if site_limit is None:
+        return None
+    max_da = _field(site_limit, "max_da")
+    expires_s = _field(site_limit, "expires_s")
+    if max_da is None:
+        return None
+    if not isinstance(max_da, int) or isinstance(max_da, bool) or max_da < 0:
+        notes.append(str(ValidationError("site_limit.max_da", max_da, "must be a whole number of deciamps, 0 or more")))
+        # A cap we cannot read is treated as the strictest one: better slow than tripped.
+        return 0
+    if expires_s is not None and (not isinstance(expires_s, (int, float)) or isinstance(expires_s, bool)):
+        notes.append(str(ValidationError("site_limit.expires_s", expires_s, "must be UTC seconds")))
+        return max_da
+    if expires_s is not None and now_s >= expires_s:
+        return None
+    return max_da
+
+
+def read_sessions(sessions, layout, now_s, notes):
+    """Sessions known to the layout, one per connector; the rest are reported."""
+    out = []
+    seen = {}
+    if not isinstance(sessions, (list, tuple)):
+        notes.append(str(ValidationError("sessions", sessions, "must be a list")))
+        return out
+    index = layout.index
+    for n, s in enumerate(sessions):
+        f = "sessions[%d]" % n
+        if not isinstance(s, dict):
+            notes.append(str(ValidationError(f, s, "must be an object")))
+            continue
+        key = s.get("key")
+        if isinstance(key, list):
+            key = tuple(key)
+        i = index.get(key) if isinstance(key, tuple) else None
+        if i is None:
+            notes.append(str(ValidationError(f + ".key", key, "is not a configured connector")))
+            continue
+        if key in seen:
+            notes.append(str(ValidationError(f + ".key", key, "has a second session (first at sessions[%d])" % seen[key])))
+            continue
+        seen[key] = n
+        out.append(Live(i, key, s.get("session_id"), _priority(s, f, notes),
+                        _started(s, f, now_s, notes), _drawn(s, f, notes), _controllable(s, f, notes)))
+    return out
+
+
+def _priority(s, f, notes):
+    p = s.get("priority")
+    if p is not None:
+        if isinstance(p, int) and not isinstance(p, bool) and -1000 <= p <= 1000:
+            return p
+        notes.append(str(ValidationError(f + ".priority", p, "must be a whole number")))
+    pr = s.get("prioritised", False)
+    if pr is True or pr is False:
+        return 1 if pr else 0
+    notes.append(str(ValidationError(f + ".prioritised", pr, "must be true or false")))
+    return 0
+
+
+def _started(s, f, now_s, notes):
+    t = s.get("started_s")
+    if isinstance(t, (int, float)) and not isinstance(t, bool) and t == t:
+        return t
+    notes.append(str(ValidationError(f + ".started_s", t, "must be UTC seconds")))
+    # Unknown arrival: treat it as the latest one, so it waits rather than displaces.
+    return now_s
+
+
+def _drawn(s, f, notes):
+    d = s.get("drawn_da")
+    if d is None:
+        return None
+    if isinstance(d, (list, tuple)) and len(d) == 3:
+        ok = True
+        for v in d:
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0 or v > _MAX_DA):
+                ok = False
+        if ok:
+            if None in d:
+                # Sampled phases only: an unsampled phase counts as unknown, i.e. 0 here
+                # and the limit in the estimate of the non-EV load.
+                return None
+            return tuple(d)
+    notes.append(str(ValidationError(f + ".drawn_da", d, "must be 3 deciamp values per site phase")))
+    return None
+
+
+def _controllable(s, f, notes):
+    c = s.get("controllable", True)
+    if c is True or c is False:
+        return c
+    notes.append(str(ValidationError(f + ".controllable", c, "must be true or false")))
+    # Cannot tell whether it obeys: plan for its maximum.
+    return False

@@ -1,0 +1,34 @@
+"""Cut fast, raise slowly, and send nothing that does not change.
+
+A breaker forgives a small overload for minutes and a large one for seconds, and
+a car needs 5 to 30 s to follow a new limit. So a lower target is sent at once,
+while a higher one waits ``raise_holdoff_s`` after the connector's last change
+and then rises by at most ``ramp_step_da``. Raises smaller than
+``min_change_da`` are not sent at all, so wallboxes are not flooded with
+profiles for noise. What is sent is never above the target, so every limit the
+allocation respected still holds while a raise is pending.
+"""
+
+from edge.core.alloc_state import Sent
+
+
+def ramp(target_da, phases, prev, min_da, now_s, cfg):
+    """(limit to send, Sent record) for one connector; the record is ``prev`` when unchanged."""
+    if prev is None or phases != prev.phases or target_da < prev.limit_da:
+        # First limit, a phase switch (decided under its own hold) or a cut.
+        return target_da, Sent(target_da, phases, now_s)
+    last = prev.limit_da
+    if target_da == last:
+        return last, prev
+    if now_s - prev.changed_s < cfg.raise_holdoff_s:
+        return last, prev
+    step = last + cfg.ramp_step_da
+    new = target_da if target_da < step else step
+    if last == 0 and new < min_da:
+        # Leaving a pause: never a value between 0 and the minimum.
+        new = min_da if min_da <= target_da else target_da
+    if new - last < cfg.min_change_da and new != target_da:
+        return last, prev
+    if new - last < cfg.min_change_da and last != 0:
+        return last, prev
+    return new, Sent(new, phases, now_s)
