@@ -8,6 +8,7 @@ and the station-wide maximum caps the sum of all connectors.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from .clock import parse_iso
 
@@ -102,7 +103,8 @@ def _schedule(s: dict, path: str, into: dict, max_periods: int) -> None:
             raise ProfileError(ppath.rstrip("."), p, "must be an object")
         start = _int(p, "start_period", ppath, minimum=0)
         limit = p.get("limit")
-        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0:
+        # The ocpp library hands 1.6 decimals over as Decimal.
+        if isinstance(limit, bool) or not isinstance(limit, (int, float, Decimal)) or limit < 0:
             raise ProfileError(ppath + "limit", limit, "must be a number >= 0")
         phases = p.get("number_phases")
         if phases is not None and phases not in (1, 2, 3):

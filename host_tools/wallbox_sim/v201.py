@@ -239,22 +239,24 @@ class Point201(ChargePoint):
             results.append(res)
         return call_result.SetVariables(set_variable_result=results)
 
-    @on("GetBaseReport")
-    def on_get_base_report(self, request_id, report_base, **_):
-        return call_result.GetBaseReport(status="Accepted")
+    def _report_data(self, wanted=None) -> list[dict]:
+        """Device-model report; `maxLimit` of LocalAuthListCtrlr.Entries is the capacity.
 
-    @after("GetBaseReport")
-    async def after_get_base_report(self, request_id, report_base, **_):
-        """Report the device model; `maxLimit` of LocalAuthListCtrlr.Entries is the capacity."""
+        `wanted`: None for everything, else [(component, variable or None)].
+        """
         st = self.station
         data = []
         for (comp, var), source in cfg.V201_VARIABLES.items():
+            if wanted is not None and not any(
+                    c == comp and v in (None, var) for c, v in wanted):
+                continue
             ro = source.startswith("=") or st.config[source]["readonly"]
-            kind = "integer" if source in ("=entries", "=bytes_per_message", "=profiles") or (
-                not source.startswith("=") and st.config[source]["type"] == cfg.INT) else (
-                "boolean" if source in ("=true", "=smart_charging") or (
-                    not source.startswith("=") and st.config[source]["type"] == cfg.BOOL)
-                else "string")
+            if source.startswith("="):
+                kind = {"=true": "boolean", "=smart_charging": "boolean",
+                        "=rate_unit": "MemberList"}.get(source, "integer")
+            else:
+                kind = {cfg.INT: "integer", cfg.BOOL: "boolean"}.get(
+                    st.config[source]["type"], "string")
             chars = {"data_type": kind, "supports_monitoring": False}
             if (comp, var) == ("LocalAuthListCtrlr", "Entries"):
                 chars["max_limit"] = st.spec.local_list_max
@@ -264,11 +266,42 @@ class Point201(ChargePoint):
                          "variable_attribute": [{"type": "Actual", "value": self._value(source),
                                                  "mutability": "ReadOnly" if ro else "ReadWrite"}],
                          "variable_characteristics": chars})
+        return data
+
+    async def _send_report(self, request_id: int, data: list[dict]) -> None:
+        st = self.station
         try:
             await self.call(call.NotifyReport(request_id=request_id, generated_at=iso(st.clock()),
                                               seq_no=0, report_data=data), suppress=False)
-        except Exception as e:
+        except Exception as e:  # the connection may be gone already
             log.info("%s: NotifyReport not sent: %s", st.id, e)
+
+    @on("GetBaseReport")
+    def on_get_base_report(self, request_id, report_base, **_):
+        return call_result.GetBaseReport(status="Accepted")
+
+    @after("GetBaseReport")
+    async def after_get_base_report(self, request_id, report_base, **_):
+        await self._send_report(request_id, self._report_data())
+
+    @staticmethod
+    def _wanted(component_variable):
+        if not component_variable:
+            return None
+        return [(cv["component"]["name"], (cv.get("variable") or {}).get("name"))
+                for cv in component_variable]
+
+    @on("GetReport")
+    def on_get_report(self, request_id, component_variable=None, component_criteria=None, **_):
+        if not self._report_data(self._wanted(component_variable)):
+            return call_result.GetReport(status="EmptyResultSet")
+        return call_result.GetReport(status="Accepted")
+
+    @after("GetReport")
+    async def after_get_report(self, request_id, component_variable=None, **_):
+        data = self._report_data(self._wanted(component_variable))
+        if data:
+            await self._send_report(request_id, data)
 
     @on("TriggerMessage")
     def on_trigger_message(self, requested_message, evse=None, **_):

@@ -141,6 +141,18 @@ async def test_v201_variables_report_entries_and_capacity():
             assert (await point.call(c201.GetBaseReport(request_id=4, report_base="FullInventory")
                                      )).status == "Accepted"
             report, = await cs.wait_for(lambda: cs.calls("NotifyReport"), "a report")
+            # GetReport with a filter reports just that variable.
+            res = await point.call(c201.GetReport(request_id=5, component_variable=[
+                {"component": comp("LocalAuthListCtrlr"), "variable": {"name": "Entries"}}]))
+            assert res.status == "Accepted"
+            await cs.wait_for(lambda: len(cs.calls("NotifyReport")) == 2, "a second report")
+            res = await point.call(c201.GetReport(request_id=6, component_variable=[
+                {"component": comp("NoSuchCtrlr")}]))
+            assert res.status == "EmptyResultSet"
+        filtered = cs.calls("NotifyReport")[1]
+        assert filtered["request_id"] == 5
+        assert [(d["variable"]["name"], d["variable_characteristics"]["max_limit"])
+                for d in filtered["report_data"]] == [("Entries", 40)]
         entries = [d for d in report["report_data"]
                    if (d["component"]["name"], d["variable"]["name"]) == ("LocalAuthListCtrlr", "Entries")]
         assert entries[0]["variable_characteristics"]["max_limit"] == 40

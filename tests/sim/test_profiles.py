@@ -92,8 +92,8 @@ async def test_limit_below_six_amps_pauses_and_power_limits_convert(version):
             assert conn.drawn_a == 10.0 and conn.drawn_phases == 3
             await point.call(profile(version, 1, "TxDefaultProfile", 4))
             assert conn.drawn_a == 0.0 and conn.state == "SuspendedEVSE"
-            await point.call(profile(version, 1, "TxDefaultProfile", 12))
-            assert conn.drawn_a == 12.0 and conn.state == "Charging"
+            await point.call(profile(version, 1, "TxDefaultProfile", 12.5))
+            assert conn.drawn_a == 12.5 and conn.state == "Charging"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
