@@ -58,11 +58,12 @@ class MeterPoller:
                  link_factory: Callable[[MeterConfig], object] = default_link_factory,
                  quiet_library_logs: bool = True):
         self._clock = clock
-        self._quiet = quiet_library_logs
         self._links: dict[tuple, object] = {}
         self._states: dict[str, _MeterState] = {}
         self._subscribers: list[Callable[[MeterReading], None]] = []
         self._running = False
+        if quiet_library_logs:
+            quiet_pymodbus_logging()
         for cfg in meters:
             if cfg.id in self._states:
                 raise ValueError("meter id %r configured twice" % cfg.id)
@@ -200,8 +201,6 @@ class MeterPoller:
     async def start(self) -> None:
         if self._running:
             return
-        if self._quiet:
-            quiet_pymodbus_logging()
         self._running = True
         for meter_id, state in self._states.items():
             state.task = asyncio.create_task(self._run(state), name="meter-" + meter_id)

@@ -62,6 +62,8 @@ class ModbusLink:
         self.timeout_s = timeout_s
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._connect_lock = asyncio.Lock()
+        self._expected_fc = 0
+        self._garbage: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -74,10 +76,29 @@ class ModbusLink:
             return AsyncModbusSerialClient(
                 self.serial_port, framer=FramerType.RTU, baudrate=self.baudrate,
                 bytesize=self.bytesize, parity=self.parity, stopbits=self.stopbits,
-                timeout=self.timeout_s, retries=0, reconnect_delay=0)
+                timeout=self.timeout_s, retries=0, reconnect_delay=0,
+                trace_packet=self._screen_packet)
         framer = FramerType.SOCKET if self.transport == "tcp" else FramerType.RTU
         return AsyncModbusTcpClient(self.host, port=self.port, framer=framer,
-                                    timeout=self.timeout_s, retries=0, reconnect_delay=0)
+                                    timeout=self.timeout_s, retries=0, reconnect_delay=0,
+                                    trace_packet=self._screen_packet)
+
+    def _screen_packet(self, sending: bool, data: bytes) -> bytes:
+        # pymodbus raises inside asyncio's data_received on a function code it
+        # cannot decode, which asyncio logs as a fatal error on every poll. We
+        # drop such a frame ourselves, note why, and drop the connection so the
+        # next request starts from a clean stream.
+        if sending:
+            return data
+        at = 7 if self.transport == "tcp" else 1
+        if len(data) > at and data[at] not in (self._expected_fc, self._expected_fc | 0x80):
+            self._garbage = "function code 0x%02x in answer to fc%d (%d bytes)" % (
+                data[at], self._expected_fc, len(data))
+            client = self._client
+            if client is not None:
+                asyncio.get_running_loop().call_soon(client.close)
+            return b""
+        return data
 
     async def _connected_client(self):
         async with self._connect_lock:
@@ -103,20 +124,14 @@ class ModbusLink:
         what = "%s device %d fc%d @%d x%d" % (self.endpoint, device_id, function_code, address, count)
         client = await self._connected_client()
         call = client.read_input_registers if function_code == 4 else client.read_holding_registers
+        self._expected_fc = function_code
+        self._garbage = None
         try:
             # pymodbus has its own timeout; ours is the backstop if it misses one.
             response = await asyncio.wait_for(
                 call(address, count=count, device_id=device_id), self.timeout_s + 0.5)
-        except asyncio.TimeoutError:
-            raise MeterTimeout("%s: no answer within %.2f s" % (what, self.timeout_s)) from None
-        except ConnectionException as exc:
-            self.close()
-            raise MeterConnectError("%s: connection lost (%s)" % (what, exc)) from None
-        except ModbusIOException as exc:
-            if "No response" in str(exc):
-                raise MeterTimeout("%s: no answer within %.2f s" % (what, self.timeout_s)) from None
-            self.close()
-            raise MeterProtocolError("%s: unusable answer (%s)" % (what, exc)) from None
+        except (asyncio.TimeoutError, ModbusIOException, ConnectionException) as exc:
+            raise self._failure(what, exc) from None
         except ModbusException as exc:
             self.close()
             raise MeterProtocolError("%s: %s" % (what, exc)) from None
@@ -128,6 +143,19 @@ class ModbusLink:
         if len(registers) != count:
             raise MeterProtocolError("%s: asked for %d registers, got %d" % (what, count, len(registers)))
         return registers
+
+    def _failure(self, what: str, exc: Exception) -> Exception:
+        if self._garbage:
+            self.close()
+            return MeterProtocolError("%s: unusable answer (%s)" % (what, self._garbage))
+        lost = self._client is None or not self._client.connected
+        if isinstance(exc, ConnectionException) or lost:
+            self.close()
+            return MeterConnectError("%s: connection lost" % what)
+        if isinstance(exc, asyncio.TimeoutError) or "No response" in str(exc):
+            return MeterTimeout("%s: no answer within %.2f s" % (what, self.timeout_s))
+        self.close()
+        return MeterProtocolError("%s: unusable answer (%s)" % (what, exc))
 
     def close(self) -> None:
         if self._client is not None:
