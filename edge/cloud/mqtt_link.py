@@ -25,18 +25,22 @@ Connection policy:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 import ssl
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Union
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge.cloud import apply, messages
 from edge.cloud.backoff import Backoff
+from edge.cloud.batching import UpstreamBatcher
 from edge.core.errors import ValidationError
 
 log = logging.getLogger(__name__)
@@ -69,7 +73,9 @@ class LinkConfig:
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 60.0
     drain_poll_s: float = 1.0           # outbox re-check without a notify_outbox()
-    resend_after_s: float = 30.0        # an unacknowledged batch is sent again
+    resend_after_s: float = 60.0        # an unacknowledged batch is sent again
+    batch_window: int = 4               # unacknowledged record batches in flight
+    command_timeout_s: float = 90.0     # on_command must answer within this
     stop_timeout_s: float = 5.0
     tls: Optional[TlsConfig] = None
 
@@ -90,7 +96,7 @@ class LinkConfig:
             elif key in ("host", "username", "password", "client_id", "protocol"):
                 if value is not None and not isinstance(value, str):
                     raise ValidationError(path, value, "must be a text")
-            elif key in ("port", "keepalive_s", "session_expiry_s"):
+            elif key in ("port", "keepalive_s", "session_expiry_s", "batch_window"):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ValidationError(path, value, "must be an integer")
             elif isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -112,8 +118,10 @@ class LinkConfig:
         if not 0 <= self.session_expiry_s <= 0xFFFFFFFF:
             raise ValidationError(field + ".session_expiry_s", self.session_expiry_s,
                                   "must be 0..4294967295")
+        if not 1 <= self.batch_window <= 64:
+            raise ValidationError(field + ".batch_window", self.batch_window, "must be 1..64")
         for name in ("connect_timeout_s", "backoff_base_s", "backoff_cap_s", "drain_poll_s",
-                     "resend_after_s", "stop_timeout_s"):
+                     "resend_after_s", "stop_timeout_s", "command_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValidationError("%s.%s" % (field, name), getattr(self, name), "must be > 0")
         if self.backoff_cap_s < self.backoff_base_s:
@@ -359,3 +367,226 @@ def _wait_published(info: mqtt.MQTTMessageInfo, timeout_s: float) -> None:
         info.wait_for_publish(timeout_s)
     except (RuntimeError, ValueError):
         pass
+
+
+CommandResult = Dict[str, Any]      # {"status", "reason", "session_id"}
+OnCommand = Callable[[dict], Union[CommandResult, Awaitable[CommandResult]]]
+
+
+class CloudLink:
+    """The edge's side of docs/cloud-protocol.md over MQTT.
+
+    ``on_command(command)`` gets a validated ``remote_start``/``remote_stop`` body with
+    ``"type"`` added and returns (or awaits to) ``{"status": "accepted"|"rejected"|
+    "failed", "reason": code, "session_id": id or None}``; the link publishes the
+    ``command_reply``. ``on_site_limit(limit)`` gets a validated ``site_limit`` body
+    (``max_da`` None = cleared); expiry is judged by ``external_limit_da()``.
+    ``lists`` is the ListsHolder (its ``.site`` validates the lists); ``outbox`` and
+    ``lists_store`` are the SQLite stores, used only on the asyncio loop thread.
+    """
+
+    def __init__(
+        self,
+        cfg: Union[LinkConfig, Dict[str, Any]],
+        site_id: str,
+        lists: Any,
+        outbox: Any,
+        lists_store: Any,
+        on_command: Optional[OnCommand] = None,
+        on_site_limit: Optional[Callable[[dict], Any]] = None,
+        clock: Callable[[], float] = time.time,
+        *,
+        site: Any = None,
+        ids: Optional[Callable[[], str]] = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.cfg = cfg if isinstance(cfg, LinkConfig) else LinkConfig.from_dict(cfg)
+        self.cfg.check()
+        self.site_id = messages.check_site_id(site_id)
+        self.lists = lists
+        self.outbox = outbox
+        self.on_command = on_command
+        self.on_site_limit = on_site_limit
+        self._clock = clock
+        self._ids = ids or messages.MessageIds()
+        self.batcher = UpstreamBatcher(outbox, site_id, clock=clock, ids=self._ids,
+                                       window=self.cfg.batch_window,
+                                       resend_after_s=self.cfg.resend_after_s)
+        self.handler = apply.DownstreamHandler(
+            site if site is not None else lists.site, site_id, lists, lists_store, outbox,
+            clock=clock, ids=self._ids, on_ack=self.batcher.ack)
+        self.connection = MqttConnection(
+            self.cfg, self.cfg.client_id or "edge-" + site_id, messages.down_subscription(site_id),
+            will=self._will, on_up=self._on_up, on_down=self._on_down,
+            on_message=self._on_message, rng=rng)
+        self._status: Optional[List[dict]] = None
+        self._kick = asyncio.Event()
+        self._drain_task: Optional[asyncio.Task] = None
+        self._command_tasks: set = set()
+        # request_id -> reply body (None while running): QoS 1 may deliver a command
+        # twice, and a wallbox must not be started twice for one payment.
+        self._commands: "OrderedDict[str, Optional[dict]]" = OrderedDict()
+        self.records_sent = 0
+
+    # ---- public API ----
+    @property
+    def online(self) -> bool:
+        return self.connection.connected
+
+    async def start(self) -> None:
+        self.connection.start()
+        self._drain_task = asyncio.get_running_loop().create_task(self._drain(), name="cloudlink-drain")
+
+    async def stop(self) -> None:
+        """Clean shutdown: retained ``online: false``, DISCONNECT, threads joined."""
+        for task in list(self._command_tasks):
+            task.cancel()
+        if self._drain_task is not None:
+            self._drain_task.cancel()
+            try:
+                await self._drain_task
+            except asyncio.CancelledError:
+                pass
+            self._drain_task = None
+        await self.connection.stop(last_words=self._online_message(False))
+
+    def notify_outbox(self) -> None:
+        """New records were committed: send them now rather than at the next poll."""
+        self._kick.set()
+
+    def publish_status(self, stations: List[dict]) -> bool:
+        """Retained station status; kept and re-sent after every connect."""
+        self._status = stations
+        return self._publish(*messages.status(self.site_id, self._ids(), self._now(), stations))
+
+    def publish_telemetry(self, body: dict) -> bool:
+        """Allocation telemetry; dropped (False) while offline: only the latest matters."""
+        return self._publish(*messages.telemetry(self.site_id, self._ids(), self._now(), body))
+
+    def external_limit_da(self, now_s: Optional[float] = None) -> Optional[int]:
+        """The cloud's site limit now (None when none or expired), for the allocation."""
+        return self.handler.external_limit_da(now_s)
+
+    # ---- internals ----
+    def _now(self) -> int:
+        return int(self._clock())
+
+    def _publish(self, topic: str, payload: bytes, retain: bool = False) -> bool:
+        return self.connection.publish(topic, payload, retain)
+
+    def _online_message(self, is_online: bool) -> "tuple[str, bytes]":
+        if is_online:
+            return messages.online(self.site_id, self._ids(), self._now(), True,
+                                   self.lists.version or None, self.outbox.count())
+        return messages.online(self.site_id, self._ids(), self._now(), False)
+
+    def _will(self) -> "tuple[str, bytes]":
+        return self._online_message(False)
+
+    def _on_up(self, session_present: bool) -> None:
+        topic, payload = self._online_message(True)
+        self._publish(topic, payload, retain=True)
+        for topic, payload, retain in self.handler.startup_messages():
+            self._publish(topic, payload, retain)
+        if self._status is not None:
+            self._publish(*messages.status(self.site_id, self._ids(), self._now(), self._status))
+        # Everything unacknowledged is due again; the cloud drops duplicates by id.
+        self.batcher.on_connect()
+        self._kick.set()
+
+    def _on_down(self) -> None:
+        log.debug("cloud link down; %d records wait in the outbox", self.outbox.count())
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        done = self.handler.handle(topic, payload)
+        for t, p, retain in done.publish:
+            self._publish(t, p, retain)
+        if done.outcome == apply.ACK:
+            self._kick.set()
+        elif done.outcome == apply.COMMAND:
+            self._start_command(done.command)
+        elif done.outcome == apply.SITE_LIMIT:
+            self._take_site_limit(done.site_limit)
+        if done.outcome == apply.REFUSED:
+            self._kick.set()        # an error record was queued
+
+    def _take_site_limit(self, limit: dict) -> None:
+        status, reason = "accepted", "accepted"
+        if self.on_site_limit is not None:
+            try:
+                self.on_site_limit(limit)
+            except Exception:
+                log.exception("on_site_limit failed for %s", limit.get("limit_id"))
+                status, reason = "failed", "internal_error"
+        self._reply(limit["request_id"], "site_limit", status, reason, None)
+
+    def _start_command(self, command: dict) -> None:
+        rid = command["request_id"]
+        if rid in self._commands:
+            reply = self._commands[rid]
+            if reply is not None:       # finished before: answer again, do not re-run
+                self._publish(*messages.command_reply(self.site_id, self._ids(), self._now(), **reply))
+            return
+        self._commands[rid] = None
+        while len(self._commands) > 512:
+            self._commands.popitem(last=False)
+        task = asyncio.get_running_loop().create_task(self._run_command(command))
+        self._command_tasks.add(task)
+        task.add_done_callback(self._command_tasks.discard)
+
+    async def _run_command(self, command: dict) -> None:
+        rid, kind = command["request_id"], command["type"]
+        status, reason, session_id = "failed", "internal_error", None
+        try:
+            if self.on_command is None:
+                raise RuntimeError("no command handler configured")
+            result = self.on_command(dict(command))
+            if inspect.isawaitable(result):
+                result = await asyncio.wait_for(result, self.cfg.command_timeout_s)
+            status, reason, session_id = _command_result(result)
+        except asyncio.TimeoutError:
+            status, reason = "failed", "timeout"
+            log.warning("%s %s: no answer within %.0f s", kind, rid, self.cfg.command_timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s %s failed", kind, rid)
+        self._reply(rid, kind, status, reason, session_id)
+
+    def _reply(self, rid: str, kind: str, status: str, reason: str, session_id: Optional[str]) -> None:
+        reply = {"request_id": rid, "command": kind, "status": status, "reason": reason,
+                 "session_id": session_id}
+        if kind != "site_limit":
+            self._commands[rid] = reply
+        # Offline: the cloud gets no reply; it sees the session record (outbox) or retries.
+        self._publish(*messages.command_reply(self.site_id, self._ids(), self._now(), **reply))
+
+    async def _drain(self) -> None:
+        """Publishes due record batches: on a kick (new records, acks, connect) or a poll."""
+        while True:
+            try:
+                await asyncio.wait_for(self._kick.wait(), self.cfg.drain_poll_s)
+            except asyncio.TimeoutError:
+                pass
+            self._kick.clear()
+            if not self.connection.connected:
+                continue
+            try:
+                for batch in self.batcher.due_batches():
+                    if not self._publish(batch.topic, batch.payload):
+                        break           # went offline; on_connect resends from the start
+                    self.records_sent += len(batch.record_ids)
+            except Exception:
+                log.exception("draining the outbox failed; retrying at the next poll")
+
+
+def _command_result(result: Any) -> "tuple[str, str, Optional[str]]":
+    if not isinstance(result, dict):
+        raise TypeError("on_command must return a dict, got %r" % (result,))
+    status = result.get("status")
+    if status not in messages.REPLY_STATUSES:
+        raise ValueError("on_command status must be one of %s, got %r"
+                         % (messages.REPLY_STATUSES, status))
+    reason = result.get("reason") or status
+    session_id = result.get("session_id")
+    return status, str(reason), session_id if isinstance(session_id, str) else None

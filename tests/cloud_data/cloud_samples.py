@@ -7,6 +7,27 @@ from edge.core.topology import Site
 
 SITE_ID = "demo"
 
+
+class Clock:
+    def __init__(self, now: float = 1_763_900_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Rng:
+    """Deterministic stand-in for os.urandom: the outbox instance id."""
+
+    def __init__(self, seed: int = 0xA1B2C3D4) -> None:
+        self.seed = seed
+
+    def __call__(self, n: int) -> bytes:
+        return self.seed.to_bytes(n, "big")
+
 SITE_DICT = {
     "site_id": SITE_ID,
     "timezone": "CET-1CEST,M3.5.0,M10.5.0/3",

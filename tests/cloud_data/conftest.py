@@ -4,33 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cloud_samples import SITE_ID, make_site
+from .cloud_samples import SITE_ID, Clock, Rng, make_site
 from edge.cloud.apply import DownstreamHandler
 from edge.lists_holder import ListsHolder
 from edge.store.db import open_db
 from edge.store.lists import ListsStore
 from edge.store.outbox import Outbox
-
-
-class Clock:
-    def __init__(self, now: float = 1_763_900_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class Rng:
-    """Deterministic stand-in for os.urandom: the outbox instance id."""
-
-    def __init__(self, seed: int = 0xA1B2C3D4) -> None:
-        self.seed = seed
-
-    def __call__(self, n: int) -> bytes:
-        return self.seed.to_bytes(n, "big")
 
 
 @pytest.fixture

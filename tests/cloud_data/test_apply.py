@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import msgpack
 
-from cloud_samples import SITE_ID, delta, snapshot
+from .cloud_samples import SITE_ID, delta, snapshot
 from edge.cloud import apply, codec, messages
 from edge.cloud.codec import Limits
 
