@@ -1,0 +1,102 @@
+"""SessionStore on a real SQLite file: durability, exactly-once starts, outbox atomicity."""
+import pytest
+
+from edge.store.db import open_db, transaction
+from edge.store.outbox import Outbox
+from edge.store.sessions import RECORD_KEYS, SessionStore
+
+T = 1748844000
+
+
+def _store(path, outbox=True):
+    conn = open_db(path)
+    ob = Outbox(conn) if outbox else None
+    n = [0]
+
+    def ids():
+        n[0] += 1
+        return "s%d" % n[0]
+    return conn, ob, SessionStore(conn, outbox=ob, clock=lambda: T, ids=ids)
+
+
+def test_start_stop_survive_reopen(tmp_path):
+    conn, ob, store = _store(tmp_path / "a.db")
+    rec, created = store.start("CP1", 1, None, "TOK", 1000, T, group_id="g",
+                               tariff={"currency": "EUR", "energy_m_per_kwh": 300,
+                                       "parking": None, "monthly_base_m": 0},
+                               dedup_key="k1")
+    assert created and rec["transaction_id"] == "1" and rec["state"] == "started"
+    assert set(rec) == set(RECORD_KEYS)
+    store.stop(rec["session_id"], T + 60, 2500, "Local", cost_fn=lambda r: {"total_m": r["energy_wh"]})
+    conn.close()
+    conn, ob, store = _store(tmp_path / "a.db")
+    got = store.get("s1")
+    assert got["state"] == "completed" and got["energy_wh"] == 1500
+    assert got["cost"] == {"total_m": 1500} and got["tariff"]["energy_m_per_kwh"] == 300
+    # transaction ids never repeat after a restart
+    assert store.next_transaction_id() == 2
+    assert [r.decoded_body()["state"] for r in ob.pending(10)] == ["started", "completed"]
+
+
+def test_same_start_twice_is_one_session(tmp_path):
+    _, ob, store = _store(tmp_path / "b.db")
+    a, c1 = store.start("CP1", 1, None, "TOK", 0, T, dedup_key="CP1|1|TOK|%d|0" % T)
+    b, c2 = store.start("CP1", 1, None, "TOK", 0, T, dedup_key="CP1|1|TOK|%d|0" % T)
+    assert c1 and not c2 and a == b
+    x, _ = store.start("CP2", 1, "tx-9", "TOK", 0, T)
+    y, c3 = store.start("CP2", 1, "tx-9", "TOK", 0, T)
+    assert not c3 and x == y
+    assert ob.count() == 2
+
+
+def test_stop_is_idempotent_and_energy_never_negative(tmp_path):
+    _, ob, store = _store(tmp_path / "c.db")
+    rec, _ = store.start("CP1", 1, "t1", "TOK", 5000, T)
+    store.add_sample(rec["session_id"], T + 10, 5200, [10, 0, 0])
+    done = store.stop(rec["session_id"], T + 20, 100, "Other")   # meter went backwards
+    assert done["energy_wh"] == 0
+    again = store.stop(rec["session_id"], T + 99, 9999, "Local")
+    assert again == done and ob.count() == 2
+
+
+def test_missing_stop_register_uses_last_sample(tmp_path):
+    _, _, store = _store(tmp_path / "d.db")
+    rec, _ = store.start("CP1", 1, "t1", "TOK", 100, T)
+    store.add_sample(rec["session_id"], T + 10, 600)
+    assert store.stop(rec["session_id"], T + 20, None, "Local")["energy_wh"] == 500
+
+
+def test_failed_outbox_write_leaves_no_half_session(tmp_path):
+    conn = open_db(tmp_path / "e.db")
+
+    class BrokenOutbox:
+        def enqueue(self, kind, key, body, conn=None):
+            raise RuntimeError("disk full")
+    store = SessionStore(conn, outbox=BrokenOutbox(), clock=lambda: T)
+    with pytest.raises(RuntimeError):
+        store.start("CP1", 1, "t1", "TOK", 0, T)
+    assert store.open_sessions() == []
+    assert not conn.in_transaction
+
+
+def test_start_joins_an_outer_transaction(tmp_path):
+    conn, ob, store = _store(tmp_path / "f.db")
+    with pytest.raises(ZeroDivisionError):
+        with transaction(conn):
+            store.start("CP1", 1, "t1", "TOK", 0, T)
+            1 / 0
+    assert store.open_sessions() == [] and ob.count() == 0
+
+
+def test_reads(tmp_path):
+    _, _, store = _store(tmp_path / "g.db", outbox=False)
+    store.start("CP1", 1, "a", "OLD", 0, T - 100, group_id="g1")
+    store.start("CP1", 2, "b", "NEW", 0, T, group_id="g1")
+    store.start("CP2", 1, "c", "OTHER", 0, T, group_id="g2")
+    assert store.recent_tokens("CP1") == ["NEW", "OLD"]
+    assert store.count_by_group("g1") == 2
+    assert [r["transaction_id"] for r in store.open_sessions("CP1")] == ["a", "b"]
+    assert store.by_transaction("CP2", "c")["token"] == "OTHER"
+    assert store.by_transaction("CP2", "zzz") is None
+    with pytest.raises(KeyError):
+        store.stop("nope", T, 0, "Local")
