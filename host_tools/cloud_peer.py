@@ -21,6 +21,8 @@ from collections import Counter
 from typing import Any, Callable, Dict, List, Optional
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge.cloud import codec
 
@@ -45,6 +47,7 @@ class CloudPeer:
         clock: Callable[[], float] = time.time,
         records_max_bytes: int = 4 * codec.MiB,
         on_event: Optional[Callable[[str, str, dict], None]] = None,
+        session_expiry_s: int = 3600,
     ) -> None:
         self.host = host
         self.port = port
@@ -69,6 +72,7 @@ class CloudPeer:
         self.connected = threading.Event()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                    protocol=mqtt.MQTTv5)
+        self._session_expiry_s = session_expiry_s
         if username is not None:
             self._client.username_pw_set(username, password)
         self._client.on_connect = self._on_connect
@@ -78,7 +82,12 @@ class CloudPeer:
 
     # ---- lifecycle ----
     def start(self, timeout_s: float = 10.0) -> "CloudPeer":
-        self._client.connect_async(self.host, self.port, keepalive=30, clean_start=True)
+        # A kept session: records published while the peer is briefly disconnected (a
+        # broker restart) are queued for it instead of lost.
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._session_expiry_s
+        self._client.connect_async(self.host, self.port, keepalive=30, clean_start=False,
+                                   properties=props)
         self._client.loop_start()
         if not self.connected.wait(timeout_s):
             self.stop()

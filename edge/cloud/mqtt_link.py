@@ -457,7 +457,8 @@ class CloudLink:
     def publish_status(self, stations: List[dict]) -> bool:
         """Retained station status; kept and re-sent after every connect."""
         self._status = stations
-        return self._publish(*messages.status(self.site_id, self._ids(), self._now(), stations))
+        return self._publish(*messages.status(self.site_id, self._ids(), self._now(), stations),
+                             retain=True)
 
     def publish_telemetry(self, body: dict) -> bool:
         """Allocation telemetry; dropped (False) while offline: only the latest matters."""
@@ -489,7 +490,8 @@ class CloudLink:
         for topic, payload, retain in self.handler.startup_messages():
             self._publish(topic, payload, retain)
         if self._status is not None:
-            self._publish(*messages.status(self.site_id, self._ids(), self._now(), self._status))
+            self._publish(*messages.status(self.site_id, self._ids(), self._now(), self._status),
+                          retain=True)
         # Everything unacknowledged is due again; the cloud drops duplicates by id.
         self.batcher.on_connect()
         self._kick.set()
