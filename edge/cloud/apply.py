@@ -148,8 +148,10 @@ class DownstreamHandler:
             raise ProtocolError(STALE_VERSION, "body.version", version,
                                 "is older than the applied version %d" % current, env.type, env.id)
         from edge.core.book import GroupBook
-        book = self._domain(lambda: GroupBook.from_snapshot(body, self.site, by="cloud:" + env.id,
-                                                            now_s=now_s), env)
+        previous = self.lists.book
+        with codec.gc_paused():
+            book = self._domain(lambda: GroupBook.from_snapshot(
+                body, self.site, by="cloud:" + env.id, now_s=now_s, previous=previous), env)
         # The raw payload was fully validated: storing it as is avoids re-encoding.
         self.lists_store.save_snapshot(version, payload, FORM_ENVELOPE, now_s)
         self.lists.replace(book)
