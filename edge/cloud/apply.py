@@ -11,12 +11,13 @@ which drives the gateway and the allocation. ``handle`` never raises on bad inpu
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 from edge.cloud import codec, messages
-from edge.cloud.codec import (INVALID, STALE_VERSION, TOO_LARGE, VERSION_MISMATCH, WRONG_TOPIC,
-                              Limits, ProtocolError)
+from edge.cloud.codec import (INTERNAL, INVALID, STALE_VERSION, TOO_LARGE, VERSION_MISMATCH,
+                              WRONG_TOPIC, Limits, ProtocolError)
 from edge.core.errors import ValidationError, VersionMismatch
 from edge.store.lists import FORM_ENVELOPE
 
@@ -98,6 +99,24 @@ class DownstreamHandler:
             return self._handle(topic, payload)
         except ProtocolError as err:
             return self._refuse(err, payload)
+        except (sqlite3.Error, OSError) as exc:
+            # The store refused the write (disk full, I/O error): the transaction was
+            # rolled back and the holder not touched, so the old lists stay in force.
+            log.error("could not store downstream message: %s", exc)
+            return self._refuse(ProtocolError(INTERNAL, "store", str(exc), "the edge could not store it",
+                                              *self._refs(payload)), payload)
+        except Exception as exc:  # a bug must not take the cloud link down
+            log.exception("downstream message handling failed")
+            return self._refuse(ProtocolError(INTERNAL, "edge", type(exc).__name__,
+                                              "the edge failed to handle it", *self._refs(payload)),
+                                payload)
+
+    def _refs(self, payload: Any) -> Tuple[Optional[str], Optional[str]]:
+        try:
+            env = codec.check_envelope(codec.decode_payload(payload, len(payload) + 1, self.limits), None)
+            return env.type, env.id
+        except Exception:
+            return None, None
 
     def _handle(self, topic: str, payload: bytes) -> Handled:
         name = messages.down_topic_name(self.site_id, topic)
@@ -245,7 +264,7 @@ class DownstreamHandler:
         elif err.ref_type in messages.COMMAND_TYPES:
             request_id = _readable_request_id(payload, self.limits)
             if request_id is not None:
-                reason = err.code if err.code in (codec.EXPIRED,) else INVALID
+                reason = err.code if err.code in (codec.EXPIRED, INTERNAL) else INVALID
                 t, p = messages.command_reply(self.site_id, self._ids(), now_s, request_id,
                                               err.ref_type, "rejected", reason)
                 done.publish.append((t, p, False))

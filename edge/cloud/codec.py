@@ -34,6 +34,7 @@ INVALID = "invalid"
 VERSION_MISMATCH = "version_mismatch"
 STALE_VERSION = "stale_version"
 EXPIRED = "expired"
+INTERNAL = "internal"   # the edge failed (e.g. could not store): not the sender's fault
 
 _ENVELOPE_KEYS = ("v", "type", "id", "site", "at_s", "body")
 

@@ -289,3 +289,22 @@ def test_hostile_payloads_never_raise(edge):
         done = edge.handler.handle(LISTS, payload)
         assert done.outcome == apply.REFUSED, payload[:40]
     assert edge.holder.book is book
+
+
+def test_store_failure_keeps_old_lists_and_does_not_raise(edge, caplog):
+    send(edge, "snapshot", snapshot(1, 10))
+    book = edge.holder.book
+    edge.conn.execute("PRAGMA query_only = ON")  # every write now fails inside SQLite
+    done = send(edge, "snapshot", snapshot(2, 20), "c-2")
+    assert done.outcome == apply.REFUSED and done.error.code == codec.INTERNAL
+    assert done.error.ref_id == "c-2" and done.error.ref_type == "snapshot"
+    assert edge.holder.book is book
+    done = send(edge, "delta", delta(1, 2, add=[50]), "c-3")
+    assert done.outcome == apply.REFUSED and done.error.code == codec.INTERNAL
+    assert published_types(done) == ["snapshot_request"]
+    assert edge.holder.book is book
+    edge.conn.execute("PRAGMA query_only = OFF")
+    edge.restart()
+    assert edge.holder.version == 1 and edge.holder.book.token_count() == 10
+    # the delta that could not be stored is applied when it comes again
+    assert send(edge, "delta", delta(1, 2, add=[50]), "c-3").outcome == apply.APPLIED
