@@ -19,6 +19,8 @@ _FUTURE_SLACK_S = 5
 class Live:
     """One session as the allocation sees it."""
 
+    __slots__ = ("i", "key", "session_id", "priority", "started_s", "drawn_da", "controllable")
+
     def __init__(self, i, key, session_id, priority, started_s, drawn_da, controllable):
         self.i = i
         self.key = key
@@ -77,35 +79,60 @@ def read_site_limit(site_limit, now_s, notes):
 
 
 def read_sessions(sessions, layout, now_s, notes):
-    """Sessions known to the layout, one per connector; the rest are reported."""
+    """Sessions known to the layout, one per connector; the rest are reported.
+
+    The common case (every field well-formed) takes the short path; any odd
+    field goes through the checks below, which name it.
+    """
     out = []
     seen = {}
     if not isinstance(sessions, (list, tuple)):
         notes.append(str(ValidationError("sessions", sessions, "must be a list")))
         return out
     index = layout.index
-    for n, s in enumerate(sessions):
-        f = "sessions[%d]" % n
-        if not isinstance(s, dict):
-            notes.append(str(ValidationError(f, s, "must be an object")))
+    n = -1
+    for s in sessions:
+        n += 1
+        if type(s) is not dict:
+            notes.append(str(ValidationError("sessions[%d]" % n, s, "must be an object")))
             continue
         key = s.get("key")
-        if isinstance(key, list):
+        if type(key) is list:
             key = tuple(key)
-        i = index.get(key) if isinstance(key, tuple) else None
-        if i is None:
-            notes.append(str(ValidationError(f + ".key", key, "is not a configured connector")))
-            continue
-        if key in seen:
-            notes.append(str(ValidationError(f + ".key", key, "has a second session (first at sessions[%d])" % seen[key])))
+        i = index.get(key) if type(key) is tuple else None
+        if i is None or key in seen:
+            _refuse_key(key, n, seen, notes)
             continue
         seen[key] = n
-        out.append(Live(i, key, s.get("session_id"), _priority(s, f, notes),
-                        _started(s, f, now_s, notes), _drawn(s, f, notes), _controllable(s, f, notes)))
+        prio = s.get("priority")
+        if prio is None:
+            prio = s.get("prioritised", False)
+            prio = 1 if prio is True else (0 if prio is False else _priority(s, n, notes))
+        elif type(prio) is not int or not -1000 <= prio <= 1000:
+            prio = _priority(s, n, notes)
+        started = s.get("started_s")
+        if type(started) is not int and (type(started) is not float or started != started):
+            started = _started(s, n, now_s, notes)
+        drawn = s.get("drawn_da")
+        if drawn is not None:
+            drawn = _drawn(s, n, notes)
+        ctl = s.get("controllable", True)
+        if ctl is not True and ctl is not False:
+            ctl = _controllable(s, n, notes)
+        out.append(Live(i, key, s.get("session_id"), prio, started, drawn, ctl))
     return out
 
 
-def _priority(s, f, notes):
+def _refuse_key(key, n, seen, notes):
+    f = "sessions[%d].key" % n
+    if key in seen:
+        notes.append(str(ValidationError(f, key, "has a second session (first at sessions[%d])" % seen[key])))
+    else:
+        notes.append(str(ValidationError(f, key, "is not a configured connector")))
+
+
+def _priority(s, n, notes):
+    f = "sessions[%d]" % n
     p = s.get("priority")
     if p is not None:
         if isinstance(p, int) and not isinstance(p, bool) and -1000 <= p <= 1000:
@@ -118,7 +145,8 @@ def _priority(s, f, notes):
     return 0
 
 
-def _started(s, f, now_s, notes):
+def _started(s, n, now_s, notes):
+    f = "sessions[%d]" % n
     t = s.get("started_s")
     if isinstance(t, (int, float)) and not isinstance(t, bool) and t == t:
         return t
@@ -127,7 +155,8 @@ def _started(s, f, now_s, notes):
     return now_s
 
 
-def _drawn(s, f, notes):
+def _drawn(s, n, notes):
+    f = "sessions[%d]" % n
     d = s.get("drawn_da")
     if d is None:
         return None
@@ -138,15 +167,15 @@ def _drawn(s, f, notes):
                 ok = False
         if ok:
             if None in d:
-                # Sampled phases only: an unsampled phase counts as unknown, i.e. 0 here
-                # and the limit in the estimate of the non-EV load.
+                # Partly sampled: treated as unknown (the EV is assumed to draw its limit).
                 return None
             return tuple(d)
     notes.append(str(ValidationError(f + ".drawn_da", d, "must be 3 deciamp values per site phase")))
     return None
 
 
-def _controllable(s, f, notes):
+def _controllable(s, n, notes):
+    f = "sessions[%d]" % n
     c = s.get("controllable", True)
     if c is True or c is False:
         return c

@@ -45,11 +45,12 @@ from edge.core.alloc_config import AllocConfig
 from edge.core.alloc_inputs import read_meter, read_sessions, read_site_limit
 from edge.core.alloc_ramp import ramp
 from edge.core.alloc_state import (
-    FAILSAFE, NORMAL, AllocState, memo_for, next_memo, order_key, phase_options,
+    FAILSAFE, NORMAL, AllocState, next_memo, order_key, phase_options,
 )
 from edge.core.circuits import FULL, ONE
 
 _INF = 1 << 62
+_FULL_ONLY = ((FULL, 0),)
 _ACTIVE = 1
 _DONE = 2
 
@@ -85,48 +86,67 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     grid_da, reason = read_meter(meter, now_s, cfg.meter_max_age_s)
     live = read_sessions(sessions, layout, now_s, notes)
     ext_da = read_site_limit(site_limit, now_s, notes)
-    memos = [memo_for(state, s.key, s.session_id) for s in live]
-    caps = _capacities(layout, live, memos, state, grid_da, ext_da, cfg)
+    old_memos = state.sessions
+    memos = []
+    for s in live:
+        m = old_memos.get(s.key)
+        memos.append(m if m is not None and m.session_id == s.session_id else None)
+    caps = _capacities(layout, live, state, grid_da, ext_da, cfg)
 
     targets = {}
     new_memos = {}
-    items = []
     keyed = []
-    for n, s in enumerate(live):
-        spec = layout.specs[s.i]
-        if not s.controllable:
-            for k in layout.path[s.i][FULL]:
-                caps[k] -= spec.max_da
-            targets[s.key] = (spec.max_da, spec.phases)
-            new_memos[s.key] = next_memo(memos[n], s.session_id, FULL, True, now_s)
-            continue
+    rotate = cfg.rotate_after_s
+    sent_map = state.sent
+    max_da = layout.max_da
+    min_da = layout.min_da
+    switch = layout.switch
+    n = -1
+    for s in live:
+        n += 1
+        i = s.i
         memo = memos[n]
-        hi = _demand(layout, s, memo, state, now_s, cfg)
-        item = [s.i, spec.min_da, hi, s.priority, phase_options(spec, memo, now_s, cfg), n]
-        keyed.append(((-s.priority,) + order_key(memo, s.started_s, now_s, cfg.rotate_after_s)
-                      + (s.started_s, s.key), item))
+        if not s.controllable:
+            hi = max_da[i]
+            for k in layout.path[i][FULL]:
+                caps[k] -= hi
+            targets[s.key] = (hi, layout.phases[i])
+            new_memos[s.key] = next_memo(memo, s.session_id, FULL, True, now_s)
+            continue
+        rec = sent_map.get(s.key)
+        if memo is None or memo.run_since_s is None or rec is None or rec.limit_da <= 0:
+            hi = max_da[i]
+        else:
+            hi = _demand(layout, s, memo, rec, now_s, cfg)
+        options = phase_options(layout.specs[i], memo, now_s, cfg) if switch[i] else _FULL_ONLY
+        keyed.append((-s.priority, order_key(memo, s.started_s, now_s, rotate), s.started_s, s.key,
+                      [i, min_da[i], hi, s.priority, options, n]))
     keyed.sort()
-    for _, item in keyed:
-        items.append(item)
+    items = [t[4] for t in keyed]
     overloaded = [p for p in range(3) if caps[layout.root_phase[p]] < 0]
 
     alloc, modes = share(layout, caps, items)
 
     paused = []
     one_phase = []
-    for j, item in enumerate(items):
-        s = live[item[5]]
-        spec = layout.specs[s.i]
-        memo = memos[item[5]]
+    j = -1
+    for item in items:
+        j += 1
+        n = item[5]
+        s = live[n]
+        memo = memos[n]
         mode = modes[j]
+        a = alloc[j]
         if mode is None:
             mode = memo.mode if memo is not None else FULL
             paused.append(s.key)
         elif mode == ONE:
             one_phase.append(s.key)
-        phases = 1 if mode == ONE else spec.phases
-        targets[s.key] = (alloc[j], phases)
-        new_memos[s.key] = next_memo(memo, s.session_id, mode, alloc[j] > 0, now_s)
+        targets[s.key] = (a, 1 if mode == ONE else layout.phases[item[0]])
+        if memo is not None and memo.mode == mode and (memo.run_since_s is not None) == (a > 0):
+            new_memos[s.key] = memo
+        else:
+            new_memos[s.key] = next_memo(memo, s.session_id, mode, a > 0, now_s)
 
     limits, changed, sent = _ramp_all(layout, targets, state, now_s, cfg)
     mode = FAILSAFE if grid_da is None else NORMAL
@@ -138,24 +158,27 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     return Allocation(limits, changed, targets, status, new_state)
 
 
-def _capacities(layout, live, memos, state, grid_da, ext_da, cfg):
+def _capacities(layout, live, state, grid_da, ext_da, cfg):
     root = layout.root
     if grid_da is not None:
         ev = [0, 0, 0]
-        for n, s in enumerate(live):
+        sent = state.sent
+        for s in live:
             d = s.drawn_da
             if d is not None:
                 ev[0] += d[0]
                 ev[1] += d[1]
                 ev[2] += d[2]
             elif s.controllable:
-                # Unknown draw: assume the limit it has. (An uncontrollable one is
-                # assumed to draw nothing here, so its current is never counted twice
-                # in our favour; its maximum is reserved below anyway.)
-                lim = state.sent_limit(s.key)
-                if lim:
-                    for p in _loaded(layout.specs[s.i], memos[n]):
-                        ev[p] += lim
+                # Unknown draw: assume the limit it was sent, on the phases it was
+                # sent for. (An uncontrollable one is assumed to draw nothing here,
+                # so its current is never counted in our favour; its maximum is
+                # reserved anyway.)
+                rec = sent.get(s.key)
+                if rec is not None and rec.limit_da:
+                    wiring = layout.specs[s.i].wiring
+                    for p in (wiring[:1] if rec.phases == 1 else wiring):
+                        ev[p] += rec.limit_da
         non_ev = [grid_da[p] - ev[p] if grid_da[p] > ev[p] else 0 for p in range(3)]
     elif cfg.failsafe_non_ev_da is not None:
         non_ev = list(cfg.failsafe_non_ev_da)
@@ -179,14 +202,14 @@ def _loaded(spec, memo):
     return spec.wiring
 
 
-def _demand(layout, s, memo, state, now_s, cfg):
-    """The most this session should get: its maximum unless it clearly uses less."""
+def _demand(layout, s, memo, sent, now_s, cfg):
+    """The most a charging session should get: its maximum unless it clearly uses less.
+
+    ``sent`` is what its connector was last sent (a limit above 0).
+    """
     spec = layout.specs[s.i]
     lo = spec.min_da
     hi = spec.max_da
-    sent = state.sent.get(s.key)
-    if memo is None or memo.run_since_s is None or sent is None or sent.limit_da <= 0:
-        return hi
     if sent.phases != (1 if memo.mode == ONE else spec.phases):
         return hi
     lim = sent.limit_da
@@ -216,13 +239,20 @@ def _ramp_all(layout, targets, state, now_s, cfg):
     changed = {}
     sent = {}
     old = state.sent
-    for i, key in enumerate(layout.keys):
-        spec = layout.specs[i]
+    phases = layout.phases
+    min_da = layout.min_da
+    i = -1
+    for key in layout.keys:
+        i += 1
         t = targets.get(key)
         if t is None:
-            t = (0, spec.phases)
+            t = (0, phases[i])
         prev = old.get(key)
-        value, rec = ramp(t[0], t[1], prev, spec.min_da, now_s, cfg)
+        if prev is not None and prev.limit_da == t[0] and prev.phases == t[1]:
+            limits[key] = t
+            sent[key] = prev
+            continue
+        value, rec = ramp(t[0], t[1], prev, min_da[i], now_s, cfg)
         limits[key] = (value, t[1])
         sent[key] = rec
         if rec is not prev:
@@ -383,23 +413,28 @@ def _reserve(caps, path, need):
 
 def _top_up(layout, caps, items, start, end, alloc, modes):
     paths = layout.path
+    exact = layout.root_sum is not None or layout.has_sums
     for j in range(start, end):
         a = alloc[j]
         item = items[j]
-        if a == 0 or a >= item[2]:
+        if modes[j] is None or a >= item[2]:
             continue
         path = paths[item[0]][modes[j]]
         h = item[2] - a
-        # A power constraint appears once per phase: count its occurrences.
-        seen = {}
         for k in path:
-            seen[k] = seen.get(k, 0) + 1
-        for k in seen:
-            room = caps[k] // seen[k]
-            if room < h:
-                h = room
+            if caps[k] < h:
+                h = caps[k]
                 if h <= 0:
                     break
+        if h > 0 and exact:
+            # A power constraint appears once per phase: count its occurrences.
+            seen = {}
+            for k in path:
+                seen[k] = seen.get(k, 0) + 1
+            for k in seen:
+                room = caps[k] // seen[k]
+                if room < h:
+                    h = room
         if h > 0:
             alloc[j] = a + h
             for k in path:

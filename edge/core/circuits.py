@@ -148,6 +148,7 @@ class Layout:
         self._sum_k = {}      # circuit id -> k
         self._add_root()
         self._add_inner(tree)
+        self.has_sums = len(self._sum_k) > 0
         self.path = []
         self.members = [([], []) for _ in self.cap]
         for i, c in enumerate(self.specs):
@@ -165,6 +166,11 @@ class Layout:
                         lst.append(i)
         self.n = len(self.specs)
         self.m = len(self.cap)
+        # Per-connector columns: the allocation reads these thousands of times a cycle.
+        self.min_da = [c.min_da for c in self.specs]
+        self.max_da = [c.max_da for c in self.specs]
+        self.phases = [c.phases for c in self.specs]
+        self.switch = [c.can_switch_phases for c in self.specs]
 
     def _add_root(self):
         r = self.root
