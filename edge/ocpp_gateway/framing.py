@@ -16,6 +16,7 @@ checked here first and answered with the CallError the specification names:
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,12 @@ _CODES = {
 _PROPERTY_VALIDATORS = {"enum", "pattern", "maxLength", "minLength", "maximum", "minimum",
                         "exclusiveMaximum", "exclusiveMinimum", "format", "multipleOf"}
 _OCCURRENCE_VALIDATORS = {"required", "minItems", "maxItems", "uniqueItems"}
+
+# The ocpp library logs every frame at INFO. Wire traces are opt-in: they appear only
+# when this logger is set to INFO explicitly (it is quiet even under a DEBUG root).
+WIRE_LOG = logging.getLogger("edge.ocpp_gateway.wire")
+if WIRE_LOG.level == logging.NOTSET:
+    WIRE_LOG.setLevel(logging.WARNING)
 
 MAX_ID_LEN = 36  # OCPP-J: message id is at most 36 characters
 

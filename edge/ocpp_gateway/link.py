@@ -48,6 +48,7 @@ class Link:
         self.cp: Any = None
         self.frames_in = 0
         self.errors_sent = 0
+        self.duplicates = 0
 
     # the library ChargePoint sends through here
     async def send(self, text: str) -> None:
@@ -76,7 +77,11 @@ class Link:
 
     async def _send_error(self, err: framing.FrameError) -> None:
         self.errors_sent += 1
-        log.warning("station %s: %s (message %s)", self.st.id, err, err.unique_id)
+        # WARNING for the first bad frame of a connection, DEBUG afterwards: a broken
+        # wallbox must not flood the log.
+        level = logging.WARNING if self.errors_sent == 1 else logging.DEBUG
+        log.log(level, "station %s: %s (message %s; %d bad frames on this connection)",
+                self.st.id, err, err.unique_id, self.errors_sent)
         await self.ws.send(err.reply)
 
     async def run(self) -> None:
@@ -108,8 +113,10 @@ class Link:
                 seen[1] = self.st.link_seq
                 await self.ws.send(reply)
             else:
-                log.warning("station %s: duplicate message id %s ignored", self.st.id,
-                            frame.unique_id)
+                self.duplicates += 1
+                level = logging.WARNING if self.duplicates == 1 else logging.DEBUG
+                log.log(level, "station %s: duplicate message id %s ignored", self.st.id,
+                        frame.unique_id)
             return
         try:
             if not framing.is_known_action(frame.action, self.version):

@@ -67,6 +67,7 @@ class Gateway:
                  on_event: Callable[[str, dict], Any] | None = None, *,
                  heartbeat_s: int = 300, meter_interval_s: int = 30,
                  response_timeout_s: float = 30.0, default_list_max: int = 48,
+                 profile_timeout_s: float = 10.0, remote_start_ttl_s: int = 300,
                  rate_per_s: float = 20.0, burst: int = 200,
                  throttle: auth.FailureThrottle | None = None,
                  ids: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
@@ -80,6 +81,8 @@ class Gateway:
         self.meter_interval_s = int(meter_interval_s)
         self.response_timeout_s = response_timeout_s
         self.default_list_max = int(default_list_max)
+        self.profile_timeout_s = profile_timeout_s
+        self.remote_start_ttl_s = int(remote_start_ttl_s)
         self.rate_per_s = rate_per_s
         self.burst = burst
         self.throttle = throttle or auth.FailureThrottle()
@@ -175,16 +178,16 @@ class Gateway:
         st = self.stations[sid]
         version = framing.SUBPROTOCOLS[ws.subprotocol]
         old = st.link
-        if old is not None:
-            # The newer connection wins: the old one is usually a half-open socket of a
-            # wallbox that already reconnected.
-            log.warning("station %s: new connection replaces the previous one", sid)
-            await old.ws.close(1000, "replaced by a new connection")
         link = Link(ws, st, version, TokenBucket(self.rate_per_s, self.burst))
         cls = StationV16 if version == framing.V16 else StationV201
         link.cp = cls(st, link, self, self.response_timeout_s)
         st.link_seq += 1
         st.link = link
+        if old is not None:
+            # The newer connection wins: the old one is usually a half-open socket of a
+            # wallbox that already reconnected.
+            log.warning("station %s: new connection replaces the previous one", sid)
+            self.spawn(old.ws.close(1000, "replaced by a new connection"))
         st.version = version
         st.peer = ws.remote_address[0] if ws.remote_address else None
         st.last_seen_s = self.logic.now()
@@ -242,7 +245,7 @@ class Gateway:
         statuses: list[str] = []
         async with self._locks[st.id]:
             link = st.link
-            if link is None:
+            if link is None or not st.list_supported:
                 return statuses
             cap = st.list_max_entries or self.default_list_max
             chunk = st.list_chunk or cap
@@ -251,6 +254,11 @@ class Gateway:
             for attempt in range(2):
                 try:
                     version = await link.cp.list_version()
+                    if version < 0:
+                        # 1.6: -1 = this wallbox has no local list
+                        st.list_supported = False
+                        log.info("station %s has no local authorization list", st.id)
+                        return statuses
                     updates = local_list.plan(st.local_list, wanted, chunk, version)
                     for upd in updates:
                         status = await link.cp.push_list(upd)
@@ -263,6 +271,8 @@ class Gateway:
                     return statuses
                 if not statuses or statuses[-1] == "Accepted":
                     return statuses
+                if statuses[-1] == "NotSupported":
+                    st.list_supported = False
                 if statuses[-1] != "VersionMismatch":
                     log.warning("station %s: local list update %s", st.id, statuses[-1])
                     return statuses
@@ -314,7 +324,9 @@ class Gateway:
                 continue
             prof = profiles.tx_profile(cid, tx, int(limit_da), int(phases), self.logic.now())
             try:
-                ok = await st.link.cp.send_profile(prof)
+                # bounded: one silent wallbox must not hold up the allocation loop
+                ok = await asyncio.wait_for(st.link.cp.send_profile(prof),
+                                            self.profile_timeout_s)
             except Exception as e:
                 log.warning("station %s: SetChargingProfile failed: %r", st.id, e)
                 st.controllable = False
@@ -341,6 +353,11 @@ class Gateway:
         st = self.stations.get(station)
         if st is None or st.link is None:
             return {"accepted": False, "reason": "station_offline", "id_tag": None}
+        now = self.logic.now()
+        for tag, p in list(st.pending_remote.items()):
+            if now - p["at_s"] > self.remote_start_ttl_s:
+                # the driver never plugged in: the payment authorization lapses
+                del st.pending_remote[tag]
         id_tag = ("R" + self.ids())[:20]
         st.pending_remote[id_tag] = {"payment_ref": payment_ref, "decision": decision,
                                      "connector": int(connector), "at_s": self.logic.now()}
@@ -366,6 +383,22 @@ class Gateway:
         except Exception as e:
             log.warning("station %s: remote stop failed: %r", st.id, e)
             return False
+
+    async def clear_limits(self, station: str, connector: int | None = None) -> bool:
+        """Remove the edge's transaction profiles (ClearChargingProfile, TxProfile ids)."""
+        st = self.stations.get(station)
+        if st is None or st.link is None:
+            return False
+        conns = [connector] if connector is not None else [c.id for c in st.cfg.connectors]
+        ok = True
+        for cid in conns:
+            try:
+                ok = await st.link.cp.clear_profile(profiles.TX_PROFILE_ID_BASE + cid, cid) and ok
+            except Exception as e:
+                log.warning("station %s: ClearChargingProfile failed: %r", station, e)
+                ok = False
+            st.profiles.forget(cid)
+        return ok
 
     async def trigger(self, station: str, message: str, connector: int | None = None) -> bool:
         st = self.stations.get(station)

@@ -29,10 +29,14 @@ class StationState:
         self.local_list = ListState()
         self.list_max_entries: int | None = None
         self.list_chunk: int | None = None
+        self.list_supported = True          # False after NotSupported / version -1
         # remote starts waiting for the wallbox's StartTransaction: id tag -> info
         self.pending_remote: dict[str, dict[str, Any]] = {}
         # 2.0.1 transactions seen before their id token arrived: tx id -> start info
         self.pending_tx: dict[str, dict[str, Any]] = {}
+        # 2.0.1 (transaction id, seqNo) already processed: a wallbox retransmits queued
+        # events with new message ids, and samples must not be recorded twice
+        self.tx_seq_seen: OrderedDict[tuple, None] = OrderedDict()
         # call id -> (reply text or None while in progress, link_seq that received it)
         self.seen_ids: OrderedDict[str, list] = OrderedDict()
 
@@ -44,6 +48,15 @@ class StationState:
         self.seen_ids[uid] = [None, self.link_seq]
         while len(self.seen_ids) > SEEN_IDS_MAX:
             self.seen_ids.popitem(last=False)
+
+    def first_time_seq(self, tx_id: str, seq_no: int) -> bool:
+        key = (tx_id, seq_no)
+        if key in self.tx_seq_seen:
+            return False
+        self.tx_seq_seen[key] = None
+        while len(self.tx_seq_seen) > SEEN_IDS_MAX * 4:
+            self.tx_seq_seen.popitem(last=False)
+        return True
 
     def status(self) -> dict[str, Any]:
         return {

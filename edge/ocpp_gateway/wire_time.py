@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from ocpp.exceptions import PropertyConstraintViolationError
 
-def to_epoch_s(text: str) -> int:
-    """Parse an OCPP timestamp; a timestamp without offset is taken as UTC (as OCPP says).
 
-    Raises ValueError naming the value for anything else.
+def to_epoch_s(text: str, field: str = "timestamp") -> int:
+    """Parse an OCPP timestamp; a timestamp without offset is taken as UTC.
+
+    A value the schema let through (any string) but that is no date raises the
+    library's PropertyConstraintViolationError naming the field, so the wallbox gets
+    a precise CallError instead of an InternalError.
     """
     s = text.strip()
     if s.endswith(("Z", "z")):
@@ -15,7 +19,9 @@ def to_epoch_s(text: str) -> int:
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
-        raise ValueError("timestamp is not ISO 8601: %r" % (text,)) from None
+        raise PropertyConstraintViolationError(
+            description="%s: not an ISO 8601 date-time (got %r)" % (field, text[:40]),
+            details={"field": field}) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return int(dt.timestamp())

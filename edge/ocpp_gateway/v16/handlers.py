@@ -8,6 +8,7 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from edge.ocpp_gateway.framing import WIRE_LOG
 from edge.ocpp_gateway.wire_time import to_epoch_s, to_wire
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def samples_from_wire(meter_value: list[dict]) -> list[dict]:
     """1.6 MeterValue list -> neutral samples (value in Wh or A); bad values are skipped."""
     out = []
     for mv in meter_value or []:
-        at_s = to_epoch_s(mv["timestamp"])
+        at_s = to_epoch_s(mv["timestamp"], "meterValue.timestamp")
         for sv in mv.get("sampled_value") or []:
             if sv.get("format") == "SignedData":
                 continue
@@ -59,7 +60,8 @@ class StationV16(ChargePoint):
     """The server side of one 1.6J connection."""
 
     def __init__(self, st: Any, connection: Any, gw: Any, response_timeout: float) -> None:
-        super().__init__(st.id, connection, response_timeout=response_timeout)
+        super().__init__(st.id, connection, response_timeout=response_timeout,
+                         logger=WIRE_LOG)
         self.st = st
         self.gw = gw
         self.logic = gw.logic
@@ -108,12 +110,14 @@ class StationV16(ChargePoint):
 
     @on(Action.stop_transaction)
     def on_stop_tx(self, meter_stop: int, timestamp: str, transaction_id: int, **kw: Any):
+        # parse everything before changing anything
+        stopped_s = to_epoch_s(timestamp)
         samples = samples_from_wire(kw.get("transaction_data") or [])
         rec = self.logic.sessions.by_transaction(self.st.id, transaction_id)
-        if samples and rec is not None:
+        if samples and rec is not None and rec["state"] == "started":
             self.logic.meter(self.st, rec["connector"], transaction_id, samples)
-        self.logic.stop(self.st, transaction_id, to_epoch_s(timestamp),
-                        _energy_wh(meter_stop), kw.get("reason") or "Local")
+        self.logic.stop(self.st, transaction_id, stopped_s, _energy_wh(meter_stop),
+                        kw.get("reason") or "Local")
         id_tag = kw.get("id_tag")
         if id_tag is None:
             return call_result.StopTransaction()

@@ -14,6 +14,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+from edge.ocpp_gateway.framing import WIRE_LOG
 from edge.ocpp_gateway.wire_time import to_epoch_s, to_wire
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def id_token_info(decision: Any) -> dict[str, Any]:
 def samples_from_wire(meter_value: list[dict]) -> list[dict]:
     out = []
     for mv in meter_value or []:
-        at_s = to_epoch_s(mv["timestamp"])
+        at_s = to_epoch_s(mv["timestamp"], "meterValue.timestamp")
         for sv in mv.get("sampled_value") or []:
             try:
                 value = float(sv["value"])
@@ -77,7 +78,8 @@ class StationV201(ChargePoint):
     """The server side of one 2.0.1 connection."""
 
     def __init__(self, st: Any, connection: Any, gw: Any, response_timeout: float) -> None:
-        super().__init__(st.id, connection, response_timeout=response_timeout)
+        super().__init__(st.id, connection, response_timeout=response_timeout,
+                         logger=WIRE_LOG)
         self.st = st
         self.gw = gw
         self.logic = gw.logic
@@ -142,7 +144,7 @@ class StationV201(ChargePoint):
             st.pending_tx.pop(tx_id, None)
         elif token is not None:
             decision = logic.authorize(st, token, rec["connector"] if rec else evse)
-        if rec is not None and samples:
+        if rec is not None and samples and st.first_time_seq(tx_id, seq_no):
             logic.meter(st, rec["connector"], tx_id, samples)
         if rec is not None and event_type == "Ended":
             logic.stop(st, tx_id, at_s, _last_energy(samples),

@@ -1,0 +1,172 @@
+"""Edge cases: bad values past the schema, retransmissions, silent or odd wallboxes."""
+import asyncio
+import json
+import sqlite3
+
+from conftest import NOW
+from ocpp.routing import on
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as res16
+from ocpp.v16.enums import Action as A16
+from ocpp.v201 import call as call201
+from ocpp_wallbox import GUARD_S, Wallbox16, basic, connect, ts, until
+from test_ocpp_v201 import _tx_event
+
+import websockets
+
+
+async def test_bad_timestamp_is_a_property_error_and_changes_nothing(gateway, sessions):
+    ws = await websockets.connect("ws://127.0.0.1:%d/CP16" % gateway.port,
+                                  subprotocols=["ocpp1.6"],
+                                  additional_headers=basic("CP16", "secret-16"), proxy=None)
+    await ws.send(json.dumps([2, "b1", "StartTransaction", {
+        "connectorId": 1, "idTag": "STAFF1", "meterStart": 0, "timestamp": "yesterday"}]))
+    reply = json.loads(await asyncio.wait_for(ws.recv(), GUARD_S))
+    assert reply[:3] == [4, "b1", "PropertyConstraintViolation"]
+    assert reply[4] == {"field": "timestamp"}
+    assert sessions.open_sessions() == []
+    await ws.close()
+
+
+async def test_start_answer_means_committed_on_disk(gateway, tmp_path):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    res = await c.cp.call(call16.StartTransaction(connector_id=1, id_tag="STAFF1",
+                                                  meter_start=0, timestamp=ts(NOW)))
+    # a second, independent connection sees the row: it was committed before the answer
+    other = sqlite3.connect(str(tmp_path / "edge.db"))
+    row = other.execute("SELECT state FROM sessions WHERE transaction_id=?",
+                        (str(res.transaction_id),)).fetchone()
+    other.close()
+    assert row == ("started",)
+    await c.close()
+
+
+async def test_retransmitted_2_0_1_event_does_not_duplicate_samples(gateway, sessions):
+    c = await connect(gateway.port, "CP201", "2.0.1", "secret-201")
+    await c.cp.call(_tx_event("Started", "tx-s", NOW, 0, token="STAFF1", energy_wh=0))
+    upd = _tx_event("Updated", "tx-s", NOW + 30, 1, energy_wh=400, trigger="MeterValuePeriodic")
+    await c.cp.call(upd)
+    await c.cp.call(upd)            # same seqNo, new message id (offline queue replay)
+    rec = sessions.by_transaction("CP201", "tx-s")
+    # the Started event's register reading, then the update once
+    assert [s["energy_wh"] for s in sessions.samples(rec["session_id"])] == [0, 400]
+    await c.close()
+
+
+async def test_stop_of_unknown_transaction_is_answered(gateway, sessions):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    res = await c.cp.call(call16.StopTransaction(meter_stop=10, timestamp=ts(NOW),
+                                                 transaction_id=424242))
+    assert res is not None and sessions.open_sessions() == []
+    await c.close()
+
+
+async def test_new_connection_replaces_old_one(gateway, events):
+    a = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    b = await connect(gateway.port, "CP16", "1.6", "secret-16", boot=False)
+    await until(lambda: a.ws.state.name == "CLOSED")
+    assert gateway.station_status()["CP16"]["connected"] is True
+    res = await b.cp.call(call16.Heartbeat())
+    assert res.current_time
+    await b.close()
+    await a.close()
+    connected = [body["connected"] for name, body in events
+                 if name == "station_connected" and body["station"] == "CP16"]
+    assert connected[:2] == [True, True]     # no "disconnected" while replaced
+
+
+async def test_reboot_mid_transaction_gets_limits_again(gateway):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    await c.cp.call(call16.StartTransaction(connector_id=1, id_tag="STAFF1", meter_start=0,
+                                            timestamp=ts(NOW)))
+    assert (await gateway.apply_limits({("CP16", 1): (120, 3)}))[("CP16", 1)] == "accepted"
+    await c.close()
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")   # boots again
+    p = await c.cp.wait_for("SetChargingProfile",
+                            lambda p: p["profile"]["charging_profile_purpose"] == "TxProfile")
+    assert p["profile"]["charging_schedule"]["charging_schedule_period"][0]["limit"] == 12
+    await c.close()
+
+
+async def test_clear_limits(gateway):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    assert await gateway.clear_limits("CP16", 1) is True
+    assert c.cp.calls("ClearChargingProfile")[-1] == {"id": 101, "connector_id": 1}
+    assert await gateway.clear_limits("CP99") is False
+    await c.close()
+
+
+class _NoListWallbox(Wallbox16):
+    @on(A16.get_local_list_version)
+    def on_get_local_list_version(self):
+        self._record("GetLocalListVersion", {})
+        return res16.GetLocalListVersion(list_version=-1)
+
+
+async def test_wallbox_without_local_list_is_left_alone(gateway):
+    ws = await websockets.connect("ws://127.0.0.1:%d/CP16" % gateway.port,
+                                  subprotocols=["ocpp1.6"],
+                                  additional_headers=basic("CP16", "secret-16"), proxy=None)
+    cp = _NoListWallbox("CP16", ws)
+    task = asyncio.ensure_future(cp.start())
+    await cp.boot()
+    await cp.wait_for("TriggerMessage")
+    assert cp.calls("SendLocalList") == []
+    assert await gateway.sync_local_list(gateway.stations["CP16"]) == []
+    assert len(cp.calls("GetLocalListVersion")) == 1
+    await ws.close()
+    task.cancel()
+
+
+class _SilentProfileWallbox(Wallbox16):
+    @on(A16.set_charging_profile)
+    async def on_set_charging_profile(self, connector_id, cs_charging_profiles):
+        self._record("SetChargingProfile", {"connector_id": connector_id,
+                                            "profile": cs_charging_profiles})
+        if cs_charging_profiles["charging_profile_purpose"] == "TxProfile":
+            await asyncio.Event().wait()     # never answers
+        return res16.SetChargingProfile(status="Accepted")
+
+
+async def test_silent_wallbox_does_not_block_limits(gateway):
+    gateway.profile_timeout_s = 0.2
+    ws = await websockets.connect("ws://127.0.0.1:%d/CP16" % gateway.port,
+                                  subprotocols=["ocpp1.6"],
+                                  additional_headers=basic("CP16", "secret-16"), proxy=None)
+    cp = _SilentProfileWallbox("CP16", ws)
+    task = asyncio.ensure_future(cp.start())
+    await cp.boot()
+    await cp.wait_for("TriggerMessage")
+    start = asyncio.ensure_future(cp.call(call16.StartTransaction(
+        connector_id=1, id_tag="STAFF1", meter_start=0, timestamp=ts(NOW))))
+    await start
+    out = await gateway.apply_limits({("CP16", 1): (100, 3)})
+    assert out == {("CP16", 1): "error"}
+    assert gateway.live_sessions()[0]["controllable"] is False
+    task.cancel()
+    await ws.close()
+
+
+async def test_handler_sees_bad_sampled_value_and_keeps_going(gateway, sessions):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    res = await c.cp.call(call16.StartTransaction(connector_id=1, id_tag="STAFF1",
+                                                  meter_start=0, timestamp=ts(NOW)))
+    await c.cp.call(call16.MeterValues(connector_id=1, transaction_id=res.transaction_id,
+                                       meter_value=[{"timestamp": ts(NOW + 1), "sampled_value": [
+                                           {"value": "n/a"}, {"value": "250"}]}]))
+    rec = sessions.by_transaction("CP16", res.transaction_id)
+    assert [s["energy_wh"] for s in sessions.samples(rec["session_id"])] == [250]
+    await c.close()
+
+
+async def test_201_meter_values_without_transaction_use_open_session(gateway, sessions):
+    c = await connect(gateway.port, "CP201", "2.0.1", "secret-201")
+    await c.cp.call(_tx_event("Started", "tx-m", NOW, 0, token="CARD1", energy_wh=10))
+    await c.cp.call(call201.MeterValues(evse_id=1, meter_value=[{
+        "timestamp": ts(NOW + 5), "sampled_value": [
+            {"value": 6.5, "measurand": "Current.Import", "phase": "L1",
+             "unit_of_measure": {"unit": "A"}}]}]))
+    live = gateway.live_sessions()
+    assert live[0]["drawn_da"] == [0, 65, 0]   # connector L1 is site L2 on CP201
+    assert live[0]["prioritised"] is False
+    await c.close()
