@@ -23,7 +23,7 @@ from edge.core.topology import Site
 from edge.meters.config import MeterConfig, parse_meters
 
 SECTIONS = ("site", "load_management", "meters", "ocpp", "cloud", "store", "control")
-_OCPP_KEYS = ("host", "port", "tls_cert", "tls_key", "stations")
+_OCPP_KEYS = ("host", "port", "tls_cert", "tls_key", "stations", "meter_interval_s", "heartbeat_s")
 _STATION_KEYS = ("password",)
 _CONTROL_KEYS = ("interval_s", "grid_meter", "telemetry_every_s")
 _STORE_KEYS = ("path",)
@@ -31,12 +31,14 @@ _STORE_KEYS = ("path",)
 
 class OcppSettings:
     def __init__(self, host: str, port: int, tls_cert: str | None, tls_key: str | None,
-                 stations: dict[str, dict]):
+                 stations: dict[str, dict], meter_interval_s: int = 10, heartbeat_s: int = 300):
         self.host = host
         self.port = port
         self.tls_cert = tls_cert
         self.tls_key = tls_key
         self.stations = stations          # {station_id: {"password": str | None}}
+        self.meter_interval_s = meter_interval_s
+        self.heartbeat_s = heartbeat_s
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """TLS (OCPP security profile 2) when a certificate is configured."""
@@ -115,7 +117,17 @@ def parse_ocpp(d: Any, site: Site) -> OcppSettings:
         stations[sid] = {"password": pw}
     for station in site.stations():
         stations.setdefault(station.id, {"password": None})
-    return OcppSettings(host, port, cert, key, stations)
+    # The allocation learns what each car really draws from these samples: 10 s keeps
+    # its picture fresh without flooding (500 wallboxes: 50 messages a second).
+    meter_s = _int_range(d.get("meter_interval_s", 10), "ocpp.meter_interval_s", 1, 900)
+    heartbeat_s = _int_range(d.get("heartbeat_s", 300), "ocpp.heartbeat_s", 10, 86400)
+    return OcppSettings(host, port, cert, key, stations, meter_s, heartbeat_s)
+
+
+def _int_range(value: Any, field: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValidationError(field, value, f"must be a whole number from {lo} to {hi}")
+    return value
 
 
 def from_dict(d: Any) -> EdgeConfig:

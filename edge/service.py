@@ -1,0 +1,165 @@
+"""The edge service: store, lists, OCPP gateway, meters, allocation and cloud, wired.
+
+One asyncio loop. Every ``control.interval_s`` the control step reads the grid
+meter and the live sessions, runs the allocation and hands the changed limits to
+the gateway. The cloud link and the meter poller run beside it; a failure in one
+never stops the others (the allocation then sees a stale meter and goes fail-safe,
+or the sessions queue in the outbox until the cloud is back).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable
+
+from edge.config import EdgeConfig
+from edge.core.allocation import Allocation, allocate
+from edge.core.alloc_state import AllocState
+from edge.core.circuits import circuits_from_site
+from edge.lists_holder import ListsHolder
+from edge.meters.poller import MeterPoller
+from edge.ocpp_gateway.server import Gateway
+from edge.store.db import open_db
+from edge.store.lists import ListsStore
+from edge.store.outbox import Outbox
+from edge.store.sessions import SessionStore
+
+log = logging.getLogger(__name__)
+
+
+class EdgeService:
+    def __init__(self, cfg: EdgeConfig, *, clock: Callable[[], float] = time.time,
+                 meter_link_factory: Any = None) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self._meter_link_factory = meter_link_factory
+        self.site = cfg.site
+        self.tree = circuits_from_site(cfg.site)
+        self.alloc_state = AllocState()
+        self.last: Allocation | None = None
+        self.cycles = 0
+        self.cloud: Any = None
+        self.ocpp_port: int | None = None
+        self._task: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
+        self._last_telemetry_s = 0.0
+        self._listeners: list[Callable[["EdgeService"], None]] = []
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.cfg
+        now = int(self.clock())
+        self.conn = open_db(cfg.store_path)
+        self.outbox = Outbox(self.conn, clock=self.clock)
+        self.lists_store = ListsStore(self.conn)
+        book = self.lists_store.load_book(self.site, now)
+        self.lists = ListsHolder(self.site, book, online=self._cloud_online, clock=self.clock)
+        log.info("lists version %s loaded from the store", self.lists.version)
+        self.sessions = SessionStore(self.conn, outbox=self.outbox, clock=self.clock)
+        self.gateway = Gateway(self.site, cfg.ocpp.stations, self.lists, self.sessions,
+                               clock=self.clock, on_event=self._on_gateway_event,
+                               meter_interval_s=cfg.ocpp.meter_interval_s,
+                               heartbeat_s=cfg.ocpp.heartbeat_s)
+        self.ocpp_port = await self.gateway.start(cfg.ocpp.host, cfg.ocpp.port, cfg.ocpp.ssl_context())
+        kwargs = {"clock": self.clock}
+        if self._meter_link_factory is not None:
+            kwargs["link_factory"] = self._meter_link_factory
+        self.poller = MeterPoller(cfg.meters, **kwargs)
+        await self.poller.start()
+        if cfg.cloud is not None:
+            from edge.cloud.mqtt_link import CloudLink
+            self.cloud = CloudLink(cfg.cloud, self.site.site_id, self.lists, self.outbox,
+                                   self.lists_store, on_command=self._on_command, clock=self.clock)
+            await self.cloud.start()
+        self._task = asyncio.get_running_loop().create_task(self._control_loop(), name="control")
+        log.info("edge %s running: OCPP on port %d, %d meter(s), cloud %s", self.site.site_id,
+                 self.ocpp_port, len(cfg.meters), "configured" if self.cloud else "off")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        # Cloud first, so its last words still go out; then stations, meters, store.
+        if self.cloud is not None:
+            await self.cloud.stop()
+        await self.gateway.stop()
+        await self.poller.stop()
+        self.conn.close()
+
+    def on_cycle(self, callback: Callable[["EdgeService"], None]) -> None:
+        """Called after every control step (the live display of `make run`)."""
+        self._listeners.append(callback)
+
+    # -- the control step -------------------------------------------------------------------
+    async def step(self) -> Allocation:
+        now = self.clock()
+        meter = self.poller.latest(self.cfg.grid_meter) if self.cfg.grid_meter else None
+        site_limit = self.cloud.handler.site_limit(now) if self.cloud is not None else None
+        result = allocate(self.tree, self.gateway.live_sessions(), meter, now, self.alloc_state,
+                          self.cfg.alloc, site_limit)
+        self.alloc_state = result.state
+        if self.last is None or result.status["mode"] != self.last.status["mode"]:
+            level = logging.WARNING if result.status["mode"] != "normal" else logging.INFO
+            log.log(level, "allocation mode %s (%s)", result.status["mode"], result.status["reason"])
+        self.last = result
+        self.cycles += 1
+        # All limits, not only result.changed: the allocation dedups per connector, but a
+        # profile belongs to a transaction, and a new transaction at an unchanged limit
+        # still needs its own. The gateway skips what each transaction already has.
+        await self.gateway.apply_limits(result.limits)
+        if self.cloud is not None and now - self._last_telemetry_s >= self.cfg.telemetry_every_s:
+            self._last_telemetry_s = now
+            self.cloud.publish_telemetry(self.telemetry(result))
+        for cb in self._listeners:
+            cb(self)
+        return result
+
+    async def _control_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.step()
+            except Exception:
+                # A bug in one cycle must not leave the wallboxes at their last limits forever
+                # without a word: log it loudly and try again next cycle.
+                log.exception("control step failed")
+            await asyncio.sleep(self.cfg.interval_s)
+
+    @staticmethod
+    def telemetry(result: Allocation) -> dict:
+        status = result.status
+        return {"mode": status["mode"], "reason": status["reason"],
+                "paused": [list(k) for k in status["paused"]],
+                "limits": [[k[0], k[1], v[0], v[1]] for k, v in sorted(result.limits.items())]}
+
+    # -- events from the adapters -------------------------------------------------------
+    def _cloud_online(self) -> bool:
+        return bool(self.cloud is not None and self.cloud.online)
+
+    def _on_gateway_event(self, name: str, body: dict) -> None:
+        if name in ("session_started", "session_stopped") and self.cloud is not None:
+            self.cloud.notify_outbox()
+        if name in ("station_connected", "status") and self.cloud is not None:
+            self.cloud.publish_status(self.station_status_list())
+
+    def station_status_list(self) -> list[dict]:
+        out = []
+        for sid, st in sorted(self.gateway.station_status().items()):
+            out.append({"station": sid, **{k: v for k, v in st.items() if isinstance(v, (str, int, bool, type(None)))}})
+        return out
+
+    async def _on_command(self, command: dict) -> dict:
+        if command["type"] == "remote_start":
+            r = await self.gateway.remote_start(command["station"], command["connector"],
+                                                command["payment_ref"], command.get("group_id"))
+            return {"status": "accepted" if r["accepted"] else "rejected", "reason": r["reason"],
+                    "session_id": None}
+        if command["type"] == "remote_stop":
+            ok = await self.gateway.remote_stop(command["session_id"])
+            return {"status": "accepted" if ok else "rejected",
+                    "reason": "ok" if ok else "unknown_or_finished_session", "session_id": command["session_id"]}
+        return {"status": "rejected", "reason": "unknown_command", "session_id": None}
