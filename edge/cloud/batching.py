@@ -100,11 +100,19 @@ class UpstreamBatcher:
                 log.warning("records batch %s unacknowledged for %.0f s: sending every "
                             "unacknowledged record again", oldest.msg_id, now - oldest.sent_at)
                 self.on_connect()
-        if len(self._in_flight) >= self.window:
+        if len(self._in_flight) >= self.window or self.outbox.in_transaction:
             return None
         backlog, live = self._select()
         if not backlog and not live:
-            return None
+            if self._in_flight or not self.outbox.pending(1, upto=self._live_cursor):
+                return None
+            # Nothing in flight, yet a record behind the cursors is still queued: it
+            # was never sent (or its ack was lost); start over rather than strand it.
+            log.info("unsent records behind the send position: sending every unacknowledged record again")
+            self.on_connect()
+            backlog, live = self._select()
+            if not backlog and not live:
+                return None
         msg_id = self._ids()
         pieces = []
         record_ids = []

@@ -200,6 +200,13 @@ class Outbox:
                                  (key, after, upto)).fetchone()
         return row is not None
 
+    @property
+    def in_transaction(self) -> bool:
+        """True while this outbox's connection has an open transaction: its rows may
+        still roll back (and a rolled-back seq is handed out again), so nothing read
+        now may be sent."""
+        return self._conn.in_transaction
+
     def last_seq(self) -> int:
         row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()
         return int(row[0])

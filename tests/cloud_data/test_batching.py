@@ -175,3 +175,31 @@ def test_every_record_delivered_and_per_key_order_kept(ops):
     for key in set(key_of.values()):
         mine = [r for r in first_seen if key_of[r] == key]
         assert mine == sorted(mine, key=box.seq_of), key
+
+
+def test_nothing_is_read_inside_an_open_transaction(conn, outbox, clock):
+    from edge.store.db import transaction
+    b = make(outbox, clock)
+    try:
+        with transaction(conn):
+            outbox.enqueue("session", "s-1", {"state": "started"}, conn=conn)
+            assert b.next_batch() is None  # it may still roll back
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert b.next_batch() is None and outbox.count() == 0
+    rid = outbox.enqueue("session", "s-2", {})
+    assert ids_in(b.next_batch()) == [rid]
+
+
+def test_record_stranded_behind_the_cursor_is_sent_again(outbox, clock):
+    ids = fill(outbox, 4)
+    b = make(outbox, clock, window=4, max_records=2)
+    first, second = b.next_batch(), b.next_batch()
+    b.ack(first.record_ids)
+    # the cloud acknowledged only one record of the second batch and then the batch
+    # got dropped from the window (e.g. after a resend timeout)
+    b.ack(second.record_ids[:1])
+    b._in_flight.clear()
+    b._batch_of.clear()
+    assert ids_in(b.next_batch()) == [ids[3]]
