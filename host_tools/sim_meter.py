@@ -57,7 +57,7 @@ DEFAULT_VALUES = {
 }
 DEFAULT_SUNSPEC_SF = {"A_SF": -2, "V_SF": -1, "W_SF": 0, "TotWh_SF": 0}
 SUNSPEC_COMMON_LENGTH = 65
-FAULTS = (None, "exception", "silent", "short", "garbage", "slow")
+FAULTS = (None, "exception", "silent", "short", "garbage", "bad_length", "slow")
 
 
 class SimMeter:
@@ -170,7 +170,7 @@ class SimMeter:
         return [self._image[address + i] for i in range(count)]
 
     def set_fault(self, kind: Optional[str], *, exception_code: int = 4, delay_s: float = 5.0) -> None:
-        """None (healthy), "exception", "silent", "short", "garbage" or "slow"."""
+        """None (healthy), "exception", "silent", "short", "garbage", "bad_length" or "slow"."""
         if kind not in FAULTS:
             raise ValueError("fault must be one of %s" % (FAULTS,))
         self.fault = kind
@@ -203,6 +203,10 @@ class SimMeter:
             return data
         if self.fault == "silent":
             return b""
+        if self.fault == "bad_length" and data:
+            # A register answer whose byte count claims more data than the frame holds.
+            at = 8 if self.framer == FramerType.SOCKET else 2
+            return data[:at] + bytes([min(255, data[at] + 10)]) + data[at + 1:]
         if self.fault == "garbage" and data:
             # Keep the frame header, replace the function code with one no client knows.
             at = 7 if self.framer == FramerType.SOCKET else 1

@@ -46,8 +46,6 @@ class WrapTracker:
         last, wraps = self._state.get(key, (raw, 0))
         if raw < last and last - raw > modulus // 2:
             wraps += 1
-        elif raw > last and raw - last > modulus // 2 and wraps > 0:
-            wraps -= 1  # an out-of-order read straddling the wrap
         pending[key] = (raw, wraps)
         return raw + wraps * modulus
 

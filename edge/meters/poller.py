@@ -61,6 +61,7 @@ class MeterPoller:
         self._links: dict[tuple, object] = {}
         self._states: dict[str, _MeterState] = {}
         self._subscribers: list[Callable[[MeterReading], None]] = []
+        self._failing_subscribers: set[int] = set()
         self._running = False
         if quiet_library_logs:
             quiet_pymodbus_logging()
@@ -184,7 +185,11 @@ class MeterPoller:
             try:
                 callback(reading)
             except Exception:  # a subscriber's bug must not stop the meters
-                log.exception("meter reading subscriber %r failed", callback)
+                if id(callback) not in self._failing_subscribers:
+                    self._failing_subscribers.add(id(callback))
+                    log.exception("meter reading subscriber %r failed (logged once)", callback)
+            else:
+                self._failing_subscribers.discard(id(callback))
 
     async def _run(self, state: _MeterState) -> None:
         loop = asyncio.get_running_loop()

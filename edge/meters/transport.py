@@ -92,13 +92,21 @@ class ModbusLink:
             return data
         at = 7 if self.transport == "tcp" else 1
         if len(data) > at and data[at] not in (self._expected_fc, self._expected_fc | 0x80):
-            self._garbage = "function code 0x%02x in answer to fc%d (%d bytes)" % (
-                data[at], self._expected_fc, len(data))
-            client = self._client
-            if client is not None:
-                asyncio.get_running_loop().call_soon(client.close)
-            return b""
+            return self._drop("function code 0x%02x in answer to fc%d (%d bytes)" % (
+                data[at], self._expected_fc, len(data)))
+        if self.transport == "tcp" and len(data) > 8 and data[7] == self._expected_fc:
+            # MBAP length = unit id + function code + byte count + data
+            mbap_length = int.from_bytes(data[4:6], "big")
+            if data[8] + 3 != mbap_length:
+                return self._drop("byte count %d in a frame of length %d" % (data[8], mbap_length))
         return data
+
+    def _drop(self, why: str) -> bytes:
+        self._garbage = why
+        client = self._client
+        if client is not None:
+            asyncio.get_running_loop().call_soon(client.close)
+        return b""
 
     async def _connected_client(self):
         async with self._connect_lock:

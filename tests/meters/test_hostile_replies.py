@@ -119,3 +119,20 @@ async def test_sunspec_without_marker_or_meter_model(sim, poller):
     assert "has no meter model" in p.status("m1")["last_error"]
     meter.set_registers(meter.origin, [203])
     assert await p.poll_once("m1") is not None
+
+
+@pytest.mark.parametrize("framer, transport, expected", [
+    ("socket", "tcp", "unusable answer (byte count 46 in a frame of length 39)"),
+    # RTU frames carry no length: the framer waits for bytes that never come
+    ("rtu", "rtu_over_tcp", "no answer within 0.30 s"),
+])
+async def test_byte_count_that_lies_about_the_frame(sim, poller, caplog, framer, transport, expected):
+    meter = await sim("eastron_sdm630", framer=framer, values={"current_a": [1, 2, 3]})
+    p = poller([tcp_config("eastron_sdm630", meter.port, transport=transport)])
+    meter.set_fault("bad_length")
+    assert await p.poll_once("m1") is None
+    assert expected in p.status("m1")["last_error"]
+    # asyncio must not have logged a "Fatal error" from inside pymodbus
+    assert not [r for r in caplog.records if r.name == "asyncio" and r.levelno >= 40]
+    meter.set_fault(None)
+    assert (await p.poll_once("m1")).current_da == (10, 20, 30)

@@ -157,3 +157,21 @@ async def test_meters_on_one_gateway_share_one_connection(sim):
     made = []
     p = MeterPoller([a, b], link_factory=lambda c: made.append(c.id) or object())
     assert made == ["a"] and p.meter_ids() == ["a", "b"]
+
+
+async def test_failing_subscriber_is_logged_once_and_readings_continue(sim, poller, caplog):
+    meter = await sim("eastron_sdm630", values={"current_a": [3, 3, 3]})
+    p = poller([tcp_config("eastron_sdm630", meter.port)])
+    good = []
+
+    def broken(reading):
+        raise ValueError("subscriber bug")
+
+    p.subscribe(broken)
+    p.subscribe(good.append)
+    caplog.set_level(logging.DEBUG, logger=POLLER_LOG)
+    for _ in range(3):
+        assert await p.poll_once("m1") is not None
+    assert len(good) == 3
+    errors = [r for r in caplog.records if r.name == POLLER_LOG and r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "logged once" in errors[0].getMessage()
