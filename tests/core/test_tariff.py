@@ -95,3 +95,10 @@ def test_cost_refuses_negative_inputs():
     _refused(lambda: session_cost(t, -1, 0), "energy_wh")
     _refused(lambda: session_cost(t, 0, -1), "plugged_s")
     _refused(lambda: session_cost(t, 1.5, 0), "energy_wh")
+
+
+def test_worked_example_of_docs_domain_md():
+    t = validate_tariff({"currency": "EUR", "energy_m_per_kwh": 350,
+                         "parking": {"m_per_period": 500, "period_s": 3600, "free_s": 7200, "cap_m": 5000},
+                         "monthly_base_m": 0})
+    assert session_cost(t, 12345, 3 * 3600 + 5 * 60) == {"energy_m": 4321, "parking_m": 1000, "total_m": 5321}
