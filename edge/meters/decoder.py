@@ -109,6 +109,9 @@ def decode_reading(model: MeterModel, registers: Mapping[int, int], *, meter_id:
         phases[key] = tuple(
             _spec_value(model, spec, registers, origin, "%s[%d]" % (key, i), wraps, pending)
             for i, spec in enumerate(model.phases[key]))
+    # Some meters sign the current with the direction of flow. A breaker carries
+    # the magnitude either way; the direction stays in the sign of the power.
+    phases["current_da"] = tuple(None if v is None else abs(v) for v in phases["current_da"])
     totals = {key: _spec_value(model, model.totals[key], registers, origin, key, wraps, pending)
               for key in TOTAL_FIELDS}
     if totals["power_w"] is None and None not in phases["phase_power_w"]:

@@ -12,7 +12,8 @@ Phases = tuple[Optional[int], Optional[int], Optional[int]]
 class MeterReading:
     """One successful read of one meter.
 
-    Per site phase L1, L2, L3: ``current_da`` (deciamperes), ``voltage_dv``
+    Per site phase L1, L2, L3: ``current_da`` (deciamperes, the magnitude a
+    breaker carries, never negative), ``voltage_dv``
     (decivolts, line to neutral), ``phase_power_w`` (watts). Totals:
     ``power_w`` (watts; negative while exporting), ``import_wh`` and
     ``export_wh`` (watt-hours). ``at_s`` is when the read completed (UTC

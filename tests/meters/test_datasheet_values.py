@@ -167,3 +167,14 @@ async def test_int32_counter_does_not_invent_a_rollover(sim, poller):
     p = poller([tcp_config("carlo_gavazzi_em24", meter.port)])
     assert await p.poll_once("m1") is None
     assert "import_wh" in p.status("m1")["last_error"]
+
+
+async def test_signed_current_becomes_its_magnitude(sim, poller):
+    # EM24 currents are INT32; a meter that signs them by direction still loads
+    # the breaker with the magnitude. Direction stays in the power's sign.
+    r = await read(sim, poller, "carlo_gavazzi_em24", {
+        0x000C: [0xC180, 0xFFFF],      # -16.000 A (two's complement of 16000, LSW first)
+        0x0012: [0xA1A5, 0xFFFF],      # -2415.5 W
+    })
+    assert r.current_da[0] == 160
+    assert r.phase_power_w[0] == -2416
