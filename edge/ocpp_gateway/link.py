@@ -14,6 +14,8 @@ import logging
 import time
 from typing import Any, Callable
 
+import websockets
+
 from edge.ocpp_gateway import framing
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,13 @@ class Link:
             delay = self.bucket.wait_s()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await self.handle(raw)
+            try:
+                await self.handle(raw)
+            except websockets.ConnectionClosed:
+                raise
+            except Exception:
+                # A bug or a broken store must cost one message, not the connection.
+                log.exception("station %s: frame handling failed", self.st.id)
 
     async def handle(self, raw: str | bytes) -> None:
         try:

@@ -103,7 +103,21 @@ class Logic:
                      ", reported late" if late else "")
             st.drawn_da.pop(int(connector_id), None)
             self.emit("session_started", dict(rec))
+            self._close_superseded(st, rec)
         return rec, decision, created
+
+    def _close_superseded(self, st: StationState, new: dict) -> None:
+        """A connector runs one transaction at a time: an older one still open lost its
+        stop (power cut in the wallbox). Close it at its last reading so it neither
+        stays in the allocation nor stays unbilled forever."""
+        for old in self.sessions.open_sessions(st.id):
+            if old["connector"] == new["connector"] and old["session_id"] != new["session_id"] \
+                    and old["started_s"] <= new["started_s"]:
+                log.warning("station %s: session %s closed, superseded by %s", st.id,
+                            old["session_id"], new["session_id"])
+                done = self.sessions.stop(old["session_id"], new["started_s"], None,
+                                          "Superseded", cost_fn=_cost)
+                self.emit("session_stopped", dict(done))
 
     def meter(self, st: StationState, connector_id: int, transaction_id: Any,
               samples: list[dict]) -> None:

@@ -170,3 +170,21 @@ async def test_201_meter_values_without_transaction_use_open_session(gateway, se
     assert live[0]["drawn_da"] == [0, 65, 0]   # connector L1 is site L2 on CP201
     assert live[0]["prioritised"] is False
     await c.close()
+
+
+async def test_new_transaction_closes_one_that_lost_its_stop(gateway, sessions, events):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    r1 = await c.cp.call(call16.StartTransaction(connector_id=1, id_tag="STAFF1",
+                                                 meter_start=100, timestamp=ts(NOW)))
+    await c.cp.call(call16.MeterValues(connector_id=1, transaction_id=r1.transaction_id,
+                                       meter_value=[{"timestamp": ts(NOW + 60),
+                                                     "sampled_value": [{"value": "900"}]}]))
+    r2 = await c.cp.call(call16.StartTransaction(connector_id=1, id_tag="STAFF2",
+                                                 meter_start=950, timestamp=ts(NOW + 600)))
+    old = sessions.by_transaction("CP16", r1.transaction_id)
+    assert old["state"] == "completed" and old["stop_reason"] == "Superseded"
+    assert old["energy_wh"] == 800 and old["stopped_s"] == NOW + 600
+    assert [s["key"] for s in gateway.live_sessions()] == [("CP16", 1)]
+    assert gateway.live_sessions()[0]["session_id"] == \
+        sessions.by_transaction("CP16", r2.transaction_id)["session_id"]
+    await c.close()
