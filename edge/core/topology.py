@@ -203,6 +203,11 @@ def _build_group(g, gf, grid_max_da, group_ids, station_ids):
     for si, s in enumerate(stations_in):
         sf = "%s.stations[%d]" % (gf, si)
         stations.append(_build_station(s, sf, gid, station_ids))
+    if raw_max is not None:
+        conns = []
+        for st in stations:
+            conns.extend(st.connectors)
+        _check_room_for_a_car(max_da, conns, gf + ".max_current_a", raw_max)
     return ChargingGroup(gid, name, max_da, tuple(stations))
 
 
@@ -235,7 +240,20 @@ def _build_station(s, sf, gid, station_ids):
             max_da += c.max_da
     else:
         max_da = amps_to_da(raw_max, sf + ".max_current_a", 1, MAX_CURRENT_DA)
+        _check_room_for_a_car(max_da, conns, sf + ".max_current_a", raw_max)
     return Station(sid, max_da, tuple(conns), gid)
+
+
+def _check_room_for_a_car(max_da, conns, field, raw):
+    # A limit below every connector's minimum means nobody could ever charge there:
+    # that is a typo (16 vs 1.6), not a wish.
+    lowest = None
+    for c in conns:
+        if lowest is None or c.min_da < lowest:
+            lowest = c.min_da
+    if lowest is not None and max_da < lowest:
+        raise ValidationError(field, raw, "is below the lowest connector minimum (%s A): nothing could charge"
+                              % _da_to_amps(lowest))
 
 
 def _build_connector(c, cf, sid):

@@ -161,3 +161,16 @@ def test_refused_input_is_left_untouched():
     before = repr(d)
     _refused(d, "charging_groups[1].stations[0].connectors[0].max_current_a")
     assert repr(d) == before
+
+
+def test_limits_below_every_connector_minimum_are_refused():
+    d = site_dict()
+    d["charging_groups"][0]["stations"][0]["max_current_a"] = 5.9     # connectors need 6 A
+    e = _refused(d, "charging_groups[0].stations[0].max_current_a")
+    assert "nothing could charge" in str(e)
+    d = site_dict()
+    d["charging_groups"][1]["max_current_a"] = 1.6
+    _refused(d, "charging_groups[1].max_current_a")
+    d = site_dict()
+    d["charging_groups"][0]["stations"][0]["max_current_a"] = 6        # exactly one car at minimum: fine
+    assert build_site(d).station("CP001").max_da == 60

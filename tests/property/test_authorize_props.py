@@ -72,7 +72,7 @@ def books(draw):
         for i in range(draw(st.integers(0, 6))):
             gl = draw(st.lists(st.sampled_from(token_groups), min_size=1, max_size=3, unique=True))
             tokens.append({"uid": "T%d" % i, "groups": gl, "status": draw(st.sampled_from(["valid", "valid", "blocked"])),
-                           "expires_s": draw(st.one_of(st.none(), st.integers(1.7e9, 2.0e9).map(int))),
+                           "expires_s": draw(st.one_of(st.none(), st.integers(1700000000, 2000000000))),
                            "driver": None, "provider": "DE-X"})
     return {"version": 1, "groups": groups, "drivers": [], "tokens": tokens}
 
