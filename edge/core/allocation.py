@@ -30,7 +30,7 @@ limit per connector. It does no I/O; time and memory come in as arguments.
    Lower priorities only get what the higher ones leave: a prioritised session
    is held back only by its own demand or by a limit that is full.
    c. Top-up: integer levels leave a few deciamps per constraint; they go to the
-   stage's sessions in order, so no session stays below its demand while every limit on
+   stage's sessions in order, one deciamp each first, so no session stays below its demand while every limit on
    its path still has room (unused current is given to others).
 5. Demand: an EV that clearly draws less than its limit (by more than
    unused_headroom_da, after the limit has been in place for raise_holdoff_s)
@@ -214,8 +214,10 @@ def _demand(layout, s, memo, sent, now_s, cfg):
         return hi
     lim = sent.limit_da
     if now_s - sent.changed_s < cfg.raise_holdoff_s:
-        # The car has not had time to follow its last limit: judge it later.
-        return _clamp(lim, lo, hi)
+        # The car has not had time to follow its last limit: judge it later. Its
+        # fair share stays reserved meanwhile (the ramp holds what is sent), so the
+        # others' targets do not swing up and back.
+        return hi
     if s.drawn_da is None:
         return hi
     d = 0
@@ -283,7 +285,8 @@ def share(layout, caps, items):
         _stage(layout, caps, items, start, end, alloc, modes, st, ij)
         # Top up before the next priority, so a lower one never takes a rest a
         # higher one could still use.
-        _top_up(layout, caps, items, start, end, alloc, modes)
+        _top_up(layout, caps, items, start, end, alloc, modes, 1)
+        _top_up(layout, caps, items, start, end, alloc, modes, _INF)
         start = end
     return alloc, modes
 
@@ -411,7 +414,9 @@ def _reserve(caps, path, need):
     return False
 
 
-def _top_up(layout, caps, items, start, end, alloc, modes):
+def _top_up(layout, caps, items, start, end, alloc, modes, most):
+    # Called with most=1 first, so a rest of a few deciamps is spread one by one
+    # rather than all given to the first session; then without bound.
     paths = layout.path
     exact = layout.root_sum is not None or layout.has_sums
     for j in range(start, end):
@@ -421,6 +426,8 @@ def _top_up(layout, caps, items, start, end, alloc, modes):
             continue
         path = paths[item[0]][modes[j]]
         h = item[2] - a
+        if h > most:
+            h = most
         for k in path:
             if caps[k] < h:
                 h = caps[k]
