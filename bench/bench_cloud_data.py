@@ -12,6 +12,7 @@ Medians and p99 (nearest rank) over repeated runs.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import statistics
 import tempfile
@@ -166,6 +167,11 @@ def run(quick=False):
         rows.append(_row("snapshot 100k: GroupBook build", "median", round(statistics.median(t_build), 3), "s"))
         rows.append(_row("snapshot 100k: SQLite persist (1 txn)", "median",
                          round(statistics.median(t_persist), 3), "s"))
+
+        # The benchmark's own copies of the snapshot must not weigh on the delta runs
+        # (the edge keeps only the book).
+        del snap, payload, as_json
+        gc.collect()
 
         # -- deltas of 1,000 changes --------------------------------------------------------------
         base = holder.version
