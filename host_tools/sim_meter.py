@@ -244,6 +244,40 @@ class SimMeter:
             self._server = None
 
 
+class SimBus:
+    """Several simulated meters behind one server: an RS-485 bus behind a gateway.
+
+    Each meter keeps its own device id, values and device-level faults
+    ("exception", "slow"); line-level faults are set on the bus's first meter.
+    """
+
+    def __init__(self, meters: list[SimMeter], *, host: str = "127.0.0.1", port: int = 0,
+                 framer: str = "rtu"):
+        ids = [m.device_id for m in meters]
+        if len(set(ids)) != len(ids):
+            raise ValueError("device ids on one bus must differ, got %s" % ids)
+        self.meters = meters
+        self.host = host
+        self.port = port
+        self.framer = FramerType.RTU if framer == "rtu" else FramerType.SOCKET
+        self._server = None
+
+    async def start(self) -> int:
+        line = self.meters[0]
+        line.framer = self.framer
+        self._server = ModbusTcpServer([m._device() for m in self.meters], framer=self.framer,
+                                       address=(self.host, self.port),
+                                       trace_packet=line._trace_packet, trace_pdu=line._trace_pdu)
+        await self._server.serve_forever(background=True)
+        self.port = self._server.transport.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None
+
+
 def varying_load(base_a: list[float], voltage_v: float = 230.0, period_s: float = 60.0,
                  clock: Callable[[], float] = time.time) -> Callable[[], dict]:
     """A values provider whose phase currents swing +-50 % over ``period_s``."""

@@ -175,3 +175,33 @@ async def test_failing_subscriber_is_logged_once_and_readings_continue(sim, poll
     assert len(good) == 3
     errors = [r for r in caplog.records if r.name == POLLER_LOG and r.levelno == logging.ERROR]
     assert len(errors) == 1 and "logged once" in errors[0].getMessage()
+
+
+async def test_two_meters_on_one_rtu_gateway(poller):
+    from host_tools.sim_meter import SimBus, SimMeter
+    grid = SimMeter("eastron_sdm630", device_id=1, values={"current_a": [16, 16, 16]})
+    sub = SimMeter("carlo_gavazzi_em24", device_id=2, values={"current_a": [4, 0, 0]})
+    bus = SimBus([grid, sub])
+    port = await bus.start()
+    try:
+        p = poller([tcp_config("eastron_sdm630", port, "grid", transport="rtu_over_tcp", device_id=1),
+                    tcp_config("carlo_gavazzi_em24", port, "sub", transport="rtu_over_tcp", device_id=2,
+                               timeout_s=0.2)])
+        assert (await p.poll_once("grid")).current_da == (160, 160, 160)
+        assert (await p.poll_once("sub")).current_da == (40, 0, 0)
+        sub.set_fault("exception", exception_code=2)
+        assert await p.poll_once("sub") is None
+        assert (await p.poll_once("grid")).current_da == (160, 160, 160)
+        # A device that answers too late: its late answer (device 2) must not be
+        # taken for the next request's answer (device 1). RTU has no transaction
+        # id, only the device address tells them apart.
+        sub.set_fault("slow", delay_s=0.3)
+        assert await p.poll_once("sub") is None
+        grid.set_values(current_a=[20, 20, 20])
+        reading = await p.poll_once("grid")
+        assert reading is not None and reading.current_da == (200, 200, 200)
+        sub.set_fault(None)
+        await asyncio.sleep(0.4)  # let the late answer drain before the next request
+        assert (await p.poll_once("sub")).current_da == (40, 0, 0)
+    finally:
+        await bus.stop()
