@@ -123,3 +123,14 @@ def _decimal_tenths_half_up(x):
         if frac[1] >= "5":
             tenths += 1
     return -tenths if negative else tenths
+
+
+def need_items(d, key, field, max_items):
+    """An optional list inside ``d`` (missing or null = empty), at most ``max_items`` long."""
+    value = d.get(key)
+    if value is None:
+        return []
+    need_list(value, field)
+    if len(value) > max_items:
+        raise ValidationError(field, len(value), "at most %d items" % max_items)
+    return value

@@ -189,3 +189,14 @@ def validate_group(g, field, site):
             need_list(raw_windows, field + ".windows")
         windows = ()
     return Group(gid, name, kind, billing, tariff, prioritised, state, on[0], on[1], on[2], on[3], windows)
+
+
+def check_one_eroaming(groups, field):
+    """At most one non-archived eRoaming group per site (archived ones keep their history)."""
+    found = None
+    for gid in sorted(groups):
+        g = groups[gid]
+        if g.kind == "eroaming" and g.state == "active":
+            if found is not None:
+                raise ValidationError(field, gid, "a site has at most one active eRoaming group (already %s)" % found)
+            found = gid

@@ -1,0 +1,40 @@
+"""The append-only change history of user groups.
+
+One entry per changed field: ``{"at_s", "by", "group_id", "change", "before",
+"after"}`` where ``change`` is the field name (name, billing, tariff,
+active_on, prioritised, state, windows) or ``create`` / ``delete`` with the
+whole group as ``after`` / ``before``.
+"""
+
+from edge.core.checks import need_dict, need_list, no_unknown_keys
+from edge.core.errors import ValidationError
+
+HISTORY_KEYS = ("at_s", "by", "group_id", "change", "before", "after")
+DIFF_FIELDS = ("name", "billing", "tariff", "active_on", "prioritised", "state", "windows")
+
+
+def entry(at_s, by, gid, change, before, after):
+    return {"at_s": at_s, "by": by, "group_id": gid, "change": change, "before": before, "after": after}
+
+
+def diff_groups(old, new, at_s, by):
+    """History entries between two versions of a group (either may be None)."""
+    if old is None:
+        return [entry(at_s, by, new.id, "create", None, new.to_dict())]
+    if new is None:
+        return [entry(at_s, by, old.id, "delete", old.to_dict(), None)]
+    a = old.to_dict()
+    b = new.to_dict()
+    return [entry(at_s, by, new.id, f, a[f], b[f]) for f in DIFF_FIELDS if a[f] != b[f]]
+
+
+def validate_history(h):
+    need_list(h, "history")
+    for i, e in enumerate(h):
+        f = "history[%d]" % i
+        need_dict(e, f)
+        for k in HISTORY_KEYS:
+            if k not in e:
+                raise ValidationError(f + "." + k, None, "missing")
+        no_unknown_keys(e, f, HISTORY_KEYS)
+    return list(h)
