@@ -7,7 +7,6 @@ passwords costs time while a legitimate station that fixes its password gets in 
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import logging
 from typing import Any, Callable
@@ -39,7 +38,7 @@ def check_basic(header: str | None, station_id: str, password: str | None) -> st
         return NO_CREDENTIALS
     try:
         raw = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):   # binascii.Error is a ValueError; so is non-ASCII
         return BAD_PASSWORD
     user, sep, pw = raw.partition(":")
     if not sep:

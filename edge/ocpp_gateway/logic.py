@@ -30,6 +30,7 @@ class Logic:
         self.sessions = sessions
         self.clock = clock
         self.emit = emit
+        self.remote_start_ttl_s = 300
 
     def now(self) -> int:
         return int(self.clock())
@@ -58,7 +59,7 @@ class Logic:
     # -- authorization ------------------------------------------------------------
     def authorize(self, st: StationState, token: str, connector_id: int | None) -> Any:
         pending = st.pending_remote.get(token)
-        if pending is not None:
+        if pending is not None and self.now() - pending["at_s"] <= self.remote_start_ttl_s:
             return pending["decision"]
         decision = self.lists.authorize(token, st.id, connector_id)
         if not decision.accepted:
@@ -67,7 +68,7 @@ class Logic:
 
     # -- transactions -------------------------------------------------------------
     def start(self, st: StationState, connector_id: int, token: str | None,
-              meter_start_wh: int, started_s: int, transaction_id: str | None = None,
+              meter_start_wh: int | None, started_s: int, transaction_id: str | None = None,
               offline: bool = False) -> tuple[dict, Any, bool]:
         """Record a started transaction; returns (record, decision, created).
 
@@ -91,10 +92,10 @@ class Logic:
         # The natural key of a 1.6 start: the wallbox resends exactly these fields.
         dedup = None
         if transaction_id is None:
-            dedup = "%s|%d|%s|%d|%d" % (st.id, int(connector_id), token, int(started_s),
-                                         int(meter_start_wh))
+            dedup = "%s|%d|%s|%d|%s" % (st.id, int(connector_id), token, int(started_s),
+                                         meter_start_wh)
         rec, created = self.sessions.start(
-            st.id, int(connector_id), transaction_id, token, int(meter_start_wh),
+            st.id, int(connector_id), transaction_id, token, meter_start_wh,
             int(started_s), group_id=group_id, tariff=tariff, payment_ref=payment_ref,
             reported_late=late, dedup_key=dedup)
         if created:

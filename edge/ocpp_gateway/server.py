@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 _WIRE_VERSIONS = {"1.6": "ocpp1.6", "ocpp1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1",
                   "ocpp2.0.1": "ocpp2.0.1"}
 MEASURANDS = "Energy.Active.Import.Register,Current.Import"
+ENERGY_REGISTER = "Energy.Active.Import.Register"
 
 
 def _check_stations_cfg(site: Any, stations_cfg: Any) -> dict[str, dict]:
@@ -88,6 +89,7 @@ class Gateway:
         self.throttle = throttle or auth.FailureThrottle()
         self.ids = ids
         self.logic = Logic(site, lists, sessions, clock, self._emit)
+        self.logic.remote_start_ttl_s = self.remote_start_ttl_s
         self.stations = {sid: StationState(sid, site.station(sid)) for sid in self.cfg}
         self._locks = {sid: asyncio.Lock() for sid in self.cfg}
         self._tasks: set[asyncio.Task] = set()
@@ -214,7 +216,7 @@ class Gateway:
         async with self._locks[st.id]:
             await self._step(st, "configure", cp.configure(
                 {"meter_interval_s": self.meter_interval_s, "local_list_enabled": True,
-                 "measurands": MEASURANDS}))
+                 "measurands": MEASURANDS, "start_stop_measurands": ENERGY_REGISTER}))
             ok = await self._step(st, "station maximum profile", cp.send_profile(
                 profiles.station_max_profile(st.cfg.max_da, 3, self.logic.now())))
             st.station_max_sent = (st.cfg.max_da, bool(ok))

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     group_id TEXT,
     started_s INTEGER NOT NULL,
     stopped_s INTEGER,
-    meter_start_wh INTEGER NOT NULL,
+    meter_start_wh INTEGER,            -- NULL until the first register reading
     meter_stop_wh INTEGER,
     energy_wh INTEGER,
     last_meter_wh INTEGER,
@@ -67,6 +67,10 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(_SCHEMA)
 
 
+def _int_or_none(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
 def _record(row: sqlite3.Row) -> dict[str, Any]:
     rec = {k: row[k] for k in RECORD_KEYS}
     rec["tariff"] = json.loads(rec["tariff"]) if rec["tariff"] is not None else None
@@ -95,7 +99,7 @@ class SessionStore:
             return int(cur.lastrowid)
 
     def start(self, station: str, connector: int, transaction_id: str | int | None,
-              token: str | None, meter_start_wh: int, started_s: int, *,
+              token: str | None, meter_start_wh: int | None, started_s: int, *,
               group_id: str | None = None, tariff: dict | None = None,
               payment_ref: str | None = None, reported_late: bool = False,
               dedup_key: str | None = None) -> tuple[dict[str, Any], bool]:
@@ -104,6 +108,8 @@ class SessionStore:
         A second start with the same ``dedup_key`` or the same (station, transaction_id)
         returns the existing record and ``created`` False: nothing is written twice.
         ``transaction_id`` None allocates a new integer id (OCPP 1.6).
+        ``meter_start_wh`` None (the wallbox sent no register at the start) is filled in
+        by the first sample with an energy reading.
         """
         with transaction(self._conn) as c:
             existing = None
@@ -127,7 +133,8 @@ class SessionStore:
                 " state, reported_late, dedup_key)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,'started',?,?)",
                 (sid, station, int(connector), str(transaction_id), token, payment_ref,
-                 group_id, int(started_s), int(meter_start_wh), int(meter_start_wh),
+                 group_id, int(started_s), _int_or_none(meter_start_wh),
+                 _int_or_none(meter_start_wh),
                  json.dumps(tariff) if tariff is not None else None,
                  1 if reported_late else 0, dedup_key))
             rec = self._get(c, sid)
@@ -144,8 +151,9 @@ class SessionStore:
                       (session_id, int(at_s), energy_wh,
                        json.dumps(cur) if cur is not None else None))
             if energy_wh is not None:
-                c.execute("UPDATE sessions SET last_meter_wh=MAX(COALESCE(last_meter_wh,0), ?)"
-                          " WHERE session_id=?", (int(energy_wh), session_id))
+                c.execute("UPDATE sessions SET last_meter_wh=MAX(COALESCE(last_meter_wh,0), ?),"
+                          " meter_start_wh=COALESCE(meter_start_wh, ?) WHERE session_id=?",
+                          (int(energy_wh), int(energy_wh), session_id))
 
     def stop(self, session_id: str, stopped_s: int, meter_stop_wh: int | None,
              stop_reason: str | None, cost: dict | None = None,
@@ -163,20 +171,27 @@ class SessionStore:
             if row["state"] == "completed":
                 return _record(row)
             stop_wh = meter_stop_wh if meter_stop_wh is not None else row["last_meter_wh"]
+            start_wh = row["meter_start_wh"]
             if stop_wh is None:
-                stop_wh = row["meter_start_wh"]
+                stop_wh = start_wh
+            if start_wh is None:
+                # no register ever seen before the stop: nothing measurable was charged
+                start_wh = stop_wh
+            if stop_wh is None:
+                stop_wh = start_wh = 0
             # A meter that was replaced or reset mid-session would give negative energy;
             # record zero rather than a credit.
-            energy = max(0, int(stop_wh) - int(row["meter_start_wh"]))
+            energy = max(0, int(stop_wh) - int(start_wh))
             rec = _record(row)
-            rec.update(stopped_s=int(stopped_s), meter_stop_wh=int(stop_wh), energy_wh=energy,
+            rec.update(stopped_s=int(stopped_s), meter_start_wh=int(start_wh),
+                       meter_stop_wh=int(stop_wh), energy_wh=energy,
                        stop_reason=stop_reason, state="completed")
             if cost is None and cost_fn is not None:
                 cost = cost_fn(rec)
             rec["cost"] = cost
-            c.execute("UPDATE sessions SET stopped_s=?, meter_stop_wh=?, energy_wh=?,"
-                      " stop_reason=?, cost=?, state='completed' WHERE session_id=?",
-                      (int(stopped_s), int(stop_wh), energy, stop_reason,
+            c.execute("UPDATE sessions SET stopped_s=?, meter_start_wh=?, meter_stop_wh=?,"
+                      " energy_wh=?, stop_reason=?, cost=?, state='completed' WHERE session_id=?",
+                      (int(stopped_s), int(start_wh), int(stop_wh), energy, stop_reason,
                        json.dumps(cost) if cost is not None else None, session_id))
             self._enqueue(c, rec)
             return rec

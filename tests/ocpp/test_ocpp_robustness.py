@@ -12,6 +12,7 @@ from ocpp.v201 import call as call201
 from ocpp_wallbox import GUARD_S, Wallbox16, basic, connect, ts, until
 from test_ocpp_v201 import _tx_event
 
+import pytest
 import websockets
 
 
@@ -188,3 +189,38 @@ async def test_new_transaction_closes_one_that_lost_its_stop(gateway, sessions, 
     assert gateway.live_sessions()[0]["session_id"] == \
         sessions.by_transaction("CP16", r2.transaction_id)["session_id"]
     await c.close()
+
+
+async def test_201_start_without_register_takes_first_reading(gateway, sessions):
+    c = await connect(gateway.port, "CP201", "2.0.1", "secret-201")
+    await c.cp.call(_tx_event("Started", "tx-n", NOW, 0, token="STAFF1"))
+    assert sessions.by_transaction("CP201", "tx-n")["meter_start_wh"] is None
+    await c.cp.call(_tx_event("Updated", "tx-n", NOW + 30, 1, energy_wh=70000,
+                              trigger="MeterValuePeriodic"))
+    await c.cp.call(_tx_event("Ended", "tx-n", NOW + 60, 2, energy_wh=70500, reason="Local"))
+    rec = sessions.by_transaction("CP201", "tx-n")
+    # not 70500 Wh: the register's absolute value is not what this session charged
+    assert rec["meter_start_wh"] == 70000 and rec["energy_wh"] == 500
+    await c.close()
+
+
+async def test_remote_start_tag_lapses(gateway, clock):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    out = await gateway.remote_start("CP16", 2, "pay-old")
+    assert (await c.cp.call(call16.Authorize(id_tag=out["id_tag"]))).id_tag_info["status"] == \
+        "Accepted"
+    clock.t = NOW + gateway.remote_start_ttl_s + 1
+    assert (await c.cp.call(call16.Authorize(id_tag=out["id_tag"]))).id_tag_info["status"] == \
+        "Invalid"
+    await gateway.remote_start("CP16", 2, "pay-new")     # purges the lapsed one
+    assert out["id_tag"] not in gateway.stations["CP16"].pending_remote
+    await c.close()
+
+
+async def test_non_ascii_credentials_are_refused_not_crashing(gateway):
+    with pytest.raises(websockets.InvalidStatus) as e:
+        await websockets.connect("ws://127.0.0.1:%d/CP16" % gateway.port,
+                                 subprotocols=["ocpp1.6"],
+                                 additional_headers={"Authorization": "Basic Zm9v\u00e9"},
+                                 proxy=None)
+    assert e.value.response.status_code == 401

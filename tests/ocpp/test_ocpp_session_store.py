@@ -100,3 +100,20 @@ def test_reads(tmp_path):
     assert store.by_transaction("CP2", "zzz") is None
     with pytest.raises(KeyError):
         store.stop("nope", T, 0, "Local")
+
+
+def test_unknown_meter_start_filled_by_first_reading(tmp_path):
+    _, ob, store = _store(tmp_path / "h.db")
+    rec, _ = store.start("CP1", 1, "t1", "TOK", None, T)
+    assert rec["meter_start_wh"] is None
+    store.add_sample(rec["session_id"], T + 5, None, [60, 0, 0])     # current only
+    store.add_sample(rec["session_id"], T + 10, 12000)
+    store.add_sample(rec["session_id"], T + 20, 12400)
+    assert store.stop(rec["session_id"], T + 30, 12500, "Local")["energy_wh"] == 500
+
+
+def test_stop_without_any_reading_is_zero_energy(tmp_path):
+    _, _, store = _store(tmp_path / "i.db")
+    rec, _ = store.start("CP1", 1, "t1", "TOK", None, T)
+    done = store.stop(rec["session_id"], T + 30, None, "Local")
+    assert done["energy_wh"] == 0 and done["meter_start_wh"] == 0

@@ -216,7 +216,8 @@ class StationV16(ChargePoint):
         """settings: neutral names (meter_interval_s, local_list_enabled)."""
         keys = {"meter_interval_s": "MeterValueSampleInterval",
                 "local_list_enabled": "LocalAuthListEnabled",
-                "measurands": "MeterValuesSampledData"}
+                "measurands": "MeterValuesSampledData",
+                "start_stop_measurands": "StopTxnSampledData"}
         out = {}
         for name, value in settings.items():
             if name not in keys:

@@ -139,7 +139,7 @@ class StationV201(ChargePoint):
         decision = None
         if rec is None and (token is not None or event_type == "Ended") and pend["evse"]:
             rec, decision, _ = logic.start(
-                st, pend["evse"], token, pend["meter_start_wh"] or 0, pend["started_s"],
+                st, pend["evse"], token, pend["meter_start_wh"], pend["started_s"],
                 transaction_id=tx_id, offline=pend["offline"] or bool(kw.get("offline")))
             st.pending_tx.pop(tx_id, None)
         elif token is not None:
@@ -246,7 +246,7 @@ class StationV201(ChargePoint):
                 {"component": {"name": "LocalAuthListCtrlr"}, "variable": {"name": "Entries"}}]),
                 suppress=False)
             if rep.status == "Accepted":
-                data = await asyncio.wait_for(fut, self._response_timeout)
+                data = await asyncio.wait_for(fut, min(10.0, self._response_timeout))
                 for d in data:
                     lim = (d.get("variable_characteristics") or {}).get("max_limit")
                     if lim is not None:
@@ -281,8 +281,12 @@ class StationV201(ChargePoint):
     async def configure(self, settings: dict[str, Any]) -> dict[str, str]:
         names = {"meter_interval_s": ("SampledDataCtrlr", "TxUpdatedInterval"),
                  "local_list_enabled": ("LocalAuthListCtrlr", "Enabled"),
-                 "measurands": ("SampledDataCtrlr", "TxUpdatedMeasurands")}
+                 "measurands": ("SampledDataCtrlr", "TxUpdatedMeasurands"),
+                 "start_stop_measurands": ("SampledDataCtrlr", "TxStartedMeasurands"),
+                 "stop_measurands": ("SampledDataCtrlr", "TxEndedMeasurands")}
         data, order = [], []
+        if "start_stop_measurands" in settings:
+            settings = dict(settings, stop_measurands=settings["start_stop_measurands"])
         for name, value in settings.items():
             if name not in names:
                 continue
