@@ -1,0 +1,19 @@
+import asyncio
+import time
+
+import pytest
+
+
+async def wait_until(predicate, timeout_s: float = 20.0, step_s: float = 0.1) -> bool:
+    """Poll until predicate() is true; False on timeout (the caller asserts)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(step_s)
+    return bool(predicate())
+
+
+@pytest.fixture
+def until():
+    return wait_until
