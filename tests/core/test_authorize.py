@@ -188,3 +188,28 @@ def test_every_reason_is_a_distinct_constant():
     assert len(set(A.REASONS)) == len(A.REASONS)
     for r in A.REASONS:
         assert r == r.lower() and " " not in r
+
+
+def test_tariff_change_reaches_future_sessions_only():
+    b = build_book()
+    running = authorize(b, SITE, "04A1B2C3D4", "CP001", 1, NOW)
+    b2 = b.set_tariff("g-staff", {"currency": "EUR", "energy_m_per_kwh": 390}, "installer", NOW)
+    later = authorize(b2, SITE, "04A1B2C3D4", "CP001", 1, NOW + 60)
+    assert running.tariff["energy_m_per_kwh"] == 350 and running.tariff["parking"]["free_s"] == 7200
+    assert later.tariff["energy_m_per_kwh"] == 390 and later.tariff["parking"] is None
+
+
+def test_decision_to_dict_is_plain_data():
+    d = authorize(build_book(), SITE, "04A1B2C3D4", "CP001", 1, NOW).to_dict()
+    assert d["accepted"] is True and d["reason"] == "accepted" and d["group_id"] == "g-staff"
+    assert set(d) == {"accepted", "reason", "group_id", "prioritised", "charging_priority", "tariff",
+                      "billing", "expires_s", "message"}
+
+
+def test_empty_book_knows_nobody():
+    from edge.core.book import GroupBook
+    b = GroupBook.empty()
+    assert b.version == 0 and b.groups() == [] and b.token_count() == 0
+    assert authorize(b, SITE, "04A1B2C3D4", "CP001", 1, NOW).reason == A.UNKNOWN_TOKEN
+    assert authorize_remote_start(b, SITE, "pi", "CP101", 1, NOW).reason == A.NO_ADHOC_GROUP
+    assert local_list_entries(b, SITE, "CP001", 10, NOW) == []

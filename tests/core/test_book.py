@@ -252,3 +252,53 @@ def test_delete_group():
     b4 = b3.apply_delta(_delta(groups_remove=["g-guests"],
                                tokens_remove=["CARD0001", "BLOCKED01", "OLD0001", "BOTH0001"]), SITE)
     assert b4.group("g-guests") is None
+
+
+def test_hostile_delta_shapes_are_refused_cleanly():
+    b = build_book()
+    cases = [
+        (_delta(tokens_remove=[None]), "tokens_remove[0]"),
+        (_delta(tokens_remove=[["04A1B2C3D4"]]), "tokens_remove[0]"),
+        (_delta(groups_remove=[{"id": "g-guests"}]), "groups_remove[0]"),
+        (_delta(tokens_upsert="04A1B2C3D4"), "tokens_upsert"),
+        (_delta(tokens_upsert=[_tok("X", [["g-staff"]])]), "tokens_upsert[0].groups[0]"),
+        (_delta(tokens_upsert=[_tok("X", "g-staff")]), "tokens_upsert[0].groups"),
+        (_delta(drivers_upsert=[{"id": "d-1", "name": "A", "group": "g-staff", "email": "x"}]),
+         "drivers_upsert[0].email"),
+        (_delta(tokens_upsert=[_tok("X", ["g-staff"], expires_s=True)]), "tokens_upsert[0].expires_s"),
+        (_delta(tokens_upsert=[_tok("X", ["g-staff"], expires_s=-1)]), "tokens_upsert[0].expires_s"),
+        (_delta(groups_upsert=[dict(snapshot_dict()["groups"][3], id="g-roam2")]), "groups_upsert"),
+        ({"base_version": "12", "version": 13}, "base_version"),
+        ({"base_version": 12, "version": 13, "tokens": []}, "tokens"),
+        ([], "delta"),
+    ]
+    for delta, field in cases:
+        _refused(lambda: b.apply_delta(delta, SITE), field)
+    huge = _delta(tokens_remove=["x"] * 100001)
+    _refused(lambda: b.apply_delta(huge, SITE), "tokens_remove")
+
+
+def test_empty_delta_moves_the_version_only():
+    b = build_book()
+    b2 = b.apply_delta({"base_version": 12, "version": 15}, SITE)
+    assert b2.version == 15 and b2.to_snapshot()["tokens"] == b.to_snapshot()["tokens"]
+    assert b2.history == b.history
+
+
+def test_stored_history_is_validated():
+    snap = build_book().to_snapshot(with_history=True)
+    del snap["history"][0]["by"]
+    _refused(lambda: GroupBook.from_snapshot(snap, SITE), "history[0].by")
+    snap = build_book().to_snapshot(with_history=True)
+    snap["history"] = "lots"
+    _refused(lambda: GroupBook.from_snapshot(snap, SITE), "history")
+
+
+def test_snapshot_must_match_the_site():
+    from edge.core.topology import Site
+    from test_domain_data import site_dict
+    d = site_dict()
+    del d["charging_groups"][1]          # the visitors group and CP101 are gone
+    small = Site.from_dict(d)
+    e = _refused(lambda: GroupBook.from_snapshot(snapshot_dict(), small), "groups[0].active_on.connectors[0][0]")
+    assert "'CP101'" in str(e)
