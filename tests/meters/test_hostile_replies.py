@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from meter_helpers import free_port, tcp_config
+from meter_helpers import FakeClock, free_port, tcp_config
 
 TRANSPORTS = [("socket", "tcp"), ("rtu", "rtu_over_tcp")]
 
@@ -22,14 +22,18 @@ def f32(value):
 ])
 async def test_bad_answers_fail_clearly_then_recover(sim, poller, framer, transport, fault, expected):
     meter = await sim("eastron_sdm630", framer=framer, values={"current_a": [10, 11, 12]})
-    p = poller([tcp_config("eastron_sdm630", meter.port, transport=transport)])
+    clock = FakeClock(500.0)
+    p = poller([tcp_config("eastron_sdm630", meter.port, transport=transport, stale_after_s=5)],
+               clock=clock)
     assert (await p.poll_once("m1")).current_da == (100, 110, 120)
     meter.set_fault(fault)
+    clock.t = 506.0
     assert await p.poll_once("m1") is None
     status = p.status("m1")
     assert expected in status["last_error"], status["last_error"]
     assert "%s://127.0.0.1:%d" % (transport, meter.port) in status["last_error"]
     assert status["consecutive_failures"] == 1 and not status["ok"]
+    assert status["stale"] and p.latest("m1").at_s == 500.0
     meter.set_fault(None)
     meter.set_values(current_a=[20, 21, 22])
     assert (await p.poll_once("m1")).current_da == (200, 210, 220)
