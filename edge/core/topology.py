@@ -167,6 +167,10 @@ def _build_site(d):
     need_dict(d, "site")
     no_unknown_keys(d, "", _SITE_KEYS)
     site_id = need_id(d.get("site_id"), "site_id")
+    for ch in site_id:
+        # The site id is an MQTT topic level and the broker user name (docs/cloud-protocol.md).
+        if not (ch.isalpha() or ch.isdigit() or ch in "_-") or ord(ch) > 127:
+            raise ValidationError("site_id", site_id, "may hold only letters A-Z a-z, digits, '_' and '-'")
     tz = parse_tz(d.get("timezone"), "timezone")
     grid = need_dict(d.get("grid"), "grid")
     no_unknown_keys(grid, "grid", _GRID_KEYS)

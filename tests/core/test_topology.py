@@ -95,6 +95,9 @@ def test_bad_values_name_field_and_value():
         (("timezone",), "Europe/Berlin", "timezone"),
         (("offline_unknown_tokens",), "maybe", "offline_unknown_tokens"),
         (("site_id",), "", "site_id"),
+        (("site_id",), "demo/1", "site_id"),
+        (("site_id",), "demo+", "site_id"),
+        (("site_id",), "d\u00e9mo", "site_id"),
     ]
     for path, value, field in cases:
         d = site_dict()
