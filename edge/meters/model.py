@@ -37,6 +37,9 @@ _UNITS = {
 }
 
 _NAME_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+_TOP_KEYS = {"model", "manufacturer", "title", "source", "function_code", "word_order",
+             "max_read", "max_gap", "not_available", "sunspec", "scale_factors", "fields"}
+_PART_KEYS = {"address", "type", "unit", "scale_exp", "sf", "wraps", "doc"}
 _WRAPPING_TYPES = ("uint16", "uint32", "uint64", "acc32")
 
 
@@ -110,6 +113,9 @@ class MeterModel:
     def from_dict(cls, data: Any, name: str | None = None) -> "MeterModel":
         if not isinstance(data, dict):
             raise ValidationError("model", data, "must be an object")
+        for key in data:
+            if key not in _TOP_KEYS:
+                raise ValidationError(str(key), data[key], "is not a model file key")
         model_name = _need_name(data.get("model"), "model")
         if name is not None and model_name != name:
             raise ValidationError("model", model_name, "must match the file name %r" % name)
@@ -236,6 +242,9 @@ def _parse_scale_factors(value: Any, sunspec: dict | None) -> dict[str, int]:
 def _parse_part(entry: Any, key: str, field: str, na: dict, scale_factors: dict) -> Part:
     if not isinstance(entry, dict):
         raise ValidationError(field, entry, "must be an object")
+    for key in entry:
+        if key not in _PART_KEYS:
+            raise ValidationError("%s.%s" % (field, key), entry[key], "is not a register setting")
     address = _need_int(entry.get("address"), field + ".address", 0, 65535)
     type_name = entry.get("type")
     if type_name not in codec.TYPES or type_name == "sunssf":
@@ -263,6 +272,8 @@ def _parse_part(entry: Any, key: str, field: str, na: dict, scale_factors: dict)
 def _parse_spec(entry: Any, key: str, field: str, na: dict, scale_factors: dict) -> tuple[Part, ...]:
     # A reading is one register value or the sum of several (e.g. tariff 1 + tariff 2).
     if isinstance(entry, dict) and "sum" in entry:
+        if len(entry) != 1:
+            raise ValidationError(field, sorted(entry), "a sum has only the key 'sum'")
         parts = entry["sum"]
         if not isinstance(parts, list) or not parts:
             raise ValidationError(field + ".sum", parts, "must be a non-empty list")

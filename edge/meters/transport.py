@@ -62,6 +62,9 @@ class ModbusLink:
         self.timeout_s = timeout_s
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._connect_lock = asyncio.Lock()
+        # One request at a time per link: the frame screening below keeps the
+        # expected function code of *the* outstanding request (a bus has one).
+        self._request_lock = asyncio.Lock()
         self._expected_fc = 0
         self._garbage: str | None = None
 
@@ -129,6 +132,10 @@ class ModbusLink:
 
     async def read(self, function_code: int, address: int, count: int, device_id: int) -> list[int]:
         """Read ``count`` registers; returns exactly ``count`` 16-bit words."""
+        async with self._request_lock:
+            return await self._read(function_code, address, count, device_id)
+
+    async def _read(self, function_code: int, address: int, count: int, device_id: int) -> list[int]:
         what = "%s device %d fc%d @%d x%d" % (self.endpoint, device_id, function_code, address, count)
         client = await self._connected_client()
         call = client.read_input_registers if function_code == 4 else client.read_holding_registers

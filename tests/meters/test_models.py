@@ -46,6 +46,8 @@ def _sdm630():
     (("fields", "power_w", "address"), 65535, "fields.power_w.address"),
     (("source", "title"), "", "source.title"),
     (("max_read",), 200, "max_read"),
+    (("fields", "current_da", 0, "scale_exps"), -1, "fields.current_da[0].scale_exps"),
+    (("manufacturer_name",), "x", "manufacturer_name"),
 ])
 def test_broken_model_files_are_refused_naming_the_field(path, value, field):
     data = _sdm630()

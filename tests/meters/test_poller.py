@@ -205,3 +205,21 @@ async def test_two_meters_on_one_rtu_gateway(poller):
         assert (await p.poll_once("sub")).current_da == (40, 0, 0)
     finally:
         await bus.stop()
+
+
+async def test_concurrent_polls_on_a_shared_bus_with_different_function_codes(poller):
+    from host_tools.sim_meter import SimBus, SimMeter
+    fc4 = SimMeter("eastron_sdm630", device_id=1, values={"current_a": [16, 16, 16]})
+    fc3 = SimMeter("abb_b23", device_id=2, values={"current_a": [4, 5, 6]})
+    bus = SimBus([fc4, fc3])
+    port = await bus.start()
+    try:
+        p = poller([tcp_config("eastron_sdm630", port, "a", transport="rtu_over_tcp", device_id=1),
+                    tcp_config("abb_b23", port, "b", transport="rtu_over_tcp", device_id=2)])
+        for _ in range(10):
+            a, b = await asyncio.gather(p.poll_once("a"), p.poll_once("b"))
+            assert a is not None, p.status("a")["last_error"]
+            assert b is not None, p.status("b")["last_error"]
+            assert a.current_da == (160, 160, 160) and b.current_da == (40, 50, 60)
+    finally:
+        await bus.stop()
