@@ -82,6 +82,12 @@ class Decision:
                                                self.reason, self.group_id)
 
 
+def _shown(value):
+    # Ids come from wallboxes and apps: keep hostile ones from flooding messages and logs.
+    text = repr(value)
+    return text if len(text) <= 42 else text[:39] + "..."
+
+
 def _deny(reason, message, group=None):
     return Decision(False, reason, message, group)
 
@@ -89,13 +95,13 @@ def _deny(reason, message, group=None):
 def _check_place(site, station_id, connector_id, connector_required):
     """None if the station/connector exist, else a denial."""
     if type(station_id) is not str or site.station(station_id) is None:
-        return _deny(UNKNOWN_STATION, "station %r is not part of site %s" % (station_id, site.site_id))
+        return _deny(UNKNOWN_STATION, "station %s is not part of site %s" % (_shown(station_id), site.site_id))
     if connector_id is None:
         if connector_required:
             return _deny(UNKNOWN_CONNECTOR, "a connector must be named")
         return None
     if type(connector_id) is not int or site.connector(station_id, connector_id) is None:
-        return _deny(UNKNOWN_CONNECTOR, "station %s has no connector %r" % (station_id, connector_id))
+        return _deny(UNKNOWN_CONNECTOR, "station %s has no connector %s" % (station_id, _shown(connector_id)))
     return None
 
 
@@ -140,9 +146,9 @@ def authorize(book, site, token_uid, station_id, connector_id, now_s, online=Tru
                             "unknown token accepted: the cloud is unreachable and the site policy accepts")
         if _adhoc_here(book, site, station_id, connector_id, now_s) is not None:
             return _deny(REMOTE_START_ONLY,
-                         "token %r is unknown; this connector takes ad hoc charging started from the app"
-                         % (token_uid,))
-        return _deny(UNKNOWN_TOKEN, "token %r is in no user group of this site" % (token_uid,))
+                         "token %s is unknown; this connector takes ad hoc charging started from the app"
+                         % _shown(token_uid))
+        return _deny(UNKNOWN_TOKEN, "token %s is in no user group of this site" % _shown(token_uid))
     uid = tok[T_UID]
     if tok[T_STATUS] == "blocked":
         return _deny(TOKEN_BLOCKED, "token %s is blocked" % uid)
@@ -172,12 +178,12 @@ def authorize_remote_start(book, site, payment_ref, station_id, connector_id, no
     if denied is not None:
         return denied
     if type(payment_ref) is not str or not payment_ref or len(payment_ref) > 128:
-        return _deny(INVALID_REQUEST, "payment reference must be a text of 1..128 characters, got %r"
-                     % (payment_ref,))
+        return _deny(INVALID_REQUEST, "payment reference must be a text of 1..128 characters, got %s"
+                     % _shown(payment_ref))
     if group_id is not None:
         g = book.group(group_id) if type(group_id) is str else None
         if g is None or g.kind != "adhoc":
-            return _deny(NO_ADHOC_GROUP, "%r is not an ad hoc group of this site" % (group_id,))
+            return _deny(NO_ADHOC_GROUP, "%s is not an ad hoc group of this site" % _shown(group_id))
         candidates = [g]
     else:
         candidates = [g for g in book.groups() if g.kind == "adhoc"]

@@ -213,3 +213,12 @@ def test_empty_book_knows_nobody():
     assert authorize(b, SITE, "04A1B2C3D4", "CP001", 1, NOW).reason == A.UNKNOWN_TOKEN
     assert authorize_remote_start(b, SITE, "pi", "CP101", 1, NOW).reason == A.NO_ADHOC_GROUP
     assert local_list_entries(b, SITE, "CP001", 10, NOW) == []
+
+
+def test_messages_stay_short_for_hostile_ids():
+    b = build_book()
+    for d in (authorize(b, SITE, "x" * 10000, "CP001", 1, NOW),
+              authorize(b, SITE, "x", "S" * 10000, 1, NOW),
+              authorize_remote_start(b, SITE, "p" * 10000, "CP101", 1, NOW),
+              authorize_remote_start(b, SITE, "p", "CP101", 1, NOW, group_id="g" * 10000)):
+        assert not d.accepted and len(d.message) < 200, d.message
