@@ -1,9 +1,9 @@
 """The connection of one simulated wallbox to its server, kept up for its lifetime.
 
-Connect, boot, announce every connector, then run three loops until the
-connection drops: the sender (queued records, in order), the heartbeat and the
-meter sampler. The sampler keeps running while offline, since the car keeps
-charging; what it queues goes out after the next boot.
+Connect, boot, announce every connector, then run two loops until the
+connection drops: the sender (queued records, in order) and the heartbeat.
+Meter sampling belongs to the station and goes on while offline, since the car
+keeps charging; what it queues goes out after the next boot.
 """
 from __future__ import annotations
 
@@ -34,16 +34,19 @@ def point_class(version: str):
 
 class Link:
     def __init__(self, station: Station, url: str, reconnect_s: float = 5.0,
-                 response_timeout_s: float = 30.0, compression: str | None = None) -> None:
+                 response_timeout_s: float = 30.0, compression: str | None = None,
+                 validate_schema: bool = True) -> None:
         self.station = station
         self.url = url.rstrip("/") + "/" + station.id
         self.reconnect_s = reconnect_s
         self.response_timeout_s = response_timeout_s
         self.compression = compression
+        self.validate_schema = validate_schema
         self.point = None
         self.connected = asyncio.Event()   # set while booted
         self.boots = 0                     # accepted boots so far
         self.last_error: str | None = None
+        self.sent: dict[str, int] = {}     # records delivered, by kind
         self._ws = None
         station.link = self
 
@@ -60,8 +63,7 @@ class Link:
         return {"Authorization": "Basic " + token}
 
     async def run(self) -> None:
-        """Stay connected until cancelled; runs the meter sampler all along."""
-        sampler = asyncio.ensure_future(self._sample_loop())
+        """Stay connected until cancelled."""
         try:
             while True:
                 try:
@@ -74,7 +76,6 @@ class Link:
                     self._offline()
                 await asyncio.sleep(self.reconnect_s)
         finally:
-            sampler.cancel()
             self._offline()
 
     def _offline(self) -> None:
@@ -100,7 +101,8 @@ class Link:
                            compression=self.compression, open_timeout=10,
                            ping_interval=None) as ws:
             self._ws = ws
-            point = point_class(st.spec.version)(st, ws, self.response_timeout_s)
+            point = point_class(st.spec.version)(st, ws, self.response_timeout_s,
+                                                 self.validate_schema)
             reader = asyncio.ensure_future(point.start())
             tasks = [reader]
             try:
@@ -143,6 +145,7 @@ class Link:
             rec = st.queue[0]
             try:
                 await point.send_record(rec)
+                self.sent[rec.kind] = self.sent.get(rec.kind, 0) + 1
             except OCPPError as e:
                 # The server answered with an error: resending the same frame would
                 # get the same answer, so it is dropped rather than blocking the queue.
@@ -155,13 +158,3 @@ class Link:
         while True:
             await st.clock.sleep(max(1, st.conf_int("HeartbeatInterval")))
             await point.send_heartbeat()
-
-    async def _sample_loop(self) -> None:
-        st = self.station
-        while True:
-            await st.clock.sleep(max(1, st.conf_int("MeterValueSampleInterval")))
-            try:
-                st.sample()
-            except Exception:  # a bug here must not stop the car's meter
-                log.exception("%s: meter sample failed", st.id)
-

@@ -291,6 +291,7 @@ class Station:
         if self.spec.version == "2.0.1":
             tx.server_id = "%s-%d-%d" % (self.id, int(now), tx.local_id)
         conn.tx = tx
+        self.spawn(self._meter_loop(conn, tx))
         self.enqueue(Record("start", conn.id, now, not self.online, tx,
                             {"meter_wh": tx.meter_start_wh,
                              "trigger": "RemoteStart" if remote else "Authorized"}))
@@ -408,24 +409,35 @@ class Station:
         return {"energy_wh": int(conn.meter_wh), "currents_a": currents,
                 "power_w": int(conn.drawn_a * phases * VOLTS), "offered_a": conn.offered_a}
 
-    def sample(self) -> None:
-        """One meter interval: integrate, let full cars stop, queue samples."""
+    async def _meter_loop(self, conn: Connector, tx: Tx) -> None:
+        """Samples every MeterValueSampleInterval from the start of the transaction
+        (OCPP 1.6 section 9.1), so sessions started at different times spread out."""
+        while True:
+            await self.clock.sleep(max(1, self.conf_int("MeterValueSampleInterval")))
+            if conn.tx is not tx:
+                return
+            try:
+                self.sample(conn)
+            except Exception:  # a bug here must not stop the car's meter
+                log.exception("%s: meter sample failed", self.id)
+
+    def sample(self, conn: Connector) -> None:
+        """One meter sample of a charging connector: integrate, let a full car stop, queue it."""
         now = self.clock()
         self.recompute()  # schedules change with time
-        for conn in self.connectors.values():
-            self.integrate(conn, now)
-            if conn.tx is None or conn.ev is None:
-                continue
-            if not conn.full and conn.session_wh >= conn.ev.need_wh:
-                conn.full = True
-                self.recompute()
-                if conn.ev.leave_when_full:
-                    self.enqueue(Record("meter", conn.id, now, not self.online, conn.tx,
-                                        self.sample_data(conn)))
-                    self.unplug(conn.id)
-                    continue
-            self.enqueue(Record("meter", conn.id, now, not self.online, conn.tx,
-                                self.sample_data(conn)))
+        self.integrate(conn, now)
+        if conn.tx is None or conn.ev is None:
+            return
+        if not conn.full and conn.session_wh >= conn.ev.need_wh:
+            conn.full = True
+            self.recompute()
+            if conn.ev.leave_when_full:
+                self.enqueue(Record("meter", conn.id, now, not self.online, conn.tx,
+                                    self.sample_data(conn)))
+                self.unplug(conn.id)
+                return
+        self.enqueue(Record("meter", conn.id, now, not self.online, conn.tx,
+                            self.sample_data(conn)))
 
     def status_all(self) -> None:
         """Queue the status of every connector (after a boot)."""

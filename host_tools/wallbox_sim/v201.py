@@ -44,32 +44,40 @@ def id_token(tag: str, remote: bool = False) -> dict:
 
 
 class Point201(ChargePoint):
-    def __init__(self, station: Station, connection, response_timeout: float = 30) -> None:
+    def __init__(self, station: Station, connection, response_timeout: float = 30,
+                 validate: bool = True) -> None:
         super().__init__(station.id, connection, response_timeout=response_timeout)
         self.station = station
+        self.validate = validate
+        if not validate:
+            for handlers in self.route_map.values():
+                handlers["_skip_schema_validation"] = True
+
+    async def _call(self, payload):
+        """A call that raises on a CallError; schema checks unless the fleet is lean."""
+        return await self.call(payload, suppress=False, skip_schema_validation=not self.validate)
 
     # -- calls to the server -------------------------------------------------
     async def send_boot(self) -> tuple[str, int]:
         spec = self.station.spec
-        res = await self.call(call.BootNotification(
+        res = await self._call(call.BootNotification(
             charging_station={"model": spec.model, "vendor_name": spec.vendor,
-                              "firmware_version": "sim-1"}, reason="PowerUp"), suppress=False)
+                              "firmware_version": "sim-1"}, reason="PowerUp"))
         return res.status, int(res.interval)
 
     async def send_heartbeat(self) -> None:
-        await self.call(call.Heartbeat(), suppress=False)
+        await self._call(call.Heartbeat())
 
     async def send_authorize(self, tag: str) -> str:
-        res = await self.call(call.Authorize(id_token=id_token(tag)), suppress=False)
+        res = await self._call(call.Authorize(id_token=id_token(tag)))
         return res.id_token_info["status"]
 
     async def send_record(self, rec: Record) -> None:
         st = self.station
         if rec.kind == "status":
-            await self.call(call.StatusNotification(
+            await self._call(call.StatusNotification(
                 timestamp=iso(rec.at_s), evse_id=rec.connector_id, connector_id=1,
-                connector_status=CONNECTOR_STATUS.get(rec.data["status"], "Occupied")),
-                suppress=False)
+                connector_status=CONNECTOR_STATUS.get(rec.data["status"], "Occupied")))
             return
         tx = rec.tx
         state = CHARGING_STATE.get(st.connectors[rec.connector_id].state, "EVConnected")
@@ -80,31 +88,30 @@ class Point201(ChargePoint):
             remote = rec.data["trigger"] == "RemoteStart"
             if tx.remote_start_id is not None:
                 info["remote_start_id"] = tx.remote_start_id
-            res = await self.call(call.TransactionEvent(
+            res = await self._call(call.TransactionEvent(
                 event_type="Started", trigger_reason=rec.data["trigger"], transaction_info=info,
                 id_token=id_token(tx.id_tag, remote), evse={"id": rec.connector_id, "connector_id": 1},
                 meter_value=[{"timestamp": iso(rec.at_s), "sampled_value": [{
                     "value": float(rec.data["meter_wh"]), "context": "Transaction.Begin",
                     "measurand": "Energy.Active.Import.Register",
-                    "unit_of_measure": {"unit": "Wh"}}]}], **kwargs), suppress=False)
+                    "unit_of_measure": {"unit": "Wh"}}]}], **kwargs))
             status = (res.id_token_info or {}).get("status", "Accepted")
             if status != "Accepted":
                 st.start_rejected(tx, status)
         elif rec.kind == "meter":
-            await self.call(call.TransactionEvent(
+            await self._call(call.TransactionEvent(
                 event_type="Updated", trigger_reason="MeterValuePeriodic", transaction_info=info,
                 meter_value=[{"timestamp": iso(rec.at_s), "sampled_value": sampled_values(
-                    rec.data, "Sample.Periodic", st.conf("MeterValuesSampledData"))}], **kwargs),
-                suppress=False)
+                    rec.data, "Sample.Periodic", st.conf("MeterValuesSampledData"))}], **kwargs))
         elif rec.kind == "stop":
             reason = rec.data["reason"]
             info.update(charging_state="EVConnected" if reason != "EVDisconnected" else "Idle",
                         stopped_reason=reason)
-            await self.call(call.TransactionEvent(
+            await self._call(call.TransactionEvent(
                 event_type="Ended", trigger_reason=STOP_TRIGGER.get(reason, "AbnormalCondition"),
                 transaction_info=info,
                 meter_value=[{"timestamp": iso(rec.at_s), "sampled_value": sampled_values(
-                    rec.data["sample"], "Transaction.End", "")}], **kwargs), suppress=False)
+                    rec.data["sample"], "Transaction.End", "")}], **kwargs))
 
     # -- handlers ------------------------------------------------------------
     @on("SetChargingProfile")
@@ -271,8 +278,8 @@ class Point201(ChargePoint):
     async def _send_report(self, request_id: int, data: list[dict]) -> None:
         st = self.station
         try:
-            await self.call(call.NotifyReport(request_id=request_id, generated_at=iso(st.clock()),
-                                              seq_no=0, report_data=data), suppress=False)
+            await self._call(call.NotifyReport(request_id=request_id, generated_at=iso(st.clock()),
+                                              seq_no=0, report_data=data))
         except Exception as e:  # the connection may be gone already
             log.info("%s: NotifyReport not sent: %s", st.id, e)
 

@@ -20,11 +20,13 @@ async def test_boot_sends_boot_and_status_of_every_connector(version):
             assert sorted(p["evse_id"] for p in cs.calls("StatusNotification")) == [1, 2]
 
 
+@pytest.mark.parametrize("validate", [True, False], ids=["schema", "lean"])
 @pytest.mark.parametrize("version", VERSIONS)
-async def test_session_authorizes_starts_meters_and_stops(version):
+async def test_session_authorizes_starts_meters_and_stops(version, validate):
     clock = ManualClock(1_700_000_000)
     async with Central(tokens={"TAG1"}) as cs:
-        fleet = fleet_for(cs, [spec("CP1", version, meter_interval_s=10)], clock)
+        fleet = fleet_for(cs, [spec("CP1", version, meter_interval_s=10)], clock,
+                          validate_schema=validate)
         async with fleet:
             await fleet.wait_connected()
             started = await fleet.plug_in("CP1", 1, "TAG1", need_wh=50_000, max_current_a=16)
