@@ -242,9 +242,9 @@ def _parse_scale_factors(value: Any, sunspec: dict | None) -> dict[str, int]:
 def _parse_part(entry: Any, key: str, field: str, na: dict, scale_factors: dict) -> Part:
     if not isinstance(entry, dict):
         raise ValidationError(field, entry, "must be an object")
-    for key in entry:
-        if key not in _PART_KEYS:
-            raise ValidationError("%s.%s" % (field, key), entry[key], "is not a register setting")
+    for name in entry:
+        if name not in _PART_KEYS:
+            raise ValidationError("%s.%s" % (field, name), entry[name], "is not a register setting")
     address = _need_int(entry.get("address"), field + ".address", 0, 65535)
     type_name = entry.get("type")
     if type_name not in codec.TYPES or type_name == "sunssf":
