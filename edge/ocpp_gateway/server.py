@@ -431,7 +431,8 @@ class Gateway:
                 "started_s": rec["started_s"],
                 "drawn_da": list(st.drawn_da[rec["connector"]])
                 if rec["connector"] in st.drawn_da else None,
-                "phases": conn.phases,
+                # the phases of the last accepted profile (phase switching), else wiring
+                "phases": last[2] if last is not None and last[3] else conn.phases,
                 "controllable": bool(controllable),
             })
         return out

@@ -29,6 +29,7 @@ async def test_unknown_station_refused_and_logged_with_peer(gateway, caplog):
 
 
 async def test_wrong_password_refused(gateway):
+    gateway.throttle = FailureThrottle(base_s=0.001, max_s=0.002)
     assert await _status_of(gateway.port, "/CP16", headers=basic("CP16", "wrong")) == 401
     # right password but for another identity
     assert await _status_of(gateway.port, "/CP16", headers=basic("CP201", "secret-16")) == 401

@@ -224,3 +224,22 @@ async def test_non_ascii_credentials_are_refused_not_crashing(gateway):
                                  additional_headers={"Authorization": "Basic Zm9v\u00e9"},
                                  proxy=None)
     assert e.value.response.status_code == 401
+
+
+async def test_token_less_transactions_are_bounded(gateway):
+    c = await connect(gateway.port, "CP201", "2.0.1", "secret-201")
+    for i in range(40):
+        await c.cp.call(_tx_event("Started", "junk-%d" % i, NOW, 0, trigger="CablePluggedIn"))
+    pending = gateway.stations["CP201"].pending_tx
+    assert len(pending) == 16 and "junk-39" in pending and "junk-0" not in pending
+    await c.close()
+
+
+async def test_live_phases_follow_accepted_profile(gateway):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    await c.cp.call(call16.StartTransaction(connector_id=1, id_tag="STAFF1", meter_start=0,
+                                            timestamp=ts(NOW)))
+    assert gateway.live_sessions()[0]["phases"] == 3
+    await gateway.apply_limits({("CP16", 1): (100, 1)})
+    assert gateway.live_sessions()[0]["phases"] == 1
+    await c.close()

@@ -25,6 +25,7 @@ _STATUS = {"token_blocked": "Blocked", "token_expired": "Expired",
 _LIST_STATUS = {"valid": "Accepted", "accepted": "Accepted", "blocked": "Blocked",
                 "expired": "Expired"}
 ENERGY = "Energy.Active.Import.Register"
+MAX_PENDING_TX = 16
 
 
 def id_token_info(decision: Any) -> dict[str, Any]:
@@ -131,6 +132,12 @@ class StationV201(ChargePoint):
             pend = st.pending_tx[tx_id] = {"evse": evse, "started_s": at_s,
                                            "meter_start_wh": None,
                                            "offline": bool(kw.get("offline"))}
+            while len(st.pending_tx) > MAX_PENDING_TX:
+                # a wallbox has a handful of EVSEs; more open token-less transactions
+                # means junk, and memory must stay bounded
+                dropped = next(iter(st.pending_tx))
+                del st.pending_tx[dropped]
+                log.warning("station %s: token-less transaction %s dropped", st.id, dropped)
         if pend is not None:
             if pend["evse"] is None:
                 pend["evse"] = evse
