@@ -18,7 +18,7 @@ from edge.core.groups import check_one_eroaming, check_tariff_for_kind, validate
 from edge.core.history import diff_groups, validate_history
 from edge.core.tariff import validate_tariff
 from edge.core.tokens import (
-    D_GROUP, T_DRIVER, T_GROUPS, T_UID, driver_to_dict, parse_driver, parse_token,
+    D_GROUP, T_DRIVER, T_GROUPS, T_UID, driver_to_dict, is_ascii, parse_driver, parse_token,
     token_key, token_to_dict,
 )
 from edge.core.windows import parse_windows
@@ -136,7 +136,7 @@ class GroupBook:
         return None if tok is None else token_to_dict(tok)
 
     def token_tuple(self, uid):
-        if type(uid) is not str:
+        if type(uid) is not str or not is_ascii(uid):
             return None
         return self._tokens.get(token_key(uid))
 

@@ -9,6 +9,16 @@ beyond the result.
 from edge.core.errors import ValidationError
 
 
+def is_ascii_letter(ch):
+    # str.isalpha()/isdigit() accept any Unicode letter or digit on CPython but only
+    # ASCII on MicroPython: the core must decide the same on both.
+    return ("A" <= ch <= "Z") or ("a" <= ch <= "z")
+
+
+def is_ascii_digit(ch):
+    return "0" <= ch <= "9"
+
+
 def need_dict(value, field):
     if not isinstance(value, dict):
         raise ValidationError(field, value, "must be an object")

@@ -36,7 +36,7 @@ def validate_tariff(t, field="tariff"):
     no_unknown_keys(t, field, _TARIFF_KEYS)
     currency = t.get("currency")
     if not (isinstance(currency, str) and len(currency) == 3 and
-            currency.isalpha() and currency.upper() == currency):
+            "A" <= currency[0] <= "Z" and "A" <= currency[1] <= "Z" and "A" <= currency[2] <= "Z"):
         raise ValidationError(field + ".currency", currency, "must be a 3-letter ISO 4217 code such as EUR")
     energy = need_int(t.get("energy_m_per_kwh"), field + ".energy_m_per_kwh", 0, MAX_PRICE_M)
     monthly = need_int(t.get("monthly_base_m", 0), field + ".monthly_base_m", 0, MAX_PRICE_M)

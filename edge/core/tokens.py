@@ -4,7 +4,9 @@
 board's heap, so a token is a tuple (see the T_* indexes), the validation is
 one flat function with no per-token string formatting unless it fails, and the
 book's key is the upper-cased uid: OCPP idTags are case-insensitive
-(CiString), so a wallbox that sends "04a1b2" must find "04A1B2".
+(CiString), so a wallbox that sends "04a1b2" must find "04A1B2". Uids are
+ASCII: RFID UIDs, eMAIDs and contract ids all are, and Unicode case folding
+differs between CPython and MicroPython (and maps e.g. U+FB00 onto "FF").
 """
 
 from edge.core.errors import ValidationError
@@ -18,6 +20,11 @@ MAX_PROVIDER_LEN = 64
 
 D_ID, D_NAME, D_GROUP = 0, 1, 2
 DRIVER_KEYS = ("id", "name", "group")
+
+
+def is_ascii(text):
+    # UTF-8 length equals character count only for pure ASCII; cheap in C on both platforms.
+    return len(text.encode()) == len(text)
 
 
 def token_key(uid):
@@ -45,8 +52,8 @@ def parse_token(t, where, i, groups, drivers, shared=None):
             if k not in TOKEN_KEYS:
                 _fail(where, i, "." + str(k), t[k], "unknown field")
     uid = t.get("uid")
-    if type(uid) is not str or not uid or len(uid) > MAX_UID_LEN:
-        _fail(where, i, ".uid", uid, "must be a text of 1..%d characters" % MAX_UID_LEN)
+    if type(uid) is not str or not uid or len(uid) > MAX_UID_LEN or not is_ascii(uid) or uid.strip() != uid:
+        _fail(where, i, ".uid", uid, "must be 1..%d ASCII characters without surrounding spaces" % MAX_UID_LEN)
     provider = t.get("provider")
     if provider is not None and (type(provider) is not str or not provider or len(provider) > MAX_PROVIDER_LEN):
         _fail(where, i, ".provider", provider, "must be null or a provider id of 1..%d characters" % MAX_PROVIDER_LEN)

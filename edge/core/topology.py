@@ -12,7 +12,7 @@ below, so the allocation always sees integers:
 """
 
 from edge.core.checks import (
-    amps_to_da, need_bool, need_choice, need_dict, need_id, need_int, need_list,
+    amps_to_da, is_ascii_digit, is_ascii_letter, need_bool, need_choice, need_dict, need_id, need_int, need_list,
     need_opt_int, need_str, no_unknown_keys,
 )
 from edge.core.errors import ValidationError
@@ -169,7 +169,7 @@ def _build_site(d):
     site_id = need_id(d.get("site_id"), "site_id")
     for ch in site_id:
         # The site id is an MQTT topic level and the broker user name (docs/cloud-protocol.md).
-        if not (ch.isalpha() or ch.isdigit() or ch in "_-") or ord(ch) > 127:
+        if not (is_ascii_letter(ch) or is_ascii_digit(ch) or ch in "_-"):
             raise ValidationError("site_id", site_id, "may hold only letters A-Z a-z, digits, '_' and '-'")
     tz = parse_tz(d.get("timezone"), "timezone")
     grid = need_dict(d.get("grid"), "grid")

@@ -16,6 +16,7 @@ is refused (POSIX leaves that to the implementation).
 """
 
 from edge.core.civil import DAY_S, days_from_civil, days_in_month, is_leap, civil_from_days
+from edge.core.checks import is_ascii_digit, is_ascii_letter
 from edge.core.errors import ValidationError
 
 
@@ -115,7 +116,7 @@ class _Reader:
             start = self.pos
             while self.peek() and self.peek() != ">":
                 ch = self.peek()
-                if not (ch.isalpha() or ch.isdigit() or ch in "+-"):
+                if not (is_ascii_letter(ch) or is_ascii_digit(ch) or ch in "+-"):
                     self.fail("invalid character in quoted zone name")
                 self.pos += 1
             if not self.take(">"):
@@ -123,7 +124,7 @@ class _Reader:
             value = self.text[start:self.pos - 1]
         else:
             start = self.pos
-            while self.peek() and self.peek().isalpha():
+            while self.peek() and is_ascii_letter(self.peek()):
                 self.pos += 1
             value = self.text[start:self.pos]
         if len(value) < 3:
@@ -132,7 +133,7 @@ class _Reader:
 
     def number(self, max_digits):
         start = self.pos
-        while self.peek() and self.peek().isdigit() and self.pos - start < max_digits:
+        while self.peek() and is_ascii_digit(self.peek()) and self.pos - start < max_digits:
             self.pos += 1
         if self.pos == start:
             self.fail("number expected")

@@ -11,7 +11,7 @@ spring-forward day the skipped hour simply never occurs; on the fall-back day
 the repeated hour is inside a window both times it occurs.
 """
 
-from edge.core.checks import need_dict, need_list, no_unknown_keys
+from edge.core.checks import is_ascii_digit, need_dict, need_list, no_unknown_keys
 from edge.core.civil import DAY_S, weekday
 from edge.core.errors import ValidationError
 
@@ -20,8 +20,9 @@ MAX_WINDOWS = 50
 
 
 def _minutes(text, field, allow_24):
-    ok = isinstance(text, str) and len(text) == 5 and text[2] == ":" \
-        and text[:2].isdigit() and text[3:].isdigit()
+    ok = isinstance(text, str) and len(text) == 5 and text[2] == ":" and \
+        is_ascii_digit(text[0]) and is_ascii_digit(text[1]) and \
+        is_ascii_digit(text[3]) and is_ascii_digit(text[4])
     if ok:
         h = int(text[:2])
         m = int(text[3:])

@@ -129,8 +129,14 @@ def test_offline_policy_for_unknown_tokens():
 
 def test_hostile_token_values_are_just_unknown():
     b = build_book()
-    for uid in (None, 5, "", ["04A1B2C3D4"], "x" * 10000):
+    for uid in (None, 5, "", ["04A1B2C3D4"], "x" * 10000, "CARD000\u0661"):
         assert authorize(b, SITE, uid, "CP001", 1, NOW).reason == A.UNKNOWN_TOKEN
+    # U+FB00 (the ligature "ff") upper-cases to "FF" on CPython: it must not reach token "ABFF"
+    snap = snapshot_dict()
+    snap["tokens"].append(_tok("ABFF", ["g-staff"]))
+    b2 = build_book(snap)
+    assert authorize(b2, SITE, "abff", "CP001", 1, NOW).accepted
+    assert authorize(b2, SITE, "AB\ufb00", "CP001", 1, NOW).reason == A.UNKNOWN_TOKEN
 
 
 def test_remote_start():

@@ -70,6 +70,8 @@ def test_snapshot_refusals_name_field_and_value():
     s = snapshot_dict(); s["tokens"][4]["provider"] = None; cases.append((s, "tokens[4].provider"))
     s = snapshot_dict(); s["tokens"][1]["uid"] = "04a1b2c3d4"; cases.append((s, "tokens[1].uid"))
     s = snapshot_dict(); s["tokens"][1]["uid"] = "X" * 37; cases.append((s, "tokens[1].uid"))
+    s = snapshot_dict(); s["tokens"][1]["uid"] = "CARD\u00df"; cases.append((s, "tokens[1].uid"))
+    s = snapshot_dict(); s["tokens"][1]["uid"] = " CARD"; cases.append((s, "tokens[1].uid"))
     s = snapshot_dict(); s["tokens"][1]["expires_s"] = "soon"; cases.append((s, "tokens[1].expires_s"))
     s = snapshot_dict(); s["tokens"][1]["driver"] = "d-99"; cases.append((s, "tokens[1].driver"))
     s = snapshot_dict(); s["tokens"][1]["groups"] = []; cases.append((s, "tokens[1].groups"))

@@ -74,6 +74,8 @@ def test_bad_tariffs_name_the_field():
         ({"currency": "EUR"}, "tariff.energy_m_per_kwh"),
         ({"currency": "eur", "energy_m_per_kwh": 1}, "tariff.currency"),
         ({"currency": "EURO", "energy_m_per_kwh": 1}, "tariff.currency"),
+        ({"currency": "\u00c4UR", "energy_m_per_kwh": 1}, "tariff.currency"),
+        ({"currency": 978, "energy_m_per_kwh": 1}, "tariff.currency"),
         ({"currency": "EUR", "energy_m_per_kwh": 1, "monthly_base_m": -5}, "tariff.monthly_base_m"),
         ({"currency": "EUR", "energy_m_per_kwh": 1, "parking": {"m_per_period": 1, "period_s": 0}},
          "tariff.parking.period_s"),

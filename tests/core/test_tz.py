@@ -78,3 +78,13 @@ def test_bad_rules_refused_with_field():
             assert e.value == text
             continue
         raise AssertionError("accepted %r" % (text,))
+
+
+def test_only_ascii_names_and_digits():
+    # CPython's isdigit() accepts U+0663 and full-width digits; MicroPython does not.
+    for text in ("CET-\u0663", "\u00c4BC-1", "CET-\uff11"):
+        try:
+            parse_tz(text)
+        except ValidationError:
+            continue
+        raise AssertionError("accepted %r" % text)

@@ -80,3 +80,13 @@ def test_bad_windows_name_the_field():
             assert e.field == field, (e.field, field, str(e))
             continue
         raise AssertionError("accepted %r" % (value,))
+
+
+def test_only_ascii_digits_in_times():
+    for start in ("\uff10\uff17:00", "0\u0667:00"):
+        try:
+            parse_windows([{"days": [0], "start": start, "end": "19:00"}])
+        except ValidationError as e:
+            assert e.field == "windows[0].start"
+            continue
+        raise AssertionError("accepted %r" % start)
