@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from typing import Any, Callable, Iterable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from edge.cloud import codec, messages
 from edge.cloud.codec import (INTERNAL, INVALID, STALE_VERSION, TOO_LARGE, VERSION_MISMATCH,

@@ -179,7 +179,8 @@ def decode_payload(payload: bytes, max_bytes: int, limits: Limits = DEFAULT_LIMI
         raise ProtocolError(MALFORMED, "payload", exc.object[exc.start:exc.start + 8],
                             "contains a text that is not valid UTF-8") from None
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError, MemoryError) as exc:
-        raise ProtocolError(MALFORMED, "payload", size, "is not valid msgpack: %s" % (exc or type(exc).__name__)) from None
+        raise ProtocolError(MALFORMED, "payload", size,
+                            "is not valid msgpack: %s" % (exc or type(exc).__name__)) from None
 
 
 def _unpack(payload: bytes, limits: Limits) -> Any:
