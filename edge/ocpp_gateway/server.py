@@ -68,7 +68,8 @@ class Gateway:
                  on_event: Callable[[str, dict], Any] | None = None, *,
                  heartbeat_s: int = 300, meter_interval_s: int = 30,
                  response_timeout_s: float = 30.0, default_list_max: int = 48,
-                 profile_timeout_s: float = 10.0, remote_start_ttl_s: int = 300,
+                 profile_timeout_s: float = 10.0, apply_wait_s: float = 2.0,
+                 remote_start_ttl_s: int = 300,
                  rate_per_s: float = 20.0, burst: int = 200,
                  throttle: auth.FailureThrottle | None = None,
                  ids: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
@@ -83,6 +84,7 @@ class Gateway:
         self.response_timeout_s = response_timeout_s
         self.default_list_max = int(default_list_max)
         self.profile_timeout_s = profile_timeout_s
+        self.apply_wait_s = apply_wait_s
         self.remote_start_ttl_s = int(remote_start_ttl_s)
         self.rate_per_s = rate_per_s
         self.burst = burst
@@ -95,6 +97,7 @@ class Gateway:
         self._tasks: set[asyncio.Task] = set()
         self._server: Any = None
         self._limits: dict[tuple, tuple] = {}
+        self._inflight: dict[str, asyncio.Task] = {}
         self._unsubscribe = lists.subscribe(self._on_lists_changed)
 
     # -- lifecycle ------------------------------------------------------------------
@@ -292,7 +295,13 @@ class Gateway:
         """Send changed limits as TxProfiles; returns a result per key.
 
         Results: "accepted", "rejected", "unchanged", "no_transaction", "offline",
-        "error" (no answer / CallError: tried again next time), "unknown_station".
+        "error" (CallError or no answer within ``profile_timeout_s``: tried again next
+        call), "pending" (still waiting after ``apply_wait_s``; the send goes on in the
+        background), "busy" (a send to that station from an earlier call is still
+        waiting), "unknown_station".
+
+        Waiting is bounded by ``apply_wait_s`` so one silent wallbox never stalls the
+        control loop that calls this every cycle.
         """
         self._limits = dict(limits)
         by_station: dict[str, dict] = {}
@@ -303,14 +312,30 @@ class Gateway:
                 results[key] = "unknown_station"
                 continue
             by_station.setdefault(sid, {})[key] = value
-        jobs = [self._apply_station(self.stations[sid], lim, results)
-                for sid, lim in by_station.items()]
-        if jobs:
-            await asyncio.gather(*jobs)
-        return results
+        open_by_station: dict[str, dict[int, dict]] = {}
+        for rec in self.sessions.open_sessions():
+            open_by_station.setdefault(rec["station"], {})[rec["connector"]] = rec
+        tasks = []
+        for sid, lim in by_station.items():
+            st = self.stations[sid]
+            busy = self._inflight.get(sid)
+            if busy is not None and not busy.done():
+                for key in lim:
+                    results[key] = "busy"
+                continue
+            task = self.spawn(self._apply_station(st, lim, results, open_by_station.get(sid, {})))
+            self._inflight[sid] = task
+            tasks.append(task)
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.apply_wait_s)
+        for key in limits:
+            results.setdefault(key, "pending")
+        return dict(results)
 
-    async def _apply_station(self, st: StationState, limits: dict, results: dict) -> None:
-        open_by_conn = {r["connector"]: r for r in self.sessions.open_sessions(st.id)}
+    async def _apply_station(self, st: StationState, limits: dict, results: dict,
+                             open_by_conn: dict[int, dict] | None = None) -> None:
+        if open_by_conn is None:
+            open_by_conn = {r["connector"]: r for r in self.sessions.open_sessions(st.id)}
         for key, (limit_da, phases) in limits.items():
             cid = int(key[1])
             rec = open_by_conn.get(cid)

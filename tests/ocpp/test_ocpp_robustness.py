@@ -243,3 +243,27 @@ async def test_live_phases_follow_accepted_profile(gateway):
     await gateway.apply_limits({("CP16", 1): (100, 1)})
     assert gateway.live_sessions()[0]["phases"] == 1
     await c.close()
+
+
+async def test_silent_wallbox_does_not_hold_up_others(gateway):
+    gateway.profile_timeout_s = 30       # the silent one stays in flight for the whole test
+    gateway.apply_wait_s = 0.05
+    ws = await websockets.connect("ws://127.0.0.1:%d/CP16" % gateway.port,
+                                  subprotocols=["ocpp1.6"],
+                                  additional_headers=basic("CP16", "secret-16"), proxy=None)
+    silent = _SilentProfileWallbox("CP16", ws)
+    task = asyncio.ensure_future(silent.start())
+    await silent.boot()
+    await silent.wait_for("TriggerMessage")
+    await silent.call(call16.StartTransaction(connector_id=1, id_tag="STAFF1", meter_start=0,
+                                              timestamp=ts(NOW)))
+    good = await connect(gateway.port, "CP201", "2.0.1", "secret-201")
+    await good.cp.call(_tx_event("Started", "tx-g", NOW, 0, token="STAFF1", energy_wh=0))
+    out = await gateway.apply_limits({("CP16", 1): (100, 3)})
+    assert out == {("CP16", 1): "pending"}      # still waiting; the loop goes on
+    gateway.apply_wait_s = 5                    # ample for the answering wallbox
+    out = await gateway.apply_limits({("CP16", 1): (90, 3), ("CP201", 1): (100, 3)})
+    assert out == {("CP16", 1): "busy", ("CP201", 1): "accepted"}
+    task.cancel()
+    await ws.close()
+    await good.close()
