@@ -20,7 +20,7 @@ from websockets.asyncio.server import serve
 
 from edge.core.authorize import PRIORITISED_CHARGING_PRIORITY
 from edge.core.errors import ValidationError
-from edge.ocpp_gateway import auth, framing, local_list, profiles
+from edge.ocpp_gateway import auth, framing, limit_sender, list_sync, profiles
 from edge.ocpp_gateway.link import Link, TokenBucket
 from edge.ocpp_gateway.logic import Logic
 from edge.ocpp_gateway.station import StationState
@@ -247,42 +247,8 @@ class Gateway:
 
     async def sync_local_list(self, st: StationState) -> list[str]:
         """Bring the wallbox's local list up to date; returns the statuses of the updates."""
-        statuses: list[str] = []
         async with self._locks[st.id]:
-            link = st.link
-            if link is None or not st.list_supported:
-                return statuses
-            cap = st.list_max_entries or self.default_list_max
-            chunk = st.list_chunk or cap
-            recent = self.sessions.recent_tokens(st.id, cap)
-            wanted = self.lists.local_list(st.id, cap, recent)
-            for attempt in range(2):
-                try:
-                    version = await link.cp.list_version()
-                    if version < 0:
-                        # 1.6: -1 = this wallbox has no local list
-                        st.list_supported = False
-                        log.info("station %s has no local authorization list", st.id)
-                        return statuses
-                    updates = local_list.plan(st.local_list, wanted, chunk, version)
-                    for upd in updates:
-                        status = await link.cp.push_list(upd)
-                        statuses.append(status)
-                        if status != "Accepted":
-                            break
-                        local_list.apply(st.local_list, upd)
-                except Exception as e:
-                    log.warning("station %s: local list update failed: %r", st.id, e)
-                    return statuses
-                if not statuses or statuses[-1] == "Accepted":
-                    return statuses
-                if statuses[-1] == "NotSupported":
-                    st.list_supported = False
-                if statuses[-1] != "VersionMismatch":
-                    log.warning("station %s: local list update %s", st.id, statuses[-1])
-                    return statuses
-                st.local_list.reset()   # we lost track: start again with a Full update
-        return statuses
+            return await list_sync.sync(st, self.lists, self.sessions, self.default_list_max)
 
     def priority_of(self, group_id: str | None) -> int:
         if group_id is None:
@@ -336,35 +302,8 @@ class Gateway:
                              open_by_conn: dict[int, dict] | None = None) -> None:
         if open_by_conn is None:
             open_by_conn = {r["connector"]: r for r in self.sessions.open_sessions(st.id)}
-        for key, (limit_da, phases) in limits.items():
-            cid = int(key[1])
-            rec = open_by_conn.get(cid)
-            if rec is None:
-                results[key] = "no_transaction"
-                continue
-            if st.link is None:
-                results[key] = "offline"
-                continue
-            tx = rec["transaction_id"]
-            if st.profiles.unchanged(cid, tx, int(limit_da), int(phases)):
-                results[key] = "unchanged"
-                continue
-            prof = profiles.tx_profile(cid, tx, int(limit_da), int(phases), self.logic.now())
-            try:
-                # bounded: one silent wallbox must not hold up the allocation loop
-                ok = await asyncio.wait_for(st.link.cp.send_profile(prof),
-                                            self.profile_timeout_s)
-            except Exception as e:
-                log.warning("station %s: SetChargingProfile failed: %r", st.id, e)
-                st.controllable = False
-                results[key] = "error"
-                continue
-            st.profiles.record(cid, tx, int(limit_da), int(phases), ok)
-            if not ok and st.controllable:
-                log.warning("station %s rejects charging profiles: treated as uncontrollable"
-                            " load at its maximum", st.id)
-            st.controllable = ok
-            results[key] = "accepted" if ok else "rejected"
+        await limit_sender.send(st, limits, results, open_by_conn, self.logic.now(),
+                                self.profile_timeout_s)
 
     # -- remote start / stop -----------------------------------------------------------
     async def remote_start(self, station: str, connector: int, payment_ref: str,

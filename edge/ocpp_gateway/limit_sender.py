@@ -1,0 +1,48 @@
+"""Send one station's allocated limits as transaction profiles, skipping what it has."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from edge.ocpp_gateway import profiles
+from edge.ocpp_gateway.station import StationState
+
+log = logging.getLogger(__name__)
+
+
+async def send(st: StationState, limits: dict, results: dict, open_by_conn: dict[int, dict],
+               now_s: int, timeout_s: float) -> None:
+    """``limits``: {(station, connector): (limit_da, phases)}; fills ``results`` per key."""
+    for key, (limit_da, phases) in limits.items():
+        cid = int(key[1])
+        rec = open_by_conn.get(cid)
+        if rec is None:
+            results[key] = "no_transaction"
+            continue
+        if st.link is None:
+            results[key] = "offline"
+            continue
+        tx = rec["transaction_id"]
+        if st.profiles.unchanged(cid, tx, int(limit_da), int(phases)):
+            results[key] = "unchanged"
+            continue
+        prof = profiles.tx_profile(cid, tx, int(limit_da), int(phases), now_s)
+        try:
+            # bounded: a silent wallbox must not hold a send slot forever
+            ok = await asyncio.wait_for(st.link.cp.send_profile(prof), timeout_s)
+        except Exception as e:
+            # once per incident: a silent wallbox is asked again every cycle
+            level = logging.WARNING if st.controllable else logging.DEBUG
+            log.log(level, "station %s: SetChargingProfile failed: %r; treated as"
+                    " uncontrollable until a profile is accepted", st.id, e)
+            st.controllable = False
+            results[key] = "error"
+            continue
+        st.profiles.record(cid, tx, int(limit_da), int(phases), ok)
+        if not ok and st.controllable:
+            log.warning("station %s rejects charging profiles: treated as uncontrollable"
+                        " load at its maximum", st.id)
+        if ok and not st.controllable:
+            log.info("station %s accepts charging profiles again", st.id)
+        st.controllable = ok
+        results[key] = "accepted" if ok else "rejected"

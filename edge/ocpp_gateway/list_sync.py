@@ -1,0 +1,50 @@
+"""Keep one wallbox's local authorization list equal to what the core ranks for it."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from edge.ocpp_gateway import local_list
+from edge.ocpp_gateway.station import StationState
+
+log = logging.getLogger(__name__)
+
+
+async def sync(st: StationState, lists: Any, sessions: Any, default_max: int) -> list[str]:
+    """Push what changed; returns the wallbox's status per update sent.
+
+    The caller holds the station's lock (one list conversation at a time).
+    """
+    statuses: list[str] = []
+    link = st.link
+    if link is None or not st.list_supported:
+        return statuses
+    cap = st.list_max_entries or default_max
+    chunk = st.list_chunk or cap
+    wanted = lists.local_list(st.id, cap, sessions.recent_tokens(st.id, cap))
+    for _attempt in range(2):
+        try:
+            version = await link.cp.list_version()
+            if version < 0:
+                # OCPP 1.6: list version -1 means the wallbox has no local list
+                st.list_supported = False
+                log.info("station %s has no local authorization list", st.id)
+                return statuses
+            for upd in local_list.plan(st.local_list, wanted, chunk, version):
+                status = await link.cp.push_list(upd)
+                statuses.append(status)
+                if status != "Accepted":
+                    break
+                local_list.apply(st.local_list, upd)
+        except Exception as e:
+            log.warning("station %s: local list update failed: %r", st.id, e)
+            return statuses
+        if not statuses or statuses[-1] == "Accepted":
+            return statuses
+        if statuses[-1] == "NotSupported":
+            st.list_supported = False
+        if statuses[-1] != "VersionMismatch":
+            log.warning("station %s: local list update %s", st.id, statuses[-1])
+            return statuses
+        st.local_list.reset()   # we lost track of the wallbox's list: Full update next
+    return statuses
