@@ -168,6 +168,11 @@ class ModbusLink:
             self.close()
             return MeterConnectError("%s: connection lost" % what)
         if isinstance(exc, asyncio.TimeoutError) or "No response" in str(exc):
+            if self.transport != "tcp":
+                # RTU frames carry no transaction id: a late answer could be taken
+                # for the next request's (same device, same length). Reopening the
+                # line or gateway connection discards whatever is still under way.
+                self.close()
             return MeterTimeout("%s: no answer within %.2f s" % (what, self.timeout_s))
         self.close()
         return MeterProtocolError("%s: unusable answer (%s)" % (what, exc))

@@ -140,3 +140,19 @@ async def test_byte_count_that_lies_about_the_frame(sim, poller, caplog, framer,
     assert not [r for r in caplog.records if r.name == "asyncio" and r.levelno >= 40]
     meter.set_fault(None)
     assert (await p.poll_once("m1")).current_da == (10, 20, 30)
+
+
+async def test_late_rtu_answer_is_not_taken_for_the_next_block(sim, poller):
+    # EM24 is read in 2-register blocks (W sum, kWh(+), kWh(-)): without a
+    # transaction id, a late answer to one would fit the next request exactly.
+    meter = await sim("carlo_gavazzi_em24", framer="rtu",
+                      values={"current_a": [1, 1, 1], "power_w": 1234.5, "import_wh": 500000,
+                              "export_wh": 700})
+    p = poller([tcp_config("carlo_gavazzi_em24", meter.port, transport="rtu_over_tcp",
+                           timeout_s=0.2)])
+    meter.set_fault("slow", delay_s=0.25)
+    assert await p.poll_once("m1") is None
+    meter.set_fault(None)
+    for _ in range(3):
+        r = await p.poll_once("m1")
+        assert (r.power_w, r.import_wh, r.export_wh) == (1235, 500000, 700)
