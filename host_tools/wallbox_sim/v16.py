@@ -1,6 +1,7 @@
 """OCPP 1.6 face of a simulated wallbox (the `ocpp` library's charge-point side)."""
 from __future__ import annotations
 
+import itertools
 import logging
 
 from ocpp.routing import after, on
@@ -44,6 +45,9 @@ class Point16(ChargePoint):
         super().__init__(station.id, connection, response_timeout=response_timeout)
         self.station = station
         self.validate = validate
+        # Message ids only need to be unique per connection; a counter spares the
+        # os.urandom call of uuid4 on every message (noticeable with 500 stations).
+        self._unique_id_generator = itertools.count(1).__next__
         if not validate:
             for handlers in self.route_map.values():
                 handlers["_skip_schema_validation"] = True
