@@ -18,6 +18,8 @@ ZONES = [
     ("NZST-12NZDT,M9.5.0,M4.1.0/3", "Pacific/Auckland", 2008),
     ("<+1030>-10:30<+11>-11,M10.1.0,M4.1.0", "Australia/Lord_Howe", 2008),
     ("IST-5:30", "Asia/Kolkata", 1946),
+    ("IST-1GMT0,M10.5.0,M3.5.0/1", "Europe/Dublin", 1997),      # negative DST: winter is the "DST"
+    ("<-02>2<-01>,M3.5.0/-1,M10.5.0/0", "America/Nuuk", 2024),    # negative transition time
 ]
 
 
@@ -114,3 +116,73 @@ def test_windows_at_their_edges(raw, year, month, day_shift, which, at_end, fold
     minute = seen.hour * 60 + seen.minute
     want = any(seen.weekday() in d and a <= minute < b for d, a, b in raw)
     assert in_windows(compiled, parse_tz("CET-1CEST,M3.5.0,M10.5.0/3"), t) == want
+
+
+def _tzif_footer_and_last_transition(data):
+    """(POSIX footer rule, last explicit transition in UTC seconds) of a TZif v2+ file (RFC 8536)."""
+    import struct
+    counts = struct.unpack(">6l", data[20:44])
+    isut, isstd, leap, timecnt, typecnt, charcnt = counts
+    v1 = timecnt * 5 + typecnt * 6 + charcnt + leap * 8 + isstd + isut
+    h2 = 44 + v1
+    isut, isstd, leap, timecnt, typecnt, charcnt = struct.unpack(">6l", data[h2 + 20:h2 + 44])
+    times = struct.unpack(">%dq" % timecnt, data[h2 + 44:h2 + 44 + timecnt * 8])
+    footer = data.rstrip(b"\n").rsplit(b"\n", 1)[-1].decode("ascii")
+    return footer, (max(times) if times else None)
+
+
+def _footer_rules():
+    """(zone, POSIX rule, from_s) for every zone of the system's tz database.
+
+    After its last listed transition (from_s) a zone follows the footer rule,
+    so zoneinfo's answers from then on are exactly what the rule says: hundreds
+    of real rules to check the parser and the arithmetic against.
+    """
+    import os
+    from zoneinfo import available_timezones
+    out = []
+    for name in sorted(available_timezones()):
+        path = os.path.join("/usr/share/zoneinfo", name)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if not data.startswith(b"TZif") or data[4:5] < b"2":
+            continue
+        footer, last = _tzif_footer_and_last_transition(data)
+        if footer:
+            out.append((name, footer, last))
+    return out
+
+
+FOOTERS = _footer_rules()
+
+
+def test_every_system_zone_rule_parses_and_matches_zoneinfo_around_its_2045_changes():
+    assert len(FOOTERS) > 300, "the system tz database was not found"
+    checked = 0
+    for name, rule, last in FOOTERS:
+        tz = parse_tz(rule)
+        zone = ZoneInfo(name)
+        year = 2045
+        if last is not None and last >= _utc(2044, 1, 1):
+            year = dt.datetime.fromtimestamp(last, UTC).year + 2    # e.g. Casablanca lists Ramadan to 2087
+        probes = [_utc(year, 1, 15), _utc(year, 7, 15)]
+        if tz.dst_name is not None:
+            for t in tz.transitions(year):
+                probes.extend((t - 1, t, t + 1))
+        checked += 1
+        for t in probes:
+            want = int(dt.datetime.fromtimestamp(t, zone).utcoffset().total_seconds())
+            assert tz.offset_s(t) == want, (name, rule, t)
+    assert checked == len(FOOTERS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(FOOTERS or [("UTC", "UTC0", None)]), st.integers(0, 50 * 365 * 86400))
+def test_system_zone_rules_match_zoneinfo_anywhere_later(zone_rule, later_s):
+    name, rule, last = zone_rule
+    t = max(_utc(2040, 1, 1), (last or 0) + 1) + later_s
+    want = int(dt.datetime.fromtimestamp(t, ZoneInfo(name)).utcoffset().total_seconds())
+    assert parse_tz(rule).offset_s(t) == want, (name, rule)
