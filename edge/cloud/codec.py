@@ -57,7 +57,8 @@ class Limits:
     def __init__(self, snapshot_bytes: int = 32 * MiB, delta_bytes: int = 4 * MiB,
                  other_down_bytes: int = 64 * KiB, records_bytes: int = 256 * KiB,
                  records_count: int = 500, record_body_bytes: int = 64 * KiB,
-                 max_str_bytes: int = 64 * KiB, max_items: int = 1_000_000) -> None:
+                 max_str_bytes: int = 64 * KiB, max_items: int = 1_000_000,
+                 max_total_items: int = 3_000_000) -> None:
         self.snapshot_bytes = snapshot_bytes
         self.delta_bytes = delta_bytes
         self.other_down_bytes = other_down_bytes
@@ -66,6 +67,7 @@ class Limits:
         self.record_body_bytes = record_body_bytes
         self.max_str_bytes = max_str_bytes
         self.max_items = max_items
+        self.max_total_items = max_total_items
 
     def for_type(self, msg_type: str) -> int:
         if msg_type == "snapshot":
@@ -97,17 +99,40 @@ class Envelope:
         return "Envelope(type=%r, id=%r, site=%r, size=%d)" % (self.type, self.id, self.site, self.size)
 
 
-def _pairs_to_dict(pairs: list) -> dict:
-    # msgpack keeps the last of duplicate keys silently; a hostile or buggy sender
-    # could then make two readers see two different messages.
-    d = dict(pairs)
-    if len(d) != len(pairs):
-        seen = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ProtocolError(MALFORMED, "payload", key, "duplicate map key")
-            seen.add(key)
-    return d
+class _Budget:
+    """Counts decoded map pairs and array items across the whole payload.
+
+    Per-container limits alone do not bound memory: 32 MiB of nested arrays of empty
+    maps would become tens of millions of objects. The hooks run as each container is
+    finished, so decoding stops soon after the budget is spent.
+    """
+
+    __slots__ = ("left",)
+
+    def __init__(self, items: int) -> None:
+        self.left = items
+
+    def _spend(self, n: int) -> None:
+        self.left -= n + 1
+        if self.left < 0:
+            raise ProtocolError(MALFORMED, "payload", None, "holds too many items in total")
+
+    def pairs(self, pairs: list) -> dict:
+        self._spend(len(pairs))
+        d = dict(pairs)
+        # msgpack keeps the last of duplicate keys silently; a hostile or buggy sender
+        # could then make two readers see two different messages.
+        if len(d) != len(pairs):
+            seen = set()
+            for key, _ in pairs:
+                if key in seen:
+                    raise ProtocolError(MALFORMED, "payload", key, "duplicate map key")
+                seen.add(key)
+        return d
+
+    def items(self, items: list) -> list:
+        self._spend(len(items))
+        return items
 
 
 _gc_lock = threading.Lock()
@@ -184,9 +209,10 @@ def decode_payload(payload: bytes, max_bytes: int, limits: Limits = DEFAULT_LIMI
 
 
 def _unpack(payload: bytes, limits: Limits) -> Any:
+    budget = _Budget(limits.max_total_items)
     return msgpack.unpackb(
         payload, raw=False, strict_map_key=True, use_list=True,
-        object_pairs_hook=_pairs_to_dict,
+        object_pairs_hook=budget.pairs, list_hook=budget.items,
         max_bin_len=0, max_ext_len=0,
         max_str_len=limits.max_str_bytes,
         max_array_len=limits.max_items, max_map_len=limits.max_items,

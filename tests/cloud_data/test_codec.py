@@ -169,3 +169,14 @@ def test_random_envelopes_are_accepted_only_when_well_formed(obj):
         return
     assert obj["v"] == 1 and obj["site"] == "demo" and isinstance(obj["body"], dict)
     assert set(obj) == {"v", "type", "id", "site", "at_s", "body"} and e.body == obj["body"]
+
+
+def test_total_item_budget_bounds_memory():
+    # many small containers, each well within the per-container limit
+    nested = msgpack.packb([[{} for _ in range(1000)] for _ in range(100)])
+    limits = Limits(max_total_items=50_000)
+    err = refused(codec.encode(env(body={"a": msgpack.unpackb(nested)})), codec.MALFORMED, limits=limits)
+    assert "too many items" in err.message
+    ok = Limits(max_total_items=250_000)
+    assert len(codec.decode_envelope(codec.encode(env(body={"a": msgpack.unpackb(nested)})), BIG, "demo",
+                                     ok).body["a"]) == 100
