@@ -278,3 +278,30 @@ async def until(pred) -> None:
         while not pred():
             await asyncio.sleep(0.005)
     await asyncio.wait_for(_poll(), GUARD_S)
+
+
+def tx_event(event_type, tx_id, at_s, seq, token=None, evse=1, energy_wh=None,
+             currents=None, offline=None, reason=None, trigger="Authorized"):
+    """A 2.0.1 TransactionEvent request as a wallbox builds it."""
+    samples = []
+    if energy_wh is not None:
+        samples.append({"value": energy_wh, "measurand": "Energy.Active.Import.Register",
+                        "unit_of_measure": {"unit": "Wh"}})
+    for phase, amps in (currents or {}).items():
+        samples.append({"value": amps, "measurand": "Current.Import", "phase": phase,
+                        "unit_of_measure": {"unit": "A"}})
+    info = {"transaction_id": tx_id}
+    if reason:
+        info["stopped_reason"] = reason
+    kw = {}
+    if samples:
+        kw["meter_value"] = [{"timestamp": ts(at_s), "sampled_value": samples}]
+    if token:
+        kw["id_token"] = {"id_token": token, "type": "ISO14443"}
+    if evse:
+        kw["evse"] = {"id": evse, "connector_id": 1}
+    if offline is not None:
+        kw["offline"] = offline
+    return call201.TransactionEvent(event_type=event_type, timestamp=ts(at_s),
+                                 trigger_reason=trigger, seq_no=seq,
+                                 transaction_info=info, **kw)

@@ -3,6 +3,8 @@ import asyncio
 import json
 import sqlite3
 
+import pytest
+import websockets
 from conftest import NOW
 from ocpp.routing import on
 from ocpp.v16 import call as call16
@@ -10,10 +12,7 @@ from ocpp.v16 import call_result as res16
 from ocpp.v16.enums import Action as A16
 from ocpp.v201 import call as call201
 from ocpp_wallbox import GUARD_S, Wallbox16, basic, connect, ts, until
-from test_ocpp_v201 import _tx_event
-
-import pytest
-import websockets
+from ocpp_wallbox import tx_event as _tx_event
 
 
 async def test_bad_timestamp_is_a_property_error_and_changes_nothing(gateway, sessions):

@@ -1,10 +1,15 @@
 """OCPP 1.6J end to end: the ocpp library's charge point against the real gateway."""
+import asyncio
 from decimal import Decimal
 
 import pytest
+import websockets
 from conftest import NOW, snapshot
+from ocpp.routing import on
 from ocpp.v16 import call
-from ocpp_wallbox import connect, ts, until
+from ocpp.v16 import call_result as res16
+from ocpp.v16.enums import Action as A16
+from ocpp_wallbox import Wallbox16, basic, connect, ts, until
 
 from edge.core.book import GroupBook
 
@@ -251,3 +256,46 @@ async def test_data_transfer_is_answered(gateway):
     res = await c.cp.call(call.Heartbeat())
     assert res.current_time.startswith("2025-06-02T06:00")
     await c.close()
+
+
+class _ForgetfulWallbox(Wallbox16):
+    """Answers the first Differential with VersionMismatch (it lost its list)."""
+    mismatched = False
+
+    @on(A16.send_local_list)
+    def on_send_local_list(self, list_version, update_type, local_authorization_list=None):
+        if update_type == "Differential" and not self.mismatched:
+            self.mismatched = True
+            self._record("SendLocalList", {"list_version": list_version,
+                                           "update_type": update_type, "entries": []})
+            return res16.SendLocalList(status="VersionMismatch")
+        return Wallbox16.on_send_local_list(self, list_version, update_type,
+                                            local_authorization_list)
+
+
+async def test_version_mismatch_recovers_with_full_update(gateway, lists, site):
+    ws = await websockets.connect("ws://127.0.0.1:%d/CP16" % gateway.port,
+                                  subprotocols=["ocpp1.6"],
+                                  additional_headers=basic("CP16", PW), proxy=None)
+    cp = _ForgetfulWallbox("CP16", ws)
+    task = asyncio.ensure_future(cp.start())
+    await cp.boot()
+    await cp.wait_for("TriggerMessage")
+    snap = snapshot(version=2)
+    snap["tokens"] = [t for t in snap["tokens"] if t["uid"] != "STAFF2"]
+    statuses = await _replace_and_sync(gateway, lists, GroupBook.from_snapshot(snap, site,
+                                                                               "sync", NOW))
+    assert statuses == ["VersionMismatch", "Accepted"]
+    assert [c["update_type"] for c in cp.calls("SendLocalList")] == \
+        ["Full", "Differential", "Full"]
+    assert set(cp.local_list) == {"STAFF1"}
+    await ws.close()
+    task.cancel()
+
+
+async def _replace_and_sync(gateway, lists, book):
+    """Swap the book without the automatic sync, then sync and return the statuses."""
+    unsub = gateway._unsubscribe
+    unsub()
+    lists.replace(book)
+    return await gateway.sync_local_list(gateway.stations["CP16"])
