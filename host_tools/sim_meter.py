@@ -57,7 +57,7 @@ DEFAULT_VALUES = {
 }
 DEFAULT_SUNSPEC_SF = {"A_SF": -2, "V_SF": -1, "W_SF": 0, "TotWh_SF": 0}
 SUNSPEC_COMMON_LENGTH = 65
-FAULTS = (None, "exception", "silent", "short", "garbage", "bad_length", "slow")
+FAULTS = (None, "exception", "silent", "short", "garbage", "bad_length", "slow", "late")
 
 
 class SimMeter:
@@ -81,6 +81,8 @@ class SimMeter:
         self.exception_code = ExcCodes.DEVICE_FAILURE
         self.delay_s = 5.0
         self._server = None
+        self._held: Optional[tuple] = None
+        self.fault_address: Optional[int] = None
         self._image: dict[int, int] = {}
         self._dirty = True
         self._values = dict(DEFAULT_VALUES)
@@ -169,13 +171,23 @@ class SimMeter:
     def registers(self, address: int, count: int) -> list[int]:
         return [self._image[address + i] for i in range(count)]
 
-    def set_fault(self, kind: Optional[str], *, exception_code: int = 4, delay_s: float = 5.0) -> None:
-        """None (healthy), "exception", "silent", "short", "garbage", "bad_length" or "slow"."""
+    def set_fault(self, kind: Optional[str], *, exception_code: int = 4, delay_s: float = 5.0,
+                  address: Optional[int] = None) -> None:
+        """None (healthy), "exception", "silent", "short", "garbage", "bad_length", "slow"
+        or "late".
+
+        "late" holds the answer to the request at ``address`` until another request
+        of the same length arrives, then sends it just before that one's answer:
+        the classic late RTU reply that fits the next request.
+        """
         if kind not in FAULTS:
             raise ValueError("fault must be one of %s" % (FAULTS,))
+        if kind == "late" and address is None:
+            raise ValueError("the 'late' fault needs the address of the request to hold")
         self.fault = kind
         self.exception_code = ExcCodes(exception_code)
         self.delay_s = delay_s
+        self.fault_address = address
 
     # -- server hooks --------------------------------------------------------
 
@@ -185,6 +197,15 @@ class SimMeter:
             return self.exception_code
         if self.fault == "slow":
             await asyncio.sleep(self.delay_s)
+        held = self._held
+        if held is not None and held[1] == count and held[2] != address:
+            self._held = None
+            held[0].set()
+            await asyncio.sleep(0.05)  # the held answer goes out first
+        elif self.fault == "late" and held is None and address == self.fault_address:
+            release = asyncio.Event()
+            self._held = (release, count, address)
+            await release.wait()
         if self.values_provider is not None:
             self.set_values(self.values_provider())
         if self._dirty:

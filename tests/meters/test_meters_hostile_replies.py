@@ -143,16 +143,18 @@ async def test_byte_count_that_lies_about_the_frame(sim, poller, caplog, framer,
 
 
 async def test_late_rtu_answer_is_not_taken_for_the_next_block(sim, poller):
-    # EM24 is read in 2-register blocks (W sum, kWh(+), kWh(-)): without a
-    # transaction id, a late answer to one would fit the next request exactly.
+    # EM24 is read in 2-register blocks (W sum @40, kWh(+) @52, kWh(-) @78): RTU
+    # has no transaction id, so a late answer to one fits the next request exactly.
     meter = await sim("carlo_gavazzi_em24", framer="rtu",
                       values={"current_a": [1, 1, 1], "power_w": 1234.5, "import_wh": 500000,
                               "export_wh": 700})
     p = poller([tcp_config("carlo_gavazzi_em24", meter.port, transport="rtu_over_tcp",
                            timeout_s=0.2)])
-    meter.set_fault("slow", delay_s=0.25)
+    meter.set_fault("late", address=40)
     assert await p.poll_once("m1") is None
+    assert "fc4 @40 x2: no answer" in p.status("m1")["last_error"]
     meter.set_fault(None)
     for _ in range(3):
         r = await p.poll_once("m1")
+        assert r is not None, p.status("m1")["last_error"]
         assert (r.power_w, r.import_wh, r.export_wh) == (1235, 500000, 700)
