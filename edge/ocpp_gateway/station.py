@@ -7,7 +7,10 @@ from typing import Any
 from edge.ocpp_gateway.local_list import ListState
 from edge.ocpp_gateway.profiles import ProfileTracker
 
-SEEN_IDS_MAX = 512  # recent CALL ids remembered per station for duplicate detection
+# Recent CALL ids (with our answer) remembered per station for duplicate detection.
+# Retransmissions concern the last few messages; 64 answers of ~150 bytes keep 500
+# stations under 5 MB.
+SEEN_IDS_MAX = 64
 
 
 class StationState:
@@ -54,7 +57,7 @@ class StationState:
         if key in self.tx_seq_seen:
             return False
         self.tx_seq_seen[key] = None
-        while len(self.tx_seq_seen) > SEEN_IDS_MAX * 4:
+        while len(self.tx_seq_seen) > SEEN_IDS_MAX * 8:
             self.tx_seq_seen.popitem(last=False)
         return True
 

@@ -183,3 +183,24 @@ async def test_data_transfer_is_answered(gateway):
     res = await c.cp.call(call.DataTransfer(vendor_id="com.example", message_id="m"))
     assert res.status == "UnknownVendorId"
     await c.close()
+
+
+async def test_clear_and_trigger(gateway):
+    c = await connect(gateway.port, "CP201", "2.0.1", PW)
+    assert await gateway.clear_limits("CP201") is True
+    assert c.cp.calls("ClearChargingProfile")[-1] == {
+        "charging_profile_id": 101, "charging_profile_criteria": {"evse_id": 1}}
+    assert await gateway.trigger("CP201", "MeterValues", 1) is True
+    assert c.cp.calls("TriggerMessage")[-1]["requested_message"] == "MeterValues"
+    await c.close()
+
+
+async def test_broken_event_listener_does_not_break_answers(gateway, sessions):
+    def listener(name, body):
+        raise RuntimeError("listener bug")
+    gateway.on_event = listener
+    c = await connect(gateway.port, "CP201", "2.0.1", PW)
+    r = await c.cp.call(_tx_event("Started", "tx-l", NOW, 0, token="STAFF1", energy_wh=0))
+    assert r.id_token_info["status"] == "Accepted"
+    assert sessions.by_transaction("CP201", "tx-l") is not None
+    await c.close()
