@@ -65,7 +65,8 @@ def apply_delta(book, delta, site, by, now_s):
     check_one_eroaming(groups, "groups_upsert")
 
     drivers = dict(book._drivers) if (d_up or d_rm) else book._drivers
-    dg_refs = dict(book._driver_group_refs) if (d_up or d_rm) else book._driver_group_refs
+    # Copy whatever this delta may change: the old book stays intact for its readers.
+    dg_refs = dict(book._driver_group_refs) if (d_up or d_rm or g_rm) else book._driver_group_refs
     for i, did in enumerate(d_rm):
         old = drivers.get(did) if type(did) is str else None
         if old is None:

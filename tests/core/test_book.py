@@ -304,3 +304,25 @@ def test_snapshot_must_match_the_site():
     small = Site.from_dict(d)
     e = _refused(lambda: GroupBook.from_snapshot(snapshot_dict(), small), "groups[0].active_on.connectors[0][0]")
     assert "'CP101'" in str(e)
+
+
+def test_removing_a_group_never_touches_the_old_books_counters():
+    b = build_book()
+    before = (dict(b._token_refs), dict(b._driver_refs), dict(b._driver_group_refs))
+    b2 = b.apply_delta(_delta(groups_remove=["g-adhoc"]), SITE)
+    b3 = b2.apply_delta({"base_version": 13, "version": 14, "groups_remove": ["g-guests"],
+                         "tokens_remove": ["CARD0001", "BLOCKED01", "OLD0001"],
+                         "tokens_upsert": [_tok("BOTH0001", ["g-staff"])]}, SITE)
+    assert (b._token_refs, b._driver_refs, b._driver_group_refs) == before
+    assert b3.group("g-guests") is None and b2.group("g-guests") is not None
+    assert b2.token("CARD0001") is not None
+
+
+def test_a_zero_counter_left_by_one_delta_is_not_popped_from_that_book_by_the_next():
+    b = build_book().apply_delta(_delta(drivers_remove=["d-17"],
+                                        tokens_upsert=[_tok("04A1B2C3D4", ["g-staff"])]), SITE)
+    snapshot_of_counters = dict(b._driver_group_refs)
+    b2 = b.apply_delta({"base_version": 13, "version": 14, "groups_remove": ["g-staff"],
+                        "tokens_remove": ["04A1B2C3D4", "BOTH0001"]}, SITE)
+    assert b2.group("g-staff") is None
+    assert b._driver_group_refs == snapshot_of_counters

@@ -105,11 +105,13 @@ def test_delta_equals_rebuild(deltas):
         expected_snap = reference_apply(snap, body)
         expected = build(expected_snap) if expected_snap is not None else None
         before = book.to_snapshot(with_history=True)
+        refs_before = [dict(getattr(book, n)) for n in ("_token_refs", "_driver_refs", "_driver_group_refs")]
         try:
             new = book.apply_delta(delta, SITE, by="p", now_s=1)
         except ValidationError:
             new = None
         assert book.to_snapshot(with_history=True) == before       # the old book never changes
+        assert [getattr(book, n) for n in ("_token_refs", "_driver_refs", "_driver_group_refs")] == refs_before
         assert (new is None) == (expected is None), (body, expected_snap)
         if new is not None:
             assert new.to_snapshot() == expected.to_snapshot()
