@@ -16,19 +16,10 @@ _MAX_DA = 100000
 _FUTURE_SLACK_S = 5
 
 
-class Live:
-    """One session as the allocation sees it."""
-
-    __slots__ = ("i", "key", "session_id", "priority", "started_s", "drawn_da", "controllable")
-
-    def __init__(self, i, key, session_id, priority, started_s, drawn_da, controllable):
-        self.i = i
-        self.key = key
-        self.session_id = session_id
-        self.priority = priority
-        self.started_s = started_s
-        self.drawn_da = drawn_da          # tuple of 3 per site phase, or None: unknown
-        self.controllable = controllable
+# A live session as the allocation sees it is a tuple (fast to build and unpack):
+#   (i, key, session_id, priority, started_s, drawn_da, controllable)
+# i is the connector's number in the layout; drawn_da is a tuple of 3 per site
+# phase or None (unknown).
 
 
 def _field(obj, name):
@@ -119,7 +110,7 @@ def read_sessions(sessions, layout, now_s, notes):
         ctl = s.get("controllable", True)
         if ctl is not True and ctl is not False:
             ctl = _controllable(s, n, notes)
-        out.append(Live(i, key, s.get("session_id"), prio, started, drawn, ctl))
+        out.append((i, key, s.get("session_id"), prio, started, drawn, ctl))
     return out
 
 

@@ -44,13 +44,6 @@ class AllocState:
         return s.limit_da if s is not None else None
 
 
-def memo_for(state, key, session_id):
-    m = state.sessions.get(key)
-    if m is None or m.session_id != session_id:
-        return None
-    return m
-
-
 def order_key(memo, started_s, now_s, rotate_after_s):
     """Where a session stands among sessions of its priority (smaller goes first).
 
@@ -63,14 +56,14 @@ def order_key(memo, started_s, now_s, rotate_after_s):
     waiting ones take the place of those that charged longest.
     """
     if memo is None:
-        return (3, started_s)
+        return 3, started_s
     if memo.run_since_s is not None:
         if rotate_after_s and now_s - memo.run_since_s >= rotate_after_s:
-            return (2, -memo.run_since_s)
-        return (0, started_s)
+            return 2, -memo.run_since_s
+        return 0, started_s
     if rotate_after_s and now_s - memo.paused_since_s >= rotate_after_s:
-        return (1, memo.paused_since_s)
-    return (3, started_s)
+        return 1, memo.paused_since_s
+    return 3, started_s
 
 
 def phase_options(spec, memo, now_s, cfg):

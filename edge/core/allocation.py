@@ -86,67 +86,62 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     grid_da, reason = read_meter(meter, now_s, cfg.meter_max_age_s)
     live = read_sessions(sessions, layout, now_s, notes)
     ext_da = read_site_limit(site_limit, now_s, notes)
-    old_memos = state.sessions
-    memos = []
-    for s in live:
-        m = old_memos.get(s.key)
-        memos.append(m if m is not None and m.session_id == s.session_id else None)
     caps = _capacities(layout, live, state, grid_da, ext_da, cfg)
 
     targets = {}
     new_memos = {}
     keyed = []
     rotate = cfg.rotate_after_s
+    old_memos = state.sessions
     sent_map = state.sent
     max_da = layout.max_da
     min_da = layout.min_da
-    switch = layout.switch
-    n = -1
-    for s in live:
-        n += 1
-        i = s.i
-        memo = memos[n]
-        if not s.controllable:
+    for live_session in live:
+        i, key, sid, prio, started, drawn, controllable = live_session
+        memo = old_memos.get(key)
+        if memo is not None and memo.session_id != sid:
+            memo = None     # a new session on this connector starts afresh
+        if not controllable:
             hi = max_da[i]
             for k in layout.path[i][FULL]:
                 caps[k] -= hi
-            targets[s.key] = (hi, layout.phases[i])
-            new_memos[s.key] = next_memo(memo, s.session_id, FULL, True, now_s)
+            targets[key] = (hi, layout.phases[i])
+            new_memos[key] = next_memo(memo, sid, FULL, True, now_s)
             continue
-        rec = sent_map.get(s.key)
-        if memo is None or memo.run_since_s is None or rec is None or rec.limit_da <= 0:
-            hi = max_da[i]
-        else:
-            hi = _demand(layout, s, memo, rec, now_s, cfg)
-        options = phase_options(layout.specs[i], memo, now_s, cfg) if switch[i] else _FULL_ONLY
-        keyed.append((-s.priority, order_key(memo, s.started_s, now_s, rotate), s.started_s, s.key,
-                      [i, min_da[i], hi, s.priority, options, n]))
+        hi = max_da[i]
+        if memo is not None and memo.run_since_s is not None:
+            rec = sent_map.get(key)
+            if rec is not None and rec.limit_da > 0:
+                hi = _demand(layout, i, drawn, memo, rec, now_s, cfg)
+        options = phase_options(layout.specs[i], memo, now_s, cfg) if layout.switch[i] else _FULL_ONLY
+        cls, rank = order_key(memo, started, now_s, rotate)
+        keyed.append((-prio, cls, rank, started, key, [i, min_da[i], hi, prio, options, key, memo, sid]))
     keyed.sort()
-    items = [t[4] for t in keyed]
+    items = [t[5] for t in keyed]
     overloaded = [p for p in range(3) if caps[layout.root_phase[p]] < 0]
 
     alloc, modes = share(layout, caps, items)
 
     paused = []
     one_phase = []
+    phases = layout.phases
     j = -1
     for item in items:
         j += 1
-        n = item[5]
-        s = live[n]
-        memo = memos[n]
+        key = item[5]
+        memo = item[6]
         mode = modes[j]
         a = alloc[j]
         if mode is None:
             mode = memo.mode if memo is not None else FULL
-            paused.append(s.key)
+            paused.append(key)
         elif mode == ONE:
-            one_phase.append(s.key)
-        targets[s.key] = (a, 1 if mode == ONE else layout.phases[item[0]])
+            one_phase.append(key)
+        targets[key] = (a, 1 if mode == ONE else phases[item[0]])
         if memo is not None and memo.mode == mode and (memo.run_since_s is not None) == (a > 0):
-            new_memos[s.key] = memo
+            new_memos[key] = memo
         else:
-            new_memos[s.key] = next_memo(memo, s.session_id, mode, a > 0, now_s)
+            new_memos[key] = next_memo(memo, item[7], mode, a > 0, now_s)
 
     limits, changed, sent = _ramp_all(layout, targets, state, now_s, cfg)
     mode = FAILSAFE if grid_da is None else NORMAL
@@ -163,20 +158,19 @@ def _capacities(layout, live, state, grid_da, ext_da, cfg):
     if grid_da is not None:
         ev = [0, 0, 0]
         sent = state.sent
-        for s in live:
-            d = s.drawn_da
+        for i, key, _, _, _, d, controllable in live:
             if d is not None:
                 ev[0] += d[0]
                 ev[1] += d[1]
                 ev[2] += d[2]
-            elif s.controllable:
+            elif controllable:
                 # Unknown draw: assume the limit it was sent, on the phases it was
                 # sent for. (An uncontrollable one is assumed to draw nothing here,
                 # so its current is never counted in our favour; its maximum is
                 # reserved anyway.)
-                rec = sent.get(s.key)
+                rec = sent.get(key)
                 if rec is not None and rec.limit_da:
-                    wiring = layout.specs[s.i].wiring
+                    wiring = layout.specs[i].wiring
                     for p in (wiring[:1] if rec.phases == 1 else wiring):
                         ev[p] += rec.limit_da
         non_ev = [grid_da[p] - ev[p] if grid_da[p] > ev[p] else 0 for p in range(3)]
@@ -202,12 +196,12 @@ def _loaded(spec, memo):
     return spec.wiring
 
 
-def _demand(layout, s, memo, sent, now_s, cfg):
+def _demand(layout, i, drawn, memo, sent, now_s, cfg):
     """The most a charging session should get: its maximum unless it clearly uses less.
 
     ``sent`` is what its connector was last sent (a limit above 0).
     """
-    spec = layout.specs[s.i]
+    spec = layout.specs[i]
     lo = spec.min_da
     hi = spec.max_da
     if sent.phases != (1 if memo.mode == ONE else spec.phases):
@@ -218,12 +212,12 @@ def _demand(layout, s, memo, sent, now_s, cfg):
         # fair share stays reserved meanwhile (the ramp holds what is sent), so the
         # others' targets do not swing up and back.
         return hi
-    if s.drawn_da is None:
+    if drawn is None:
         return hi
     d = 0
     for p in _loaded(spec, memo):
-        if s.drawn_da[p] > d:
-            d = s.drawn_da[p]
+        if drawn[p] > d:
+            d = drawn[p]
     head = cfg.unused_headroom_da
     if d + head < lim:
         return _clamp(d + head, lo, hi)
@@ -273,6 +267,7 @@ def share(layout, caps, items):
     alloc = [0] * count
     modes = [None] * count
     st = [0] * count
+    by = [-1] * count     # the constraint that stopped each session, -1: its demand
     ij = [-1] * layout.n
     for j in range(count):
         ij[items[j][0]] = j
@@ -282,16 +277,17 @@ def share(layout, caps, items):
         end = start
         while end < count and items[end][3] == prio:
             end += 1
-        _stage(layout, caps, items, start, end, alloc, modes, st, ij)
+        _stage(layout, caps, items, start, end, alloc, modes, st, by, ij)
         # Top up before the next priority, so a lower one never takes a rest a
         # higher one could still use.
-        _top_up(layout, caps, items, start, end, alloc, modes, 1)
-        _top_up(layout, caps, items, start, end, alloc, modes, _INF)
+        given = _top_up(layout, caps, items, range(start, end), alloc, modes, by, 1)
+        # Limits only fill up, so only those that got a deciamp can take more.
+        _top_up(layout, caps, items, given, alloc, modes, by, _INF)
         start = end
     return alloc, modes
 
 
-def _stage(layout, caps, items, start, end, alloc, modes, st, ij):
+def _stage(layout, caps, items, start, end, alloc, modes, st, by, ij):
     paths = layout.path
     R = list(caps)
     rate = [0] * len(caps)
@@ -330,11 +326,11 @@ def _stage(layout, caps, items, start, end, alloc, modes, st, ij):
     heapq.heapify(heap)
     by_hi = sorted(admitted, key=lambda j: items[j][2])
     waits.sort(key=lambda j: items[j][1])
-    _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, ij)
+    _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij)
     caps[:] = R
 
 
-def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, ij):
+def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij):
     paths = layout.path
     members = layout.members
     pc = 0
@@ -377,7 +373,11 @@ def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, ij):
         elif ncap <= nb:
             j = by_hi[pc]
             pc += 1
-            _freeze(paths[items[j][0]][modes[j]], j, ncap, R, rate, alloc, st)
+            alloc[j] = ncap
+            st[j] = _DONE
+            for k in paths[items[j][0]][modes[j]]:
+                R[k] -= ncap
+                rate[k] -= 1
         else:
             # Constraint k is full at level nb: every session rising through it stops.
             k = heap[0][1]
@@ -385,15 +385,13 @@ def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, ij):
                 for i in members[k][mode]:
                     j = ij[i]
                     if j >= 0 and st[j] == _ACTIVE and modes[j] == mode:
-                        _freeze(paths[i][mode], j, nb, R, rate, alloc, st)
-
-
-def _freeze(path, j, level, R, rate, alloc, st):
-    alloc[j] = level
-    st[j] = _DONE
-    for k in path:
-        R[k] -= level
-        rate[k] -= 1
+                        # It stops here: what it takes is final on every limit it passes.
+                        by[j] = k
+                        alloc[j] = nb
+                        st[j] = _DONE
+                        for k2 in paths[i][mode]:
+                            R[k2] -= nb
+                            rate[k2] -= 1
 
 
 def _reserve(caps, path, need):
@@ -414,16 +412,21 @@ def _reserve(caps, path, need):
     return False
 
 
-def _top_up(layout, caps, items, start, end, alloc, modes, most):
+def _top_up(layout, caps, items, which, alloc, modes, by, most):
     # Called with most=1 first, so a rest of a few deciamps is spread one by one
     # rather than all given to the first session; then without bound.
+    # Returns the sessions that were given something.
     paths = layout.path
-    exact = layout.root_sum is not None or layout.has_sums
-    for j in range(start, end):
+    exact = layout.has_sums
+    given = []
+    for j in which:
         a = alloc[j]
         item = items[j]
         if modes[j] is None or a >= item[2]:
             continue
+        k = by[j]
+        if k >= 0 and caps[k] <= 0:
+            continue     # what stopped it is still full: the common case, checked first
         path = paths[item[0]][modes[j]]
         h = item[2] - a
         if h > most:
@@ -444,5 +447,7 @@ def _top_up(layout, caps, items, start, end, alloc, modes, most):
                     h = room
         if h > 0:
             alloc[j] = a + h
+            given.append(j)
             for k in path:
                 caps[k] -= h
+    return given

@@ -1,0 +1,71 @@
+"""Allocation time for 10, 100 and 1,000 connectors on CPython and on MicroPython.
+
+The scenario (bench/mp_alloc_bench.py) is a site at its limit with mixed 1- and
+3-phase connectors, station and group limits, prioritised sessions and carried
+state, so every part of a cycle runs: reading sessions, the rule, ramping.
+MicroPython runs the same file through `node tools/mp/mp.mjs script`.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.mp_alloc_bench import measure
+
+REPO = Path(__file__).resolve().parent.parent
+CPY_TARGETS = {1000: ("< 2 ms", 2.0)}
+MP_TARGETS = {100: ("< 20 ms", 20.0)}
+
+
+def _rows(impl: str, cases: list[dict], targets: dict) -> list[dict]:
+    rows = []
+    for c in cases:
+        n = c["connectors"]
+        text, bound = targets.get(n, (None, None))
+        for metric in ("median_ms", "p99_ms"):
+            value = round(c[metric], 3)
+            ok = None
+            if bound is not None and metric == "median_ms":
+                ok = value < bound
+            rows.append({"area": "alloc", "case": "%s, %d connectors" % (impl, n),
+                         "metric": "allocate() " + metric[:-3], "value": value, "unit": "ms",
+                         "target": text if metric == "median_ms" else None, "ok": ok,
+                         "runs": c["runs"], "batch": c.get("batch", 1), "paused": c.get("paused")})
+    return rows
+
+
+def _cpython(quick: bool) -> list[dict]:
+    plan = ((10, 300), (100, 200), (1000, 100)) if not quick else ((10, 30), (100, 20), (1000, 10))
+    return _rows("CPython %d.%d" % sys.version_info[:2], [measure(n, runs) for n, runs in plan], CPY_TARGETS)
+
+
+def _micropython(quick: bool) -> list[dict]:
+    cmd = ["node", "tools/mp/mp.mjs", "script", "bench/mp_alloc_bench.py"] + (["quick"] if quick else [])
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [_failed(str(exc))]
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("{")), None)
+    if proc.returncode != 0 or line is None:
+        lines = [ln.strip() for ln in proc.stderr.splitlines() if "Error: " in ln and len(ln) < 400]
+        # Node may exit before a long stderr is flushed: then say where to look.
+        why = lines[-1] if lines else "no readable error; run '%s' by hand" % " ".join(cmd)
+        return [_failed("exit %d: %s" % (proc.returncode, why))]
+    data = json.loads(line)
+    return _rows("MicroPython", data["cases"], MP_TARGETS)
+
+
+def _failed(reason: str) -> dict:
+    return {"area": "alloc", "case": "MicroPython", "metric": "allocate()", "value": None, "unit": "ms",
+            "target": "< 20 ms (100 connectors)", "ok": False, "error": reason}
+
+
+def run(quick: bool = False) -> list[dict]:
+    return _cpython(quick) + _micropython(quick)
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv):
+        print(row)
