@@ -308,3 +308,17 @@ def test_store_failure_keeps_old_lists_and_does_not_raise(edge, caplog):
     assert edge.holder.version == 1 and edge.holder.book.token_count() == 10
     # the delta that could not be stored is applied when it comes again
     assert send(edge, "delta", delta(1, 2, add=[50]), "c-3").outcome == apply.APPLIED
+
+
+def test_lists_refused_by_a_changed_site_config_lead_to_a_snapshot_request(edge):
+    import copy
+    from edge.core.topology import Site
+    from .cloud_samples import SITE_DICT
+    send(edge, "snapshot", snapshot(4, 10))  # g-guests is active on CP002
+    d = copy.deepcopy(SITE_DICT)
+    d["charging_groups"][0]["stations"].pop()  # CP002 removed from the configuration
+    edge.site = Site.from_dict(d)
+    edge.restart()
+    assert edge.holder.version == 0
+    [(topic, payload, _)] = edge.handler.startup_messages()
+    assert codec.decode_payload(payload, 1 << 20)["body"]["reason"] == "no_lists"

@@ -142,3 +142,11 @@ def test_memory_database_works_without_disk_checks(clock):
     box = Outbox(open_db(":memory:"), clock=clock, rng=Rng(), disk_free=lambda p: 0)
     box.enqueue("session", "k", {})
     assert box.count() == 1 and not box.disk_warning
+
+
+def test_low_disk_warning_with_the_real_disk(conn, clock, caplog):
+    # no injected disk_free: the real free space of the database's disk is read
+    caplog.set_level(logging.WARNING, logger="edge.store.outbox")
+    box = Outbox(conn, clock=clock, rng=Rng(), warn_free_bytes=10 ** 18)
+    box.enqueue("session", "k", {})
+    assert box.disk_warning and "disk of the store is filling" in caplog.text
