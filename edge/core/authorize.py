@@ -23,7 +23,7 @@ site's ``offline_unknown_tokens`` policy applies: ``deny`` (default) or
 """
 
 from edge.core.tariff import copy_tariff
-from edge.core.tokens import T_EXPIRES, T_GROUPS, T_STATUS, T_UID
+from edge.core.tokens import T_EXPIRES, T_GROUPS, T_STATUS, T_UID, token_key
 
 ACCEPTED = "accepted"
 UNKNOWN_TOKEN = "unknown_token"
@@ -213,6 +213,10 @@ def local_list_entries(book, site, station_id, max_entries, now_s, recent_uids=(
     cannot express time windows. Order: tokens of prioritised groups, then
     ``recent_uids`` (most recent first), then the rest; within a group by uid.
     ``group_id`` is the group the multi-group rule picks at this station.
+    A local list holds tokens per station, not per connector: a token whose
+    group is active at only one connector of the station is listed, and the
+    wallbox may then accept it at the station's other connectors while the edge
+    is unreachable.
     """
     if site.station(station_id) is None or type(max_entries) is not int or max_entries <= 0:
         return []
@@ -262,7 +266,7 @@ def local_list_entries(book, site, station_id, max_entries, now_s, recent_uids=(
         tok = book.token_tuple(uid)
         if tok is None:
             continue
-        key = uid.upper()
+        key = token_key(tok[T_UID])
         gid = first_group(tok)
         if key not in seen and gid is not None and usable(tok):
             seen.add(key)
