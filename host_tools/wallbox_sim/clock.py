@@ -79,6 +79,11 @@ class ManualClock:
     def __call__(self) -> float:
         return self._now
 
+    @property
+    def pending(self) -> int:
+        """How many tasks are asleep on this clock (tests wait for loops to settle)."""
+        return sum(1 for _, _, fut in self._sleepers if not fut.done())
+
     async def sleep(self, sim_s: float) -> None:
         if sim_s <= 0:
             await asyncio.sleep(0)

@@ -53,6 +53,7 @@ class Fleet:
                                 validate_schema)
                       for sid, st in self.stations.items()}
         self._tasks: list[asyncio.Task] = []
+        self.arrivals: list[tuple] = []   # (at_s, station, connector, EV) of random arrivals
 
     async def start(self) -> None:
         """Start connecting every station (returns at once; see `wait_connected`)."""
@@ -131,6 +132,7 @@ class Fleet:
             ev = EV(rnd.choice(t.tokens), round(rnd.uniform(*t.need_wh)),
                     rnd.choice(t.max_current_a), rnd.choice(t.phases),
                     rnd.random() < t.leave_when_full_share, round(rnd.uniform(*t.stay_s)))
+            self.arrivals.append((self.clock(), sid, cid, ev))
             self.stations[sid].spawn(self._arrive(sid, cid, ev))
 
     async def _arrive(self, sid: str, cid: int, ev: EV) -> None:
