@@ -9,6 +9,7 @@ and by a token bucket, never by growing queues; other wallboxes are not affected
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -19,6 +20,11 @@ import websockets
 from edge.ocpp_gateway import framing
 
 log = logging.getLogger(__name__)
+
+
+def _fingerprint(frame: framing.Frame) -> bytes:
+    body = json.dumps([frame.action, frame.payload], sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(body.encode(), digest_size=8).digest()
 
 
 class TokenBucket:
@@ -112,9 +118,12 @@ class Link:
         if frame.kind != "call":
             await self.cp.route_message(raw)
             return
+        fp = _fingerprint(frame)
         seen = self.st.seen_ids.get(frame.unique_id)
-        if seen is not None:
-            reply, link_seq = seen
+        # Only the same id with the same content is a duplicate: many wallboxes number
+        # their messages from 1 again after a reboot.
+        if seen is not None and seen[2] == fp:
+            reply, link_seq = seen[0], seen[1]
             if reply is not None and link_seq != self.st.link_seq:
                 # Same CALL again on a new connection: our answer was probably lost with
                 # the old one. Repeat the answer, do not process the message twice.
@@ -139,5 +148,5 @@ class Link:
         except framing.FrameError as err:
             await self._send_error(err)
             return
-        self.st.remember_id(frame.unique_id)
+        self.st.remember_id(frame.unique_id, fp)
         await self.cp.route_message(raw)

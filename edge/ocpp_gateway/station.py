@@ -40,15 +40,17 @@ class StationState:
         # 2.0.1 (transaction id, seqNo) already processed: a wallbox retransmits queued
         # events with new message ids, and samples must not be recorded twice
         self.tx_seq_seen: OrderedDict[tuple, None] = OrderedDict()
-        # call id -> (reply text or None while in progress, link_seq that received it)
+        # call id -> [reply text or None while in progress, link_seq that received it,
+        #             fingerprint of action + payload]
         self.seen_ids: OrderedDict[str, list] = OrderedDict()
 
     @property
     def connected(self) -> bool:
         return self.link is not None
 
-    def remember_id(self, uid: str) -> None:
-        self.seen_ids[uid] = [None, self.link_seq]
+    def remember_id(self, uid: str, fingerprint: bytes) -> None:
+        self.seen_ids.pop(uid, None)
+        self.seen_ids[uid] = [None, self.link_seq, fingerprint]
         while len(self.seen_ids) > SEEN_IDS_MAX:
             self.seen_ids.popitem(last=False)
 

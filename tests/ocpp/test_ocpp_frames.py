@@ -159,3 +159,19 @@ def test_token_bucket_paces_after_the_burst():
     assert b.wait_s() == pytest.approx(0.2)
     t[0] = 10.0                                  # long quiet period refills to the burst
     assert [b.wait_s() for _ in range(3)] == [0.0, 0.0, 0.0]
+
+
+async def test_reused_id_with_other_content_is_a_new_message(gateway, sessions):
+    """Wallboxes often number messages from 1 again after a reboot."""
+    ws = await _raw(gateway.port, "1.6")
+    a = await _ask(ws, [2, "1", "StartTransaction", {"connectorId": 1, "idTag": "STAFF1",
+                                                     "meterStart": 0,
+                                                     "timestamp": "2025-06-02T06:00:00Z"}])
+    await ws.close()
+    ws = await _raw(gateway.port, "1.6")
+    b = await _ask(ws, [2, "1", "StartTransaction", {"connectorId": 2, "idTag": "STAFF2",
+                                                     "meterStart": 0,
+                                                     "timestamp": "2025-06-02T07:00:00Z"}])
+    assert a[2]["transactionId"] != b[2]["transactionId"]
+    assert len(sessions.open_sessions()) == 2
+    await ws.close()
