@@ -13,6 +13,8 @@ import hashlib
 import json
 import logging
 import time
+import uuid
+from collections import OrderedDict
 from typing import Any, Callable
 
 import websockets
@@ -57,6 +59,16 @@ class Link:
         self.frames_in = 0
         self.errors_sent = 0
         self.duplicates = 0
+        # ids of our own CALLs awaiting an answer (bounded: a timed-out call's id ages out)
+        self._asked: OrderedDict[str, bool] = OrderedDict()
+
+    def new_call_id(self) -> str:
+        """Id generator handed to the library ChargePoint; remembers what we asked."""
+        uid = uuid.uuid4().hex
+        self._asked[uid] = True
+        while len(self._asked) > 32:
+            self._asked.popitem(last=False)
+        return uid
 
     # the library ChargePoint sends through here
     async def send(self, text: str) -> None:
@@ -116,7 +128,13 @@ class Link:
             log.warning("station %s: malformed response frame ignored", self.st.id)
             return
         if frame.kind != "call":
-            await self.cp.route_message(raw)
+            if self._asked.pop(frame.unique_id, False):
+                await self.cp.route_message(raw)
+            else:
+                # Unsolicited or late answers would pile up in the library's response
+                # queue (unbounded): drop them here.
+                log.debug("station %s: answer to unknown call %s dropped", self.st.id,
+                          frame.unique_id)
             return
         fp = _fingerprint(frame)
         seen = self.st.seen_ids.get(frame.unique_id)

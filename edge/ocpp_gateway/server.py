@@ -186,6 +186,7 @@ class Gateway:
         link = Link(ws, st, version, TokenBucket(self.rate_per_s, self.burst))
         cls = StationV16 if version == framing.V16 else StationV201
         link.cp = cls(st, link, self, self.response_timeout_s)
+        link.cp._unique_id_generator = link.new_call_id
         st.link_seq += 1
         st.link = link
         if old is not None:

@@ -175,3 +175,12 @@ async def test_reused_id_with_other_content_is_a_new_message(gateway, sessions):
     assert a[2]["transactionId"] != b[2]["transactionId"]
     assert len(sessions.open_sessions()) == 2
     await ws.close()
+
+
+async def test_unsolicited_answers_do_not_accumulate(gateway):
+    ws = await _raw(gateway.port, "2.0.1")
+    for i in range(200):
+        await ws.send(json.dumps([3, "x%d" % i, {"status": "Accepted"}]))
+    await _still_up(ws)
+    assert gateway.stations["CP201"].link.cp._response_queue.qsize() == 0
+    await ws.close()

@@ -266,3 +266,26 @@ async def test_silent_wallbox_does_not_hold_up_others(gateway):
     task.cancel()
     await ws.close()
     await good.close()
+
+
+async def test_store_failure_is_an_internal_error_and_retry_works(gateway, sessions):
+    ws = await websockets.connect("ws://127.0.0.1:%d/CP16" % gateway.port,
+                                  subprotocols=["ocpp1.6"],
+                                  additional_headers=basic("CP16", "secret-16"), proxy=None)
+    frame = json.dumps([2, "st-1", "StartTransaction", {
+        "connectorId": 1, "idTag": "STAFF1", "meterStart": 0,
+        "timestamp": "2025-06-02T06:00:00Z"}])
+    real_start = sessions.start
+
+    def failing_start(*a, **kw):
+        raise sqlite3.OperationalError("disk I/O error")
+    sessions.start = failing_start
+    await ws.send(frame)
+    reply = json.loads(await asyncio.wait_for(ws.recv(), GUARD_S))
+    assert reply[:3] == [4, "st-1", "InternalError"]     # nothing acknowledged
+    sessions.start = real_start
+    await ws.send(frame)                                  # the wallbox retries, same id
+    reply = json.loads(await asyncio.wait_for(ws.recv(), GUARD_S))
+    assert reply[0] == 3 and reply[1] == "st-1"
+    assert len(sessions.open_sessions()) == 1
+    await ws.close()
