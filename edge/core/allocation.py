@@ -155,6 +155,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
 
 def _capacities(layout, live, state, grid_da, ext_da, cfg):
     root = layout.root
+    worst = False
     if grid_da is not None:
         ev = [0, 0, 0]
         sent = state.sent
@@ -177,13 +178,21 @@ def _capacities(layout, live, state, grid_da, ext_da, cfg):
     elif cfg.failsafe_non_ev_da is not None:
         non_ev = list(cfg.failsafe_non_ev_da)
     else:
-        non_ev = [root.max_da[p] - root.margin_da for p in range(3)]
+        non_ev = None
     caps = list(layout.cap)
     for p in range(3):
         lim = root.max_da[p]
         if ext_da is not None and ext_da < lim:
             lim = ext_da
-        caps[layout.root_phase[p]] = lim - root.margin_da - non_ev[p]
+        lim -= root.margin_da
+        if non_ev is None:
+            # Fail-safe without a configured budget: all of it is taken as other
+            # load. Nothing is left for EVs, and that is not reported as an overload.
+            non_ev = [0, 0, 0]
+            worst = True
+        if worst:
+            non_ev[p] = lim if lim > 0 else 0
+        caps[layout.root_phase[p]] = lim - non_ev[p]
     if layout.root_sum is not None:
         k = layout.root_sum
         caps[k] = layout.cap[k] - 3 * root.margin_da - non_ev[0] - non_ev[1] - non_ev[2]

@@ -94,3 +94,21 @@ def test_recovery_when_data_returns_raises_slowly():
     assert sent_of(r, "CP0") == 260 and r.changed == {}
     r = run(t, s, grid_da=(260, 260, 260), now_s=1040, state=r.state, cfg=cfg)
     assert sent_of(r, "CP0") == 320
+
+
+def test_fail_safe_without_budget_under_an_external_cap_is_not_an_overload():
+    t = flat_tree(2, grid_da=400, max_da=320)
+    cap = {"max_da": 250, "expires_s": 5000}
+    r = allocate(t, [session("CP0"), session("CP1")], None, 1000, None, AllocConfig(), cap)
+    assert r.status["mode"] == "failsafe" and r.status["overloaded"] == []
+    assert limit_of(r, "CP0") == 0 and limit_of(r, "CP1") == 0
+
+
+def test_fail_safe_still_reserves_uncontrollable_wallboxes():
+    t = flat_tree(3, grid_da=400, max_da=160, margin_da=10)
+    s = [session("CP0", controllable=False), session("CP1"), session("CP2")]
+    r = allocate(t, s, None, 1000, None, _cfg())
+    # 400 - 10 - 200 assumed other load - 160 for the box that ignores us = 30: below a minimum.
+    assert r.targets[("CP0", 1)] == (160, 3)
+    assert limit_of(r, "CP1") == 0 and limit_of(r, "CP2") == 0
+    assert r.status["paused"] == [("CP1", 1), ("CP2", 1)]

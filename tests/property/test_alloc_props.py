@@ -224,3 +224,48 @@ def test_ramped_limits_stay_within_limits_over_many_cycles(case, steps):
             for s in sessions:
                 if s["controllable"]:
                     assert r.targets[s["key"]][0] == 0
+
+
+def non_ev_with_state(tree, grid, sessions, prev_limits):
+    """Other load when EVs without samples are taken to draw what they were sent."""
+    ev = [0, 0, 0]
+    specs = {c.key: c for c in tree.connectors}
+    for s in sessions:
+        if s["drawn_da"] is not None:
+            for p in range(3):
+                ev[p] += s["drawn_da"][p]
+        elif s["controllable"] and prev_limits is not None:
+            limit, phases = prev_limits[s["key"]]
+            for p in loaded_phases(specs[s["key"]], phases):
+                ev[p] += limit
+    return [max(0, grid[p] - ev[p]) for p in range(3)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites(), st.lists(st.tuples(st.integers(1, 90), st.integers(0, 900), st.integers(0, 900)),
+                         min_size=2, max_size=8), st.randoms(use_true_random=False))
+def test_every_cycle_respects_every_limit_with_state_rotation_and_switching(case, steps, rnd):
+    tree, sessions, grid, ext = case
+    cfg = AllocConfig(rotate_after_s=60, phase_hold_s=30, raise_holdoff_s=10, failsafe_non_ev_da=(100, 50, 0))
+    site_limit = {"max_da": ext, "expires_s": 10 ** 9} if ext is not None else None
+    state = None
+    prev = None
+    now = 1000
+    for dt, l1, l2 in steps:
+        now += dt
+        grid = (l1, l2, grid[2])
+        order = list(sessions)
+        rnd.shuffle(order)    # the order of the gateway's list must not matter
+        r = allocate(tree, order, Meter(grid, now), now, state, cfg, site_limit)
+        non_ev = non_ev_with_state(tree, grid, sessions, prev)
+        check_limits_hold(tree, r.targets, sessions, non_ev, ext)
+        specs = {c.key: c for c in tree.connectors}
+        for s in sessions:
+            limit, phases = r.targets[s["key"]]
+            if s["controllable"]:
+                assert limit == 0 or specs[s["key"]].min_da <= limit <= specs[s["key"]].max_da
+                assert phases in ((1, 3) if specs[s["key"]].can_switch_phases else (specs[s["key"]].phases,))
+        again = allocate(tree, sessions, Meter(grid, now), now, state, cfg, site_limit)
+        assert again.targets == r.targets and again.limits == r.limits
+        state = r.state
+        prev = r.limits
