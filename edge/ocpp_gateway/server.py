@@ -98,6 +98,8 @@ class Gateway:
         self._server: Any = None
         self._limits: dict[tuple, tuple] = {}
         self._inflight: dict[str, asyncio.Task] = {}
+        self._running: set[tuple] = set()
+        self._again: set[tuple] = set()
         self._unsubscribe = lists.subscribe(self._on_lists_changed)
 
     # -- lifecycle ------------------------------------------------------------------
@@ -131,6 +133,29 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
+
+    def coalesce(self, st: StationState, what: str, make: Callable[[], Any]) -> None:
+        """Run ``make()`` for a station, at most one running plus one queued.
+
+        A wallbox flooding BootNotifications, or the cloud sending many list changes,
+        must not pile up tasks: requests while one runs collapse into one more run.
+        """
+        key = (st.id, what)
+        if key in self._running:
+            self._again.add(key)
+            return
+
+        async def runner() -> None:
+            try:
+                while True:
+                    self._again.discard(key)
+                    await make()
+                    if key not in self._again:
+                        return
+            finally:
+                self._running.discard(key)
+        self._running.add(key)
+        self.spawn(runner())
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
@@ -244,7 +269,7 @@ class Gateway:
     def _on_lists_changed(self, book: Any) -> None:
         for st in self.stations.values():
             if st.connected and st.booted:
-                self.spawn(self.sync_local_list(st))
+                self.coalesce(st, "list", lambda st=st: self.sync_local_list(st))
 
     async def sync_local_list(self, st: StationState) -> list[str]:
         """Bring the wallbox's local list up to date; returns the statuses of the updates."""

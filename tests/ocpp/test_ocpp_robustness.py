@@ -289,3 +289,31 @@ async def test_store_failure_is_an_internal_error_and_retry_works(gateway, sessi
     assert reply[0] == 3 and reply[1] == "st-1"
     assert len(sessions.open_sessions()) == 1
     await ws.close()
+
+
+async def test_repeated_requests_coalesce(gateway):
+    """30 after-boot requests while one runs: one run now, exactly one more after."""
+    st = gateway.stations["CP16"]
+    gate = asyncio.Event()
+    runs = []
+
+    async def work():
+        runs.append(len(runs))
+        await gate.wait()
+    gateway.coalesce(st, "boot", work)
+    await until(lambda: len(runs) == 1)          # first run started and is blocked
+    for _ in range(29):
+        gateway.coalesce(st, "boot", work)       # requests while it runs
+    assert len(gateway._tasks) == 1              # no new tasks
+    gate.set()
+    await until(lambda: not gateway._running)
+    assert runs == [0, 1]
+
+
+async def test_boot_flood_is_answered(gateway):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    res = await asyncio.gather(*[c.cp.boot() for _ in range(30)])
+    assert all(r.status == "Accepted" for r in res)
+    await until(lambda: not gateway._running)
+    assert len(c.cp.calls("TriggerMessage")) <= 31
+    await c.close()

@@ -78,7 +78,7 @@ class StationV16(ChargePoint):
     @after(Action.boot_notification)
     def after_boot(self, **kw: Any):
         # Outgoing calls must not run inside the handler (the library would deadlock).
-        self.gw.spawn(self.gw.after_boot(self.st))
+        self.gw.coalesce(self.st, "boot", lambda: self.gw.after_boot(self.st))
 
     @on(Action.heartbeat)
     def on_heartbeat(self):

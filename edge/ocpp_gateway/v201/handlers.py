@@ -99,7 +99,7 @@ class StationV201(ChargePoint):
 
     @after(Action.boot_notification)
     def after_boot(self, **kw: Any):
-        self.gw.spawn(self.gw.after_boot(self.st))
+        self.gw.coalesce(self.st, "boot", lambda: self.gw.after_boot(self.st))
 
     @on(Action.heartbeat)
     def on_heartbeat(self):
