@@ -220,6 +220,8 @@ def local_list_entries(book, site, station_id, max_entries, now_s, recent_uids=(
     """
     if site.station(station_id) is None or type(max_entries) is not int or max_entries <= 0:
         return []
+    if type(recent_uids) not in (list, tuple):
+        recent_uids = ()
     eligible = []
     for g in book.groups():
         if g.kind in ("drivers", "cards") and g.state == "active" and g.active_at(site, station_id, None):

@@ -63,6 +63,8 @@ class Station:
         self.group_id = group_id
 
     def connector(self, connector_id):
+        if type(connector_id) is not int:   # True == 1 in Python: a bool is no connector id
+            return None
         for c in self.connectors:
             if c.id == connector_id:
                 return c
@@ -108,11 +110,13 @@ class Site:
     def from_dict(cls, d):
         return _build_site(d)
 
+    # Look-ups take ids straight from wallboxes and payloads: anything that is not
+    # an id of this site (even an unhashable list) is simply unknown.
     def station(self, station_id):
-        return self._stations.get(station_id)
+        return self._stations.get(station_id) if type(station_id) is str else None
 
     def connector(self, station_id, connector_id):
-        s = self._stations.get(station_id)
+        s = self.station(station_id)
         return s.connector(connector_id) if s is not None else None
 
     def connectors(self):
@@ -122,10 +126,10 @@ class Site:
         return list(self._stations.values())
 
     def charging_group(self, group_id):
-        return self._groups.get(group_id)
+        return self._groups.get(group_id) if type(group_id) is str else None
 
     def group_of(self, station_id):
-        s = self._stations.get(station_id)
+        s = self.station(station_id)
         return self._groups[s.group_id] if s is not None else None
 
     def to_dict(self):
@@ -265,13 +269,15 @@ def _build_connector(c, cf, sid):
     no_unknown_keys(c, cf, _CONNECTOR_KEYS)
     cid = need_int(c.get("id"), cf + ".id", 1, 99)
     phases = c.get("phases", 3)
-    if phases not in (1, 3) or isinstance(phases, bool):
+    if type(phases) is not int or phases not in (1, 3):
         raise ValidationError(cf + ".phases", phases, "must be 1 or 3")
     wiring_text = c.get("wiring", "L1L2L3" if phases == 3 else None)
+    if wiring_text is not None and not isinstance(wiring_text, str):
+        raise ValidationError(cf + ".wiring", c.get("wiring"), "must be a text such as L1L2L3 or L2")
     if phases == 3:
         if wiring_text not in ROTATIONS:
             raise ValidationError(cf + ".wiring", wiring_text,
-                                  "a 3-phase connector needs one of " + ", ".join(ROTATIONS))
+                                  "a 3-phase connector needs one of L1L2L3, L2L3L1, L3L1L2")
         wiring = ROTATIONS[wiring_text]
     else:
         if wiring_text not in PHASE_NAMES:

@@ -186,6 +186,8 @@ def test_local_list_entries_order_and_filter():
     assert [e[0] for e in local_list_entries(b, SITE, "CP001", 3, far_future, ["g03"])] == uids[:3]
     assert local_list_entries(b, SITE, "CP404", 10, far_future) == []
     assert local_list_entries(b, SITE, "CP001", 0, far_future) == []
+    assert local_list_entries(b, SITE, ["CP001"], 5, far_future) == []
+    assert len(local_list_entries(b, SITE, "CP001", 5, far_future, recent_uids=None)) == 5
     # tokens not yet expired are included with their expiry
     assert ("OLD0001", "valid", 1700000000, "g-guests") in local_list_entries(b, SITE, "CP101", 100, 1600000000)
 

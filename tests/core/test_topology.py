@@ -39,6 +39,11 @@ def test_lookups():
     assert s.station("CP101").group_id == "visitors"
     assert s.group_of("CP002").id == "garage"
     assert s.group_of("nope") is None
+    for junk in (None, 5, ["CP001"], {"id": "CP001"}):
+        assert s.station(junk) is None and s.connector(junk, 1) is None and s.group_of(junk) is None
+        assert s.charging_group(junk) is None
+    assert s.connector("CP001", [1]) is None and s.connector("CP001", "1") is None
+    assert s.connector("CP001", True) is None and s.connector("CP001", 1.0) is None
     keys = [(c.station_id, c.id) for c in s.connectors()]
     assert keys == [("CP001", 1), ("CP001", 2), ("CP002", 1), ("CP101", 1)]
     # connectors() hands out a copy: callers cannot corrupt the site
@@ -113,6 +118,10 @@ def test_connector_rules():
     base = "charging_groups[0].stations[0].connectors[0]"
     changes = [
         ({"phases": 2}, base + ".phases"),
+        ({"phases": 3.0}, base + ".phases"),
+        ({"phases": True}, base + ".phases"),
+        ({"wiring": []}, base + ".wiring"),
+        ({"wiring": {"L1": 1}}, base + ".wiring"),
         ({"wiring": "L1L3L2"}, base + ".wiring"),      # not a rotation: reversed field
         ({"min_current_a": 20}, base + ".min_current_a"),
         ({"max_current_a": 0}, base + ".max_current_a"),
