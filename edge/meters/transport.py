@@ -123,7 +123,8 @@ class ModbusLink:
                 ok = False
                 reason = str(exc) or type(exc).__name__
             else:
-                reason = "connection refused or unreachable"
+                reason = ("cannot open the port: missing, busy or no permission"
+                          if self.transport == "rtu" else "connection refused or unreachable")
             if not ok:
                 client.close()
                 raise MeterConnectError("%s: cannot connect (%s)" % (self.endpoint, reason))

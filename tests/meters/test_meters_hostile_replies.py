@@ -158,3 +158,14 @@ async def test_late_rtu_answer_is_not_taken_for_the_next_block(sim, poller):
         r = await p.poll_once("m1")
         assert r is not None, p.status("m1")["last_error"]
         assert (r.power_w, r.import_wh, r.export_wh) == (1235, 500000, 700)
+
+
+async def test_missing_serial_port_is_a_connect_error(poller, tmp_path):
+    from edge.meters import MeterConfig
+    path = str(tmp_path / "ttyUSB9")  # no such device
+    cfg = MeterConfig.from_dict({"id": "m1", "model": "eastron_sdm630", "transport": "rtu",
+                                 "serial_port": path, "timeout_s": 0.2})
+    p = poller([cfg])
+    assert await p.poll_once("m1") is None
+    assert p.status("m1")["last_error"] == (
+        "serial %s: cannot connect (cannot open the port: missing, busy or no permission)" % path)
