@@ -167,6 +167,10 @@ class MeterModel:
             for p in model.parts():
                 if p.address < 2 or p.address + p.count > sunspec["model_length"] + 2:
                     raise ValidationError("fields", p.address, "lies outside the SunSpec model block")
+            for sf_name, a in scale_factors.items():
+                if not 2 <= a < sunspec["model_length"] + 2:
+                    raise ValidationError("scale_factors.%s.address" % sf_name, a,
+                                          "lies outside the SunSpec model block")
         return model
 
 

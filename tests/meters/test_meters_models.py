@@ -89,3 +89,16 @@ def test_missing_phase_l1_is_refused():
     with pytest.raises(ValidationError) as err:
         MeterModel.from_dict(data)
     assert err.value.field == "fields.current_da[0]"
+
+
+def test_sunspec_addresses_must_lie_in_the_model_block():
+    data = json.loads((MODELS_DIR / "sunspec_meter.json").read_text())
+    data["scale_factors"]["W_SF"]["address"] = 200
+    with pytest.raises(ValidationError) as err:
+        MeterModel.from_dict(data)
+    assert err.value.field == "scale_factors.W_SF.address"
+    data = json.loads((MODELS_DIR / "sunspec_meter.json").read_text())
+    data["fields"]["power_w"]["address"] = 1  # the L register
+    with pytest.raises(ValidationError) as err:
+        MeterModel.from_dict(data)
+    assert "outside the SunSpec model block" in str(err.value)
