@@ -90,3 +90,45 @@ def test_a_corrupted_connector_is_refused_at_its_own_path(case):
         assert str(e).startswith(e.field + ": ")
     else:
         assert legal, (key, value)
+
+
+JUNK = [None, True, -1, 0, 2 ** 70, 1.5, float("nan"), float("inf"), "", "x" * 300, [], {}, [[]], {"a": []}, "L1"]
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _paths(v, prefix + (i,))
+
+
+@st.composite
+def anywhere_corrupted(draw):
+    import copy
+    d = copy.deepcopy(draw(site_dicts()))
+    path = draw(st.sampled_from(list(_paths(d))))
+    junk = draw(st.sampled_from(JUNK))
+    if not path:
+        return junk
+    parent = d
+    for p in path[:-1]:
+        parent = parent[p]
+    if draw(st.booleans()) and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = junk
+    return d
+
+
+@settings(max_examples=400, deadline=None)
+@given(anywhere_corrupted())
+def test_any_corruption_is_a_validation_error_or_a_valid_site(d):
+    try:
+        site = Site.from_dict(d)
+    except ValidationError as e:
+        assert str(e).startswith(e.field + ": ")
+        return
+    assert Site.from_dict(site.to_dict()).to_dict() == site.to_dict()
