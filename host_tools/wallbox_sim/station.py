@@ -101,6 +101,7 @@ class Station:
         self._tasks: set[asyncio.Task] = set()
         # Observations for benchmarks and displays.
         self.authorize_rtt_s: list[float] = []
+        self.authorizing = 0        # Authorize requests waiting for the server
         self.profile_log: list[tuple[float, int, float | None]] = []  # wall time, connector, limit
 
     # -- configuration -------------------------------------------------------
@@ -269,6 +270,7 @@ class Station:
         if self.online and listed == "Accepted" and self.conf_bool("LocalPreAuthorize"):
             return "Accepted"
         if self.online and self.link is not None:
+            self.authorizing += 1
             try:
                 t0 = time.perf_counter()
                 status = await self.link.authorize(id_tag)
@@ -276,6 +278,8 @@ class Station:
                 return status
             except Exception as e:  # connection lost mid-call: decide as offline
                 log.info("%s: authorize failed online (%s), deciding offline", self.id, e)
+            finally:
+                self.authorizing -= 1
         if listed is None:
             return "Accepted" if self.conf_bool("AllowOfflineTxForUnknownId") else "Invalid"
         if listed == "Accepted" and not self.conf_bool("LocalAuthorizeOffline"):

@@ -180,3 +180,62 @@ async def test_trigger_message_resends_status(version):
                                                            evse={"id": 7}))
             assert (res.status, bad.status) == ("Accepted", "Rejected")
             await cs.wait_for(lambda: len(statuses(cs)) == 3, "a triggered status")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_remote_start_with_a_tx_profile_charges_at_its_limit(version):
+    tx_profile = {"stack_level": 0, "charging_profile_purpose": "TxProfile",
+                  "charging_profile_kind": "Relative"}
+    sched = {"charging_rate_unit": "A",
+             "charging_schedule_period": [{"start_period": 0, "limit": 8}]}
+    async with Central(tokens={"PAY"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version)])
+        async with fleet:
+            await fleet.wait_connected()
+            point = await cs.point("CP1")
+            if version == "1.6":
+                req = c16.RemoteStartTransaction(id_tag="PAY", connector_id=1, charging_profile=dict(
+                    tx_profile, charging_profile_id=4, charging_schedule=sched))
+            else:
+                req = c201.RequestStartTransaction(
+                    id_token={"id_token": "PAY", "type": "Central"}, remote_start_id=1, evse_id=1,
+                    charging_profile=dict(tx_profile, id=4, charging_schedule=[dict(sched, id=1)]))
+            assert (await point.call(req)).status == "Accepted"
+            await cs.wait_for(lambda: starts(cs, version), "a start")
+            conn = fleet.connector("CP1", 1)
+            assert (conn.limit_a, conn.drawn_a) == (8.0, 8.0)
+            await cs.wait_for(lambda: conn.tx.server_id is not None, "tx numbered")
+            await point.call(remote_stop(version, conn.tx.server_id))
+            await cs.wait_for(lambda: stops(cs, version), "a stop")
+            assert len(fleet.station("CP1").profiles) == 0   # ended with its session
+
+
+@pytest.mark.parametrize("validate", [True, False], ids=["schema", "lean"])
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_malformed_requests_get_errors_and_the_station_keeps_working(version, validate):
+    async with Central(tokens={"T"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version)], validate_schema=validate)
+        async with fleet:
+            await fleet.wait_connected()
+            point = await cs.point("CP1")
+            if version == "1.6":
+                bad = c16.SendLocalList(list_version=1, update_type="Full",
+                                        local_authorization_list=[{"idTagInfo": {}}])
+            else:
+                bad = c201.SendLocalList(version_number=1, update_type="Full",
+                                         local_authorization_list=[{"id_token_info": {}}])
+            if validate:
+                # The library's schema check answers with a CallError.
+                with pytest.raises(Exception) as err:
+                    await point.call(bad, suppress=False, skip_schema_validation=True)
+                assert type(err.value).__name__ in (
+                    "FormatViolationError", "FormationViolationError", "ProtocolError",
+                    "TypeConstraintViolationError", "OccurrenceConstraintViolationError")
+            else:
+                # Without schema checks the simulator's own check refuses the update.
+                res = await point.call(bad, suppress=False, skip_schema_validation=True)
+                assert res.status == "Failed"
+            assert fleet.station("CP1").local_list.version == 0
+            res = await point.call(send_list(version, 2, [("T", "Accepted")]))
+            assert res.status == "Accepted"
+            assert await fleet.plug_in("CP1", 1, "T", need_wh=5000, max_current_a=16)
