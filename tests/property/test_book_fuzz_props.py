@@ -94,3 +94,33 @@ def test_corrupted_deltas(delta):
     if new is not None:
         again = GroupBook.from_snapshot(new.to_snapshot(), SITE)
         assert again.to_snapshot() == new.to_snapshot()
+
+
+OPS = ["create", "rename", "tariff", "active_on", "prioritised", "windows", "archive", "delete"]
+GIDS = ["g-staff", "g-guests", "g-adhoc", "g-roam", "nope"] + JUNK
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(OPS), st.sampled_from(GIDS), st.sampled_from(JUNK), st.sampled_from(["installer", "", 5]),
+       st.sampled_from([0, 100, -1, None]))
+def test_local_operations_with_junk(op, gid, arg, by, now_s):
+    book = GroupBook.from_snapshot(snapshot_dict(), SITE)
+    before = book.to_snapshot(with_history=True)
+    calls = {
+        "create": lambda: book.create_group(arg, SITE, by, now_s),
+        "rename": lambda: book.rename_group(gid, arg, by, now_s),
+        "tariff": lambda: book.set_tariff(gid, arg, by, now_s),
+        "active_on": lambda: book.set_active_on(gid, arg, SITE, by, now_s),
+        "prioritised": lambda: book.set_prioritised(gid, arg, by, now_s),
+        "windows": lambda: book.set_windows(gid, arg, by, now_s),
+        "archive": lambda: book.archive_group(gid, by, now_s),
+        "delete": lambda: book.delete_group(gid, arg, by, now_s),
+    }
+    new = _only_validation_errors(calls[op])
+    assert book.to_snapshot(with_history=True) == before
+    if new is not None:
+        assert by == "installer" and now_s in (0, 100)
+        # every real change is in the history; a no-op (same value again) adds nothing
+        assert len(new.history) > len(book.history) or new.to_snapshot() == book.to_snapshot()
+        again = GroupBook.from_snapshot(new.to_snapshot(), SITE)
+        assert again.to_snapshot() == new.to_snapshot()
