@@ -193,3 +193,21 @@ def test_local_list_holds_only_tokens_the_station_accepts(snap, station, max_ent
             d = A.authorize(book, SITE, tok["uid"], station, None, t)
             if d.accepted and d.kind in ("drivers", "cards"):
                 assert tok["uid"] in listed
+
+
+JUNK = [None, True, 0, -1, 1, 2, 2 ** 70, 1.0, "", "S1", "s1", "T0", "t0", "x" * 500, [], {}, ["S1"], ("S1", 1)]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books(), st.sampled_from(JUNK), st.sampled_from(JUNK), st.sampled_from(JUNK),
+       st.one_of(st.integers(-2 ** 40, 2 ** 40), st.floats(0, 4e9)), st.sampled_from(JUNK))
+def test_junk_requests_get_an_answer_not_an_exception(snap, token, station, connector, now_s, extra):
+    book = GroupBook.from_snapshot(snap, SITE)
+    d = A.authorize(book, SITE, token, station, connector, now_s, online=bool(extra))
+    assert d.reason in A.REASONS
+    assert d.accepted is False or (type(station) is str and station in STATIONS)
+    r = A.authorize_remote_start(book, SITE, token, station, connector, now_s, group_id=extra)
+    assert r.reason in A.REASONS
+    assert r.accepted is False or (type(connector) is int and SITE.connector(station, connector) is not None)
+    entries = A.local_list_entries(book, SITE, station, connector, now_s, recent_uids=extra)
+    assert isinstance(entries, list)
