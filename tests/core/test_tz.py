@@ -88,3 +88,33 @@ def test_only_ascii_names_and_digits():
         except ValidationError:
             continue
         raise AssertionError("accepted %r" % text)
+
+
+def _zeller_weekday(y, m, d):
+    """Day of week by Zeller's congruence (0 = Saturday), independent of edge.core.civil."""
+    if m < 3:
+        m += 12
+        y -= 1
+    k = y % 100
+    j = y // 100
+    return (d + (13 * (m + 1)) // 5 + k + k // 4 + j // 4 + 5 * j) % 7
+
+
+def _last_sunday(y, m):
+    d = 31
+    while _zeller_weekday(y, m, d) != 1:   # 1 = Sunday in Zeller's numbering
+        d -= 1
+    return d
+
+
+def test_berlin_rule_equals_the_eu_law_for_forty_years():
+    # EU directive 2000/84/EC: summer time from 01:00 UTC on the last Sunday of March
+    # to 01:00 UTC on the last Sunday of October. Runs on MicroPython as well.
+    tz = parse_tz(BERLIN)
+    for year in range(2000, 2041):
+        start = _utc(year, 3, _last_sunday(year, 3), 1)
+        end = _utc(year, 10, _last_sunday(year, 10), 1)
+        assert tz.transitions(year) == (start, end), year
+        for t, want in ((start - 1, 3600), (start, 7200), (end - 1, 7200), (end, 3600),
+                        (_utc(year, 1, 1), 3600), (_utc(year, 7, 1), 7200), (_utc(year, 12, 31, 23, 59, 59), 3600)):
+            assert tz.offset_s(t) == want, (year, t)
