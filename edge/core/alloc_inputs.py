@@ -106,7 +106,15 @@ def read_sessions(sessions, layout, now_s, notes):
             started = _started(s, n, now_s, notes)
         drawn = s.get("drawn_da")
         if drawn is not None:
-            drawn = _drawn(s, n, notes)
+            if (type(drawn) is tuple or type(drawn) is list) and len(drawn) == 3:
+                a, b, c = drawn
+                if type(a) is int and type(b) is int and type(c) is int \
+                        and 0 <= a <= _MAX_DA and 0 <= b <= _MAX_DA and 0 <= c <= _MAX_DA:
+                    drawn = (a, b, c)
+                else:
+                    drawn = _drawn(s, n, notes)
+            else:
+                drawn = _drawn(s, n, notes)
         ctl = s.get("controllable", True)
         if ctl is not True and ctl is not False:
             ctl = _controllable(s, n, notes)

@@ -96,6 +96,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     sent_map = state.sent
     max_da = layout.max_da
     min_da = layout.min_da
+    switch = layout.switch
     for live_session in live:
         i, key, sid, prio, started, drawn, controllable = live_session
         memo = old_memos.get(key)
@@ -109,11 +110,11 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
             new_memos[key] = next_memo(memo, sid, FULL, True, now_s)
             continue
         hi = max_da[i]
-        if memo is not None and memo.run_since_s is not None:
+        if drawn is not None and memo is not None and memo.run_since_s is not None:
             rec = sent_map.get(key)
             if rec is not None and rec.limit_da > 0:
                 hi = _demand(layout, i, drawn, memo, rec, now_s, cfg)
-        options = phase_options(layout.specs[i], memo, now_s, cfg) if layout.switch[i] else _FULL_ONLY
+        options = phase_options(layout.specs[i], memo, now_s, cfg) if switch[i] else _FULL_ONLY
         cls, rank = order_key(memo, started, now_s, rotate)
         keyed.append((-prio, cls, rank, started, key, [i, min_da[i], hi, prio, options, key, memo, sid]))
     keyed.sort()
@@ -208,31 +209,29 @@ def _loaded(spec, memo):
 def _demand(layout, i, drawn, memo, sent, now_s, cfg):
     """The most a charging session should get: its maximum unless it clearly uses less.
 
-    ``sent`` is what its connector was last sent (a limit above 0).
+    ``drawn`` is what it draws per site phase, ``sent`` what its connector was last
+    sent (a limit above 0).
     """
     spec = layout.specs[i]
-    lo = spec.min_da
     hi = spec.max_da
-    if sent.phases != (1 if memo.mode == ONE else spec.phases):
-        return hi
-    lim = sent.limit_da
     if now_s - sent.changed_s < cfg.raise_holdoff_s:
         # The car has not had time to follow its last limit: judge it later. Its
         # fair share stays reserved meanwhile (the ramp holds what is sent), so the
         # others' targets do not swing up and back.
         return hi
-    if drawn is None:
+    if sent.phases != (1 if memo.mode == ONE else spec.phases):
         return hi
+    lim = sent.limit_da
     d = 0
     for p in _loaded(spec, memo):
         if drawn[p] > d:
             d = drawn[p]
     head = cfg.unused_headroom_da
     if d + head < lim:
-        return _clamp(d + head, lo, hi)
+        return _clamp(d + head, spec.min_da, hi)
     if d + head // 2 >= lim:
         return hi
-    return _clamp(lim, lo, hi)
+    return _clamp(lim, spec.min_da, hi)
 
 
 def _clamp(v, lo, hi):
@@ -246,13 +245,15 @@ def _ramp_all(layout, targets, state, now_s, cfg):
     old = state.sent
     phases = layout.phases
     min_da = layout.min_da
+    get_target = targets.get
+    get_old = old.get
     i = -1
     for key in layout.keys:
         i += 1
-        t = targets.get(key)
+        t = get_target(key)
         if t is None:
             t = (0, phases[i])
-        prev = old.get(key)
+        prev = get_old(key)
         if prev is not None and prev.limit_da == t[0] and prev.phases == t[1]:
             limits[key] = t
             sent[key] = prev
@@ -306,28 +307,37 @@ def _stage(layout, caps, items, start, end, alloc, modes, st, by, ij):
             lo0 = items[j][1]
     admitted = []
     waits = []
+    exact = layout.has_sums
     for j in range(start, end):
         item = items[j]
         i = item[0]
         lo = item[1]
         for mode, extra in item[4]:
             path = paths[i][mode]
-            if _reserve(caps, path, lo + extra):
-                if extra:
-                    for k in path:
-                        caps[k] += extra
-                modes[j] = mode
+            need = lo + extra
+            if exact:
+                fits = _fits_repeated(caps, path, need)
+            else:
+                fits = True
+                for k in path:
+                    if caps[k] < need:
+                        fits = False
+                        break
+            if fits:
                 break
         else:
             continue
+        modes[j] = mode
         admitted.append(j)
         if lo == lo0:
             st[j] = _ACTIVE
             for k in path:
+                caps[k] -= lo
                 rate[k] += 1
         else:
             waits.append(j)
             for k in path:
+                caps[k] -= lo
                 R[k] -= lo
     if not admitted:
         return
@@ -401,6 +411,15 @@ def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij):
                         for k2 in paths[i][mode]:
                             R[k2] -= nb
                             rate[k2] -= 1
+
+
+def _fits_repeated(caps, path, need):
+    """Whether ``need`` fits on a path where a power limit appears once per phase."""
+    if not _reserve(caps, path, need):
+        return False
+    for k in path:
+        caps[k] += need
+    return True
 
 
 def _reserve(caps, path, need):

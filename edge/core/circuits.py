@@ -146,6 +146,7 @@ class Layout:
         self.label = []
         self._phase_k = {}    # (circuit id, phase) -> k
         self._sum_k = {}      # circuit id -> k
+        self._triple_k = {}   # circuit id -> k, one constraint for all three phases
         self._add_root()
         self._add_inner(tree)
         self.has_sums = len(self._sum_k) > 0
@@ -191,6 +192,7 @@ class Layout:
         # What every connector below a circuit could draw, per phase and summed:
         # a limit at or above that can never bind and costs time in every cycle.
         worst = {}
+        mixed = {}    # circuits with a connector below that may load phases unequally
         for c in tree.connectors:
             loads = [0, 0, 0]
             for p in c.wiring:
@@ -202,24 +204,38 @@ class Layout:
                     w = worst[spec.id] = [0, 0, 0]
                 for p in PHASES:
                     w[p] += loads[p]
+                if c.phases != 3 or c.can_switch_phases:
+                    mixed[spec.id] = True
                 spec = spec.parent
         for cid in tree.circuits:
             spec = tree.circuits[cid]
             if spec.parent is None:
                 continue
             w = worst.get(spec.id, [0, 0, 0])
-            for p in PHASES:
-                lim = spec.max_da[p]
-                if lim is not None and lim - spec.margin_da < w[p]:
-                    self._phase_k[(cid, p)] = len(self.cap)
+            lim = spec.max_da[0]
+            if cid not in mixed and lim is not None and lim == spec.max_da[1] == spec.max_da[2]:
+                # Only 3-phase connectors below and one limit on all phases: the
+                # three phase constraints are the same one. Keep one, passed once.
+                if lim - spec.margin_da < w[0]:
+                    self._triple_k[cid] = len(self.cap)
                     self.cap.append(lim - spec.margin_da)
-                    self.label.append((cid, p))
+                    self.label.append((cid, "3p"))
+            else:
+                self._add_phases(cid, spec, w)
             if spec.max_power_w is not None:
                 lim = spec.max_power_w * 10 // self.voltage_v - 3 * spec.margin_da
                 if lim < w[0] + w[1] + w[2]:
                     self._sum_k[cid] = len(self.cap)
                     self.cap.append(lim)
                     self.label.append((cid, "power"))
+
+    def _add_phases(self, cid, spec, w):
+        for p in PHASES:
+            lim = spec.max_da[p]
+            if lim is not None and lim - spec.margin_da < w[p]:
+                self._phase_k[(cid, p)] = len(self.cap)
+                self.cap.append(lim - spec.margin_da)
+                self.label.append((cid, p))
 
     def _path_for(self, c, site_phases):
         # Root first: when the site is full, the root is where most checks stop.
@@ -231,6 +247,9 @@ class Layout:
         chain.reverse()
         path = []
         for cid in chain:
+            k = self._triple_k.get(cid)
+            if k is not None:
+                path.append(k)
             for p in site_phases:
                 k = self._phase_k.get((cid, p))
                 if k is not None:
