@@ -47,6 +47,24 @@ class TokenBucket:
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
+class LinkClosed(Exception):
+    """The wallbox's connection ended while the edge was waiting for its answer."""
+
+
+class GuardedCalls:
+    """Mixin for the version ChargePoints: outgoing calls end when the connection ends.
+
+    The library would wait ``response_timeout`` for an answer that can no longer come,
+    holding up whatever sequence (after-boot, list sync) made the call.
+    """
+
+    async def call(self, payload: Any, suppress: bool = True, unique_id: Any = None,
+                   skip_schema_validation: bool = False) -> Any:
+        return await self._connection.guard(super().call(  # type: ignore[misc]
+            payload, suppress=suppress, unique_id=unique_id,
+            skip_schema_validation=skip_schema_validation))
+
+
 class Link:
     """Reader loop; also the ``connection`` object handed to the library ChargePoint."""
 
@@ -61,6 +79,19 @@ class Link:
         self.duplicates = 0
         # ids of our own CALLs awaiting an answer (bounded: a timed-out call's id ages out)
         self._asked: OrderedDict[str, bool] = OrderedDict()
+        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def guard(self, coro: Any) -> Any:
+        """Await ``coro`` unless the connection ends first (then LinkClosed)."""
+        if self.closed.done():
+            coro.close()
+            raise LinkClosed(self.st.id)
+        task = asyncio.ensure_future(coro)
+        await asyncio.wait({task, self.closed}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        task.cancel()
+        raise LinkClosed(self.st.id)
 
     def new_call_id(self) -> str:
         """Id generator handed to the library ChargePoint; remembers what we asked."""
@@ -105,6 +136,13 @@ class Link:
         await self.ws.send(err.reply)
 
     async def run(self) -> None:
+        try:
+            await self._read()
+        finally:
+            if not self.closed.done():
+                self.closed.set_result(None)
+
+    async def _read(self) -> None:
         async for raw in self.ws:
             self.frames_in += 1
             delay = self.bucket.wait_s()

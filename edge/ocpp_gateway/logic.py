@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 ENERGY = "Energy.Active.Import.Register"
 CURRENT = "Current.Import"
 
-# A start reported this much later than it happened came from the wallbox's offline
-# queue (it authorized from its local list while the edge was unreachable).
-LATE_AFTER_S = 120
+# A start that happened this long before the wallbox's current connection came from its
+# offline queue (it authorized from its local list while the edge was unreachable).
+LATE_AFTER_S = 60
 
 
 class Logic:
@@ -75,8 +75,11 @@ class Logic:
         ``transaction_id`` None: the store allocates an integer id (OCPP 1.6).
         A start that arrives again (retransmitted or late) returns the first record.
         """
-        now = self.now()
-        late = offline or (now - int(started_s) > LATE_AFTER_S)
+        # Late = started before this connection existed (the wallbox was cut off), judged
+        # against our connect time, not our clock, so a wallbox clock running a little
+        # behind does not make every start "late".
+        connected_since = st.connected_since_s if st.connected_since_s is not None else self.now()
+        late = offline or (int(started_s) < connected_since - LATE_AFTER_S)
         pending = st.pending_remote.pop(token, None) if token is not None else None
         if pending is not None:
             decision = pending["decision"]
@@ -119,6 +122,17 @@ class Logic:
                 done = self.sessions.stop(old["session_id"], new["started_s"], None,
                                           "Superseded", cost_fn=_cost)
                 self.emit("session_stopped", dict(done))
+
+    def honour_offline_start(self, st: StationState, rec: dict, token: str | None) -> bool:
+        """Answer Accepted for a late start authorized from the list we gave the wallbox.
+
+        The energy has flowed and the wallbox did what we told it; for any other late
+        start the real decision is sent (a token blocked meanwhile stops the session).
+        """
+        if not rec["reported_late"] or token is None:
+            return False
+        held = {uid.upper() for uid in st.local_list.entries}
+        return token.upper() in held
 
     def meter(self, st: StationState, connector_id: int, transaction_id: Any,
               samples: list[dict]) -> None:

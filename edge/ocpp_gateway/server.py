@@ -221,7 +221,7 @@ class Gateway:
             self.spawn(old.ws.close(1000, "replaced by a new connection"))
         st.version = version
         st.peer = ws.remote_address[0] if ws.remote_address else None
-        st.last_seen_s = self.logic.now()
+        st.last_seen_s = st.connected_since_s = self.logic.now()
         log.info("station %s connected from %s (OCPP %s)", sid, st.peer, version)
         self._emit("station_connected", {"station": sid, "connected": True,
                                          "version": version})

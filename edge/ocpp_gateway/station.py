@@ -24,6 +24,7 @@ class StationState:
         self.boot: dict[str, Any] | None = None
         self.booted = False
         self.last_seen_s: int | None = None
+        self.connected_since_s: int | None = None
         self.connector_status: dict[int, str] = {}
         self.drawn_da: dict[int, list[int]] = {}      # per connector, per site phase
         self.controllable = True

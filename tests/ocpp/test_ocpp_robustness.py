@@ -317,3 +317,28 @@ async def test_boot_flood_is_answered(gateway):
     await until(lambda: not gateway._running)
     assert len(c.cp.calls("TriggerMessage")) <= 31
     await c.close()
+
+
+class _MuteConfigWallbox(Wallbox16):
+    @on(A16.change_configuration)
+    async def on_change_configuration(self, key, value):
+        self._record("ChangeConfiguration", {"key": key, "value": value})
+        await asyncio.Event().wait()            # never answers
+
+
+async def test_disconnect_ends_pending_calls_and_reboot_sequence_runs_again(gateway):
+    ws = await websockets.connect("ws://127.0.0.1:%d/CP16" % gateway.port,
+                                  subprotocols=["ocpp1.6"],
+                                  additional_headers=basic("CP16", "secret-16"), proxy=None)
+    mute = _MuteConfigWallbox("CP16", ws)
+    task = asyncio.ensure_future(mute.start())
+    # the boot answer cannot be read while the mute handler blocks this wallbox's loop,
+    # so send the boot frame by hand and wait for the edge's first call instead
+    await ws.send('[2,"b1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]')
+    await mute.wait_for("ChangeConfiguration")
+    task.cancel()
+    await ws.close()
+    # the edge's after-boot sequence must not wait out its 10 s response timeout
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    assert c.cp.calls("TriggerMessage")
+    await c.close()

@@ -299,3 +299,24 @@ async def _replace_and_sync(gateway, lists, book):
     unsub()
     lists.replace(book)
     return await gateway.sync_local_list(gateway.stations["CP16"])
+
+
+async def test_late_start_with_token_not_on_the_list_gets_real_status(gateway, sessions, clock):
+    clock.t = NOW + 7200
+    c = await connect(gateway.port, "CP16", "1.6", PW)
+    res = await c.cp.call(call.StartTransaction(connector_id=1, id_tag="BLOCKED1",
+                                                meter_start=0, timestamp=ts(NOW)))
+    assert res.id_tag_info["status"] == "Blocked"          # stops if still running
+    rec = sessions.by_transaction("CP16", res.transaction_id)
+    assert rec["reported_late"] is True                    # but recorded all the same
+    await c.close()
+
+
+async def test_slow_wallbox_clock_is_not_late(gateway, sessions, clock):
+    c = await connect(gateway.port, "CP16", "1.6", PW)
+    clock.t = NOW + 3600             # connected an hour ago; its clock is 5 min behind
+    res = await c.cp.call(call.StartTransaction(connector_id=1, id_tag="NOBODY",
+                                                meter_start=0, timestamp=ts(NOW + 3300)))
+    assert res.id_tag_info["status"] == "Invalid"
+    assert sessions.by_transaction("CP16", res.transaction_id)["reported_late"] is False
+    await c.close()

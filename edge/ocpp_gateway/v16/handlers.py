@@ -9,6 +9,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
 from edge.ocpp_gateway.framing import WIRE_LOG
+from edge.ocpp_gateway.link import GuardedCalls
 from edge.ocpp_gateway.wire_time import to_epoch_s, to_wire
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def _energy_wh(value: Any) -> int:
     return int(value)
 
 
-class StationV16(ChargePoint):
+class StationV16(GuardedCalls, ChargePoint):
     """The server side of one 1.6J connection."""
 
     def __init__(self, st: Any, connection: Any, gw: Any, response_timeout: float) -> None:
@@ -101,9 +102,7 @@ class StationV16(ChargePoint):
         rec, decision, _ = self.logic.start(self.st, connector_id, id_tag,
                                             _energy_wh(meter_start), to_epoch_s(timestamp))
         info = id_tag_info(decision)
-        if rec["reported_late"]:
-            # The wallbox authorized from the list we gave it and the energy has flowed;
-            # refusing now would only make it stop a legitimate session.
+        if self.logic.honour_offline_start(self.st, rec, id_tag):
             info = {"status": "Accepted"}
         return call_result.StartTransaction(transaction_id=int(rec["transaction_id"]),
                                             id_tag_info=info)

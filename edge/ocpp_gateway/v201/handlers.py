@@ -15,6 +15,7 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
 from edge.ocpp_gateway.framing import WIRE_LOG
+from edge.ocpp_gateway.link import GuardedCalls
 from edge.ocpp_gateway.wire_time import to_epoch_s, to_wire
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def _last_energy(samples: list[dict]) -> int | None:
     return found
 
 
-class StationV201(ChargePoint):
+class StationV201(GuardedCalls, ChargePoint):
     """The server side of one 2.0.1 connection."""
 
     def __init__(self, st: Any, connection: Any, gw: Any, response_timeout: float) -> None:
@@ -159,7 +160,7 @@ class StationV201(ChargePoint):
         if token is None:
             return call_result.TransactionEvent()
         info = id_token_info(decision)
-        if rec is not None and rec["reported_late"]:
+        if rec is not None and logic.honour_offline_start(st, rec, token):
             info = dict(info, status="Accepted")
         prio = info.get("charging_priority")
         return call_result.TransactionEvent(id_token_info=info, charging_priority=prio)
