@@ -8,7 +8,9 @@ the nominal voltage). Connectors hang below circuits.
 
 ``CircuitTree.compile()`` flattens the tree into numbered constraints, one per
 (circuit, site phase) plus one per power limit, and gives every connector the
-list of constraint numbers its current passes through. The allocation then
+list of constraint numbers its current passes through. A circuit with only
+fixed 3-phase connectors below and one limit for all phases loads every phase
+alike: its three phase constraints are one, passed once. The allocation then
 works on flat integer lists only, which is what makes 1,000 connectors cheap.
 
 The root circuit is the grid connection: its capacity changes every cycle

@@ -109,3 +109,23 @@ def test_tree_errors_name_the_field():
     _refused(lambda: t.add_connector(("A", 1), "grid", 1, (0,), 60, 160), "connectors[('A', 1)]", "duplicate")
     _refused(lambda: CircuitTree(voltage_v=12), "voltage_v", "(got 12)")
     _refused(lambda: circuits_from_site(_site(), external_limit_da=-5), "external_limit_da")
+
+
+def test_three_phase_only_circuit_with_one_limit_is_one_constraint():
+    groups = [{"id": "g", "stations": [
+        {"id": "T", "max_current_a": 20, "connectors": [connector(1, wiring="L1L2L3", max_a=16),
+                                                         connector(2, wiring="L3L1L2", max_a=16)]},
+        {"id": "S", "max_current_a": 20, "connectors": [connector(1, max_a=16, switch=True),
+                                                         connector(2, max_a=16)]}]}]
+    tree = circuits_from_site(Site.from_dict(site_dict(groups, grid_a=63)))
+    layout = tree.compile()
+    names = [layout.label[k] for k in layout.path[layout.index[("T", 2)]][FULL]]
+    # The group (63 A, 4 x 16 A below, one of them switching) keeps its phases.
+    assert names == [("grid", 2), ("grid", 0), ("grid", 1), ("group:g", 2), ("group:g", 0),
+                     ("group:g", 1), ("station:T", "3p")]
+    # A switching connector may load one phase only: its station keeps a limit per phase.
+    names = [layout.label[k] for k in layout.path[layout.index[("S", 2)]][FULL]]
+    assert names[6:] == [("station:S", 0), ("station:S", 1), ("station:S", 2)]
+    r = run(tree, [session("T", 1), session("T", 2), session("S", 1), session("S", 2)])
+    assert r.targets[("T", 1)] == (100, 3) and r.targets[("T", 2)] == (100, 3)
+    assert r.targets[("S", 1)][0] + r.targets[("S", 2)][0] == 200
