@@ -68,12 +68,14 @@ class GuardedCalls:
 class Link:
     """Reader loop; also the ``connection`` object handed to the library ChargePoint."""
 
-    def __init__(self, ws: Any, st: Any, version: str, bucket: TokenBucket) -> None:
+    def __init__(self, ws: Any, st: Any, version: str, bucket: TokenBucket,
+                 on_resumed: Callable[[], None] | None = None) -> None:
         self.ws = ws
         self.st = st
         self.version = version
         self.bucket = bucket
         self.cp: Any = None
+        self.on_resumed = on_resumed
         self.frames_in = 0
         self.errors_sent = 0
         self.duplicates = 0
@@ -206,3 +208,7 @@ class Link:
             return
         self.st.remember_id(frame.unique_id, fp)
         await self.cp.route_message(raw)
+        if not self.st.booted and frame.action != "BootNotification" and self.on_resumed:
+            # The wallbox carries on without booting: it was accepted before the edge
+            # (re)started. Treat it as booted so it gets settings, list and limits.
+            self.on_resumed()

@@ -208,7 +208,8 @@ class Gateway:
         st = self.stations[sid]
         version = framing.SUBPROTOCOLS[ws.subprotocol]
         old = st.link
-        link = Link(ws, st, version, TokenBucket(self.rate_per_s, self.burst))
+        link = Link(ws, st, version, TokenBucket(self.rate_per_s, self.burst),
+                    on_resumed=lambda: self._resumed(st))
         cls = StationV16 if version == framing.V16 else StationV201
         link.cp = cls(st, link, self, self.response_timeout_s)
         link.cp._unique_id_generator = link.new_call_id
@@ -235,6 +236,11 @@ class Gateway:
                 log.info("station %s disconnected", sid)
                 self._emit("station_connected", {"station": sid, "connected": False,
                                                  "version": version})
+
+    def _resumed(self, st: StationState) -> None:
+        st.booted = True
+        log.info("station %s resumed without BootNotification (edge restarted?)", st.id)
+        self.coalesce(st, "boot", lambda: self.after_boot(st))
 
     # -- after boot: settings, station maximum, local list ---------------------------
     async def after_boot(self, st: StationState) -> None:

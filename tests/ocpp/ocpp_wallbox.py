@@ -305,3 +305,13 @@ def tx_event(event_type, tx_id, at_s, seq, token=None, evse=1, energy_wh=None,
     return call201.TransactionEvent(event_type=event_type, timestamp=ts(at_s),
                                  trigger_reason=trigger, seq_no=seq,
                                  transaction_info=info, **kw)
+
+
+async def recv_reply(ws):
+    """Next CallResult/CallError on a raw connection, skipping the edge's own CALLs
+    (a station that talks without booting gets the after-boot sequence)."""
+    import json
+    while True:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), GUARD_S))
+        if msg[0] != 2:
+            return msg

@@ -1,10 +1,9 @@
 """Bad input on the wire: the right CallError, and the connection stays up."""
-import asyncio
 import json
 
 import pytest
 import websockets
-from ocpp_wallbox import GUARD_S, basic
+from ocpp_wallbox import basic, recv_reply
 
 CREDS = {"1.6": ("CP16", "secret-16", "ocpp1.6"), "2.0.1": ("CP201", "secret-201", "ocpp2.0.1")}
 
@@ -17,7 +16,7 @@ async def _raw(port, version):
 
 async def _ask(ws, frame):
     await ws.send(frame if isinstance(frame, (str, bytes)) else json.dumps(frame))
-    return json.loads(await asyncio.wait_for(ws.recv(), GUARD_S))
+    return await recv_reply(ws)
 
 
 async def _still_up(ws, n="alive"):
@@ -132,7 +131,7 @@ async def test_flood_is_answered_in_order_and_others_are_served(gateway):
     await _still_up(other, "other")            # a flooding wallbox does not starve others
     ids = []
     for _ in range(n):
-        ids.append(json.loads(await asyncio.wait_for(flood.recv(), GUARD_S))[1])
+        ids.append((await recv_reply(flood))[1])
     assert ids == ["f%d" % i for i in range(n)]
     await _still_up(flood)
     await flood.close()
@@ -144,7 +143,7 @@ async def test_oversized_frame_closes_only_that_connection(gateway):
     other = await _raw(gateway.port, "1.6")
     await ws.send(json.dumps([2, "big", "DataTransfer", {"vendorId": "x", "data": "y" * 70000}]))
     with pytest.raises(websockets.ConnectionClosed) as e:
-        await asyncio.wait_for(ws.recv(), GUARD_S)
+        await recv_reply(ws)
     assert e.value.rcvd.code == 1009          # message too big
     await _still_up(other)
     await other.close()

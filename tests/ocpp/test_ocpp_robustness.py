@@ -11,7 +11,7 @@ from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as res16
 from ocpp.v16.enums import Action as A16
 from ocpp.v201 import call as call201
-from ocpp_wallbox import GUARD_S, Wallbox16, basic, connect, ts, until
+from ocpp_wallbox import Wallbox16, basic, connect, recv_reply, ts, until
 from ocpp_wallbox import tx_event as _tx_event
 
 
@@ -21,7 +21,7 @@ async def test_bad_timestamp_is_a_property_error_and_changes_nothing(gateway, se
                                   additional_headers=basic("CP16", "secret-16"), proxy=None)
     await ws.send(json.dumps([2, "b1", "StartTransaction", {
         "connectorId": 1, "idTag": "STAFF1", "meterStart": 0, "timestamp": "yesterday"}]))
-    reply = json.loads(await asyncio.wait_for(ws.recv(), GUARD_S))
+    reply = await recv_reply(ws)
     assert reply[:3] == [4, "b1", "PropertyConstraintViolation"]
     assert reply[4] == {"field": "timestamp"}
     assert sessions.open_sessions() == []
@@ -281,11 +281,11 @@ async def test_store_failure_is_an_internal_error_and_retry_works(gateway, sessi
         raise sqlite3.OperationalError("disk I/O error")
     sessions.start = failing_start
     await ws.send(frame)
-    reply = json.loads(await asyncio.wait_for(ws.recv(), GUARD_S))
+    reply = await recv_reply(ws)
     assert reply[:3] == [4, "st-1", "InternalError"]     # nothing acknowledged
     sessions.start = real_start
     await ws.send(frame)                                  # the wallbox retries, same id
-    reply = json.loads(await asyncio.wait_for(ws.recv(), GUARD_S))
+    reply = await recv_reply(ws)
     assert reply[0] == 3 and reply[1] == "st-1"
     assert len(sessions.open_sessions()) == 1
     await ws.close()
@@ -342,3 +342,32 @@ async def test_disconnect_ends_pending_calls_and_reboot_sequence_runs_again(gate
     c = await connect(gateway.port, "CP16", "1.6", "secret-16")
     assert c.cp.calls("TriggerMessage")
     await c.close()
+
+
+async def test_edge_restart_mid_transaction(site, lists, sessions, clock):
+    from conftest import STATIONS_CFG
+    from edge.ocpp_gateway import Gateway
+    gw1 = Gateway(site, STATIONS_CFG, lists, sessions, clock=clock, response_timeout_s=10)
+    port = await gw1.start("127.0.0.1", 0)
+    c = await connect(port, "CP16", "1.6", "secret-16")
+    res = await c.cp.call(call16.StartTransaction(connector_id=1, id_tag="STAFF1",
+                                                  meter_start=0, timestamp=ts(NOW)))
+    await c.close()
+    await gw1.stop()
+    # a new edge process on the same store; the wallbox reconnects without rebooting
+    gw2 = Gateway(site, STATIONS_CFG, lists, sessions, clock=clock, response_timeout_s=10)
+    port = await gw2.start("127.0.0.1", 0)
+    try:
+        c = await connect(port, "CP16", "1.6", "secret-16", boot=False)
+        await c.cp.call(call16.Heartbeat())
+        await c.cp.wait_for("TriggerMessage")         # settings, list, ... were sent
+        assert c.cp.calls("SendLocalList")[0]["update_type"] == "Full"
+        live = gw2.live_sessions()
+        assert [s["key"] for s in live] == [("CP16", 1)] and live[0]["controllable"]
+        assert (await gw2.apply_limits({("CP16", 1): (100, 3)})) == {("CP16", 1): "accepted"}
+        await c.cp.call(call16.StopTransaction(meter_stop=5000, timestamp=ts(NOW + 60),
+                                               transaction_id=res.transaction_id))
+        assert sessions.by_transaction("CP16", res.transaction_id)["energy_wh"] == 5000
+        await c.close()
+    finally:
+        await gw2.stop()
