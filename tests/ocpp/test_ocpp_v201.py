@@ -204,3 +204,18 @@ async def test_broken_event_listener_does_not_break_answers(gateway, sessions):
     assert r.id_token_info["status"] == "Accepted"
     assert sessions.by_transaction("CP201", "tx-l") is not None
     await c.close()
+
+
+async def test_plug_in_and_out_without_token(gateway, sessions):
+    c = await connect(gateway.port, "CP201", "2.0.1", PW)
+    await c.cp.call(_tx_event("Started", "tx-p", NOW, 0, energy_wh=500, trigger="CablePluggedIn"))
+    await c.cp.call(_tx_event("Ended", "tx-p", NOW + 30, 1, energy_wh=500,
+                              reason="EVDisconnected", trigger="EVCommunicationLost"))
+    assert sessions.by_transaction("CP201", "tx-p") is None
+    assert gateway.stations["CP201"].pending_tx == {}
+    # energy that flowed without any token (free vend) is recorded
+    await c.cp.call(_tx_event("Started", "tx-f", NOW, 0, energy_wh=500, trigger="CablePluggedIn"))
+    await c.cp.call(_tx_event("Ended", "tx-f", NOW + 600, 1, energy_wh=1500, reason="Local"))
+    rec = sessions.by_transaction("CP201", "tx-f")
+    assert rec["token"] is None and rec["energy_wh"] == 1000 and rec["state"] == "completed"
+    await c.close()

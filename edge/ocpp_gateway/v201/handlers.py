@@ -145,6 +145,13 @@ class StationV201(GuardedCalls, ChargePoint):
             if pend["meter_start_wh"] is None:
                 pend["meter_start_wh"] = _first_energy(samples)
         decision = None
+        if rec is None and token is None and event_type == "Ended":
+            start, stop = pend["meter_start_wh"], _last_energy(samples)
+            if start is None or stop is None or stop <= start:
+                # plugged in and out without authorization and without energy: nothing
+                # to record (energy that did flow without a token is recorded below)
+                st.pending_tx.pop(tx_id, None)
+                return call_result.TransactionEvent()
         if rec is None and (token is not None or event_type == "Ended") and pend["evse"]:
             rec, decision, _ = logic.start(
                 st, pend["evse"], token, pend["meter_start_wh"], pend["started_s"],
@@ -154,6 +161,8 @@ class StationV201(GuardedCalls, ChargePoint):
             decision = logic.authorize(st, token, rec["connector"] if rec else evse)
         if rec is not None and samples and st.first_time_seq(tx_id, seq_no):
             logic.meter(st, rec["connector"], tx_id, samples)
+        if event_type == "Ended":
+            st.pending_tx.pop(tx_id, None)
         if rec is not None and event_type == "Ended":
             logic.stop(st, tx_id, at_s, _last_energy(samples),
                        transaction_info.get("stopped_reason") or "Local")
