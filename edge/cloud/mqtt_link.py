@@ -422,6 +422,7 @@ class CloudLink:
         self._status: Optional[List[dict]] = None
         self._kick = asyncio.Event()
         self._drain_task: Optional[asyncio.Task] = None
+        self._closing = False
         self._command_tasks: set = set()
         # request_id -> reply body (None while running): QoS 1 may deliver a command
         # twice, and a wallbox must not be started twice for one payment.
@@ -441,12 +442,13 @@ class CloudLink:
         """Clean shutdown: retained ``online: false``, DISCONNECT, threads joined."""
         for task in list(self._command_tasks):
             task.cancel()
+        # A flag, not Task.cancel(): asyncio.wait_for in Python 3.11 can swallow a
+        # cancellation that races with its inner wait finishing (the kick), and the
+        # drain loop would then run on.
+        self._closing = True
+        self._kick.set()
         if self._drain_task is not None:
-            self._drain_task.cancel()
-            try:
-                await self._drain_task
-            except asyncio.CancelledError:
-                pass
+            await self._drain_task
             self._drain_task = None
         await self.connection.stop(last_words=self._online_message(False))
 
@@ -565,13 +567,13 @@ class CloudLink:
 
     async def _drain(self) -> None:
         """Publishes due record batches: on a kick (new records, acks, connect) or a poll."""
-        while True:
+        while not self._closing:
             try:
                 await asyncio.wait_for(self._kick.wait(), self.cfg.drain_poll_s)
             except asyncio.TimeoutError:
                 pass
             self._kick.clear()
-            if not self.connection.connected:
+            if self._closing or not self.connection.connected:
                 continue
             try:
                 for batch in self.batcher.due_batches():
