@@ -27,15 +27,16 @@ limit per connector. It does no I/O; time and memory come in as arguments.
       phase), so it fills up at L = R[k] // rate[k]. A heap yields the constraint
       that fills next; its sessions stop there, the others rise on. A session
       also stops at its demand. So a stage costs O((n + m) log m), not O(n^2).
+   c. Top-up: integer levels leave a few deciamps per constraint; they go to
+      the stage's sessions in order, one deciamp each first, so no session stays
+      below its demand while every limit on its path still has room (current
+      left unused is given to others).
    Lower priorities only get what the higher ones leave: a prioritised session
    is held back only by its own demand or by a limit that is full.
-   c. Top-up: integer levels leave a few deciamps per constraint; they go to the
-   stage's sessions in order, one deciamp each first, so no session stays below its demand while every limit on
-   its path still has room (unused current is given to others).
-5. Demand: an EV that clearly draws less than its limit (by more than
+4. Demand: an EV that clearly draws less than its limit (by more than
    unused_headroom_da, after the limit has been in place for raise_holdoff_s)
    is given its draw plus that headroom; the rest goes to others.
-6. Ramping (alloc_ramp): cuts are sent at once, raises are held back and
+5. Ramping (alloc_ramp): cuts are sent at once, raises are held back and
    stepped, small raises are not sent.
 """
 

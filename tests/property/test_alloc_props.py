@@ -269,3 +269,40 @@ def test_every_cycle_respects_every_limit_with_state_rotation_and_switching(case
         assert again.targets == r.targets and again.limits == r.limits
         state = r.state
         prev = r.limits
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites())
+def test_water_filling_is_max_min_fair_within_a_priority(case):
+    """A session below its demand is held by a full limit on which, among the
+    sessions of its priority, nobody got more than it (give or take the rounding),
+    except those held up at their own minimum."""
+    tree, sessions, grid, _ = case
+    sessions = [s for s in sessions if s["controllable"]]
+    r = allocate(tree, sessions, Meter(grid, 100), 100)
+    non_ev = non_ev_load(grid, sessions)
+    cap = capacities(tree, non_ev, None)
+    use = usage(tree, r.targets)
+    specs = {c.key: c for c in tree.connectors}
+    on = {}
+    for s in sessions:
+        limit, phases = r.targets[s["key"]]
+        for name, _ in constraint_names(tree, s["key"], phases):
+            on.setdefault(name, []).append(s)
+    for s in sessions:
+        spec = specs[s["key"]]
+        limit, phases = r.targets[s["key"]]
+        if limit == 0 or limit >= spec.max_da:
+            continue
+        held = False
+        for name, mult in constraint_names(tree, s["key"], phases):
+            if name not in cap or cap[name] - use.get(name, 0) >= mult:
+                continue
+            others = [o for o in on[name] if o["prioritised"] == s["prioritised"]]
+            # Rounding: a limit it passes `mult` times (power) can leave up to
+            # mult - 1 deciamps it cannot use, which others may take.
+            if all(r.targets[o["key"]][0] <= limit + mult or r.targets[o["key"]][0] == specs[o["key"]].min_da
+                   for o in others):
+                held = True
+                break
+        assert held, (s, limit)
