@@ -69,6 +69,7 @@ class Gateway:
                  heartbeat_s: int = 300, meter_interval_s: int = 30,
                  response_timeout_s: float = 30.0, default_list_max: int = 48,
                  profile_timeout_s: float = 10.0, apply_wait_s: float = 2.0,
+                 sample_flush_s: float = 5.0,
                  remote_start_ttl_s: int = 300,
                  rate_per_s: float = 20.0, burst: int = 200,
                  throttle: auth.FailureThrottle | None = None,
@@ -85,6 +86,7 @@ class Gateway:
         self.default_list_max = int(default_list_max)
         self.profile_timeout_s = profile_timeout_s
         self.apply_wait_s = apply_wait_s
+        self.sample_flush_s = sample_flush_s
         self.remote_start_ttl_s = int(remote_start_ttl_s)
         self.rate_per_s = rate_per_s
         self.burst = burst
@@ -113,6 +115,7 @@ class Gateway:
             compression=None,         # ~14 KiB instead of ~64 KiB per connection
             max_size=65536, max_queue=8,
             ping_interval=60, ping_timeout=60)
+        self.spawn(self._flush_samples_forever())
         actual = self._server.sockets[0].getsockname()[1]
         log.info("OCPP gateway listening on %s:%d%s", host, actual, " (TLS)" if ssl else "")
         return actual
@@ -127,6 +130,18 @@ class Gateway:
             t.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            self.sessions.flush_samples()
+        except Exception:
+            log.exception("writing meter samples at shutdown failed")
+
+    async def _flush_samples_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sample_flush_s)
+            try:
+                self.sessions.flush_samples()
+            except Exception:
+                log.exception("writing meter samples failed; kept for the next try")
 
     def spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.ensure_future(coro)

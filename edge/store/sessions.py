@@ -56,6 +56,8 @@ CREATE INDEX IF NOT EXISTS session_samples_sid ON session_samples(session_id, at
 CREATE TABLE IF NOT EXISTS transaction_seq (id INTEGER PRIMARY KEY AUTOINCREMENT, at_s INTEGER);
 """
 
+MAX_QUEUED_SAMPLES = 20000
+
 RECORD_KEYS = (
     "session_id", "station", "connector", "transaction_id", "token", "payment_ref",
     "group_id", "started_s", "stopped_s", "meter_start_wh", "meter_stop_wh",
@@ -89,6 +91,8 @@ class SessionStore:
         self._outbox = outbox
         self._clock = clock
         self._ids = ids
+        self._samples: list[tuple] = []
+        self.flush_at = 500          # samples queued before a flush is forced
         ensure_schema(conn)
 
     # -- writes -----------------------------------------------------------------
@@ -143,17 +147,45 @@ class SessionStore:
 
     def add_sample(self, session_id: str, at_s: int, energy_wh: int | None,
                    current_da: Iterable[int] | None = None) -> None:
-        """Append one meter sample; samples are not sent upstream one by one."""
+        """Queue one meter sample; written by ``flush_samples()`` in one transaction.
+
+        Samples are not acknowledged data (the stop carries the final register), so
+        they are batched: one fsync per flush instead of one per sample keeps a busy
+        site's event loop free (an SD card manages few fsyncs per second).
+        """
         cur = list(current_da) if current_da is not None else None
-        with transaction(self._conn) as c:
-            c.execute("INSERT INTO session_samples(session_id, at_s, energy_wh, current_da)"
-                      " VALUES (?,?,?,?)",
-                      (session_id, int(at_s), energy_wh,
-                       json.dumps(cur) if cur is not None else None))
+        self._samples.append((session_id, int(at_s),
+                              int(energy_wh) if energy_wh is not None else None,
+                              json.dumps(cur) if cur is not None else None))
+        if len(self._samples) >= self.flush_at:
+            self.flush_samples()
+
+    def flush_samples(self) -> int:
+        """Write queued samples; returns how many. Also called by stop() and samples()."""
+        if not self._samples:
+            return 0
+        batch, self._samples = self._samples, []
+        try:
+            with transaction(self._conn) as c:
+                self._write_samples(c, batch)
+        except Exception:
+            self._requeue(batch)
+            raise
+        return len(batch)
+
+    def _requeue(self, batch: list[tuple]) -> None:
+        # Keep them for the next try, but bounded: a store that stays broken must not
+        # eat the memory too.
+        self._samples = (batch + self._samples)[-MAX_QUEUED_SAMPLES:]
+
+    def _write_samples(self, c: sqlite3.Connection, batch: list[tuple]) -> None:
+        c.executemany("INSERT INTO session_samples(session_id, at_s, energy_wh, current_da)"
+                      " VALUES (?,?,?,?)", batch)
+        for sid, _at, energy_wh, _cur in batch:
             if energy_wh is not None:
                 c.execute("UPDATE sessions SET last_meter_wh=MAX(COALESCE(last_meter_wh,0), ?),"
                           " meter_start_wh=COALESCE(meter_start_wh, ?) WHERE session_id=?",
-                          (int(energy_wh), int(energy_wh), session_id))
+                          (energy_wh, energy_wh, sid))
 
     def stop(self, session_id: str, stopped_s: int, meter_stop_wh: int | None,
              stop_reason: str | None, cost: dict | None = None,
@@ -163,7 +195,20 @@ class SessionStore:
         ``cost_fn(record_with_energy)`` may compute the cost inside the same transaction.
         A missing ``meter_stop_wh`` falls back to the last sampled register.
         """
+        batch, self._samples = self._samples, []
+        try:
+            return self._stop(batch, session_id, stopped_s, meter_stop_wh, stop_reason, cost,
+                              cost_fn)
+        except Exception:
+            self._requeue(batch)
+            raise
+
+    def _stop(self, batch: list[tuple], session_id: str, stopped_s: int,
+              meter_stop_wh: int | None, stop_reason: str | None, cost: dict | None,
+              cost_fn: Callable[[dict], dict | None] | None) -> dict[str, Any]:
         with transaction(self._conn) as c:
+            # queued samples decide the session's start/last register: same transaction
+            self._write_samples(c, batch)
             row = c.execute("SELECT * FROM sessions WHERE session_id=?",
                             (session_id,)).fetchone()
             if row is None:
@@ -215,6 +260,7 @@ class SessionStore:
         return [_record(r) for r in rows]
 
     def samples(self, session_id: str) -> list[dict[str, Any]]:
+        self.flush_samples()
         rows = self._conn.execute("SELECT at_s, energy_wh, current_da FROM session_samples"
                                   " WHERE session_id=? ORDER BY at_s, rowid",
                                   (session_id,)).fetchall()

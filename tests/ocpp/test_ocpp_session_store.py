@@ -117,3 +117,30 @@ def test_stop_without_any_reading_is_zero_energy(tmp_path):
     rec, _ = store.start("CP1", 1, "t1", "TOK", None, T)
     done = store.stop(rec["session_id"], T + 30, None, "Local")
     assert done["energy_wh"] == 0 and done["meter_start_wh"] == 0
+
+
+def test_samples_are_batched_and_flushed(tmp_path):
+    conn, _, store = _store(tmp_path / "j.db")
+    rec, _ = store.start("CP1", 1, "t1", "TOK", 0, T)
+    store.flush_at = 3
+    store.add_sample(rec["session_id"], T + 1, 10)
+    store.add_sample(rec["session_id"], T + 2, 20)
+    other = open_db(tmp_path / "j.db")
+    count = "SELECT COUNT(*) FROM session_samples"
+    assert other.execute(count).fetchone()[0] == 0          # queued, not yet written
+    store.add_sample(rec["session_id"], T + 3, 30)           # third one forces a flush
+    assert other.execute(count).fetchone()[0] == 3
+    store.add_sample(rec["session_id"], T + 4, 40)
+    assert store.flush_samples() == 1 and store.flush_samples() == 0
+    assert other.execute(count).fetchone()[0] == 4
+    other.close()
+
+
+def test_failed_stop_keeps_queued_samples(tmp_path):
+    conn, _, store = _store(tmp_path / "k.db")
+    rec, _ = store.start("CP1", 1, "t1", "TOK", 0, T)
+    store.add_sample(rec["session_id"], T + 1, 700)
+    with pytest.raises(KeyError):
+        store.stop("no-such-session", T + 2, 800, "Local")   # rolls back
+    done = store.stop(rec["session_id"], T + 3, None, "Local")
+    assert done["energy_wh"] == 700                          # the sample was not lost
