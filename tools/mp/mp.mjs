@@ -1,6 +1,6 @@
 // Runs Python under real MicroPython (the WebAssembly build) with edge/core on its path.
 //   node tools/mp/mp.mjs test [DIR]      run every test_* function of DIR/test_*.py (default tests/core)
-//   node tools/mp/mp.mjs script FILE     run one script (benchmarks), its stdout passed through
+//   node tools/mp/mp.mjs script FILE [ARGS]  run one script (benchmarks); ARGS in mp_args.ARGV
 // The virtual file system gets copies of edge/__init__.py and edge/core/**, so the
 // core is imported exactly as the package a board would hold.
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
@@ -36,7 +36,9 @@ if (mode === "script") {
   const file = path.resolve(target);
   mp.FS.mkdir("/run");
   copyTree(mp, path.dirname(file), "/run");
-  mp.runPython("sys.path.insert(0, '/run')\nsys.argv = " + JSON.stringify([file, ...process.argv.slice(4)]));
+  // This MicroPython build has no sys.argv: scripts read their arguments from mp_args.ARGV.
+  mp.FS.writeFile("/run/mp_args.py", "ARGV = " + JSON.stringify([file, ...process.argv.slice(4)]) + "\n");
+  mp.runPython("sys.path.insert(0, '/run')\n");
   try {
     mp.runPython(fs.readFileSync(file, "utf8"));
   } catch (e) {
