@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,13 +235,17 @@ def main(argv: Optional[list] = None) -> int:
                 parser.error("--user: expected NAME:PASSWORD (got %r)" % item)
             users[name] = password
     broker = Broker(workdir=args.dir, port=args.port, users=users, acl_file=args.acl)
-    stop_signals = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    # Handlers, not a blocked signal mask: a mask would be inherited by mosquitto,
+    # which then could not be stopped with SIGTERM.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     broker.start()
     print("mosquitto on %s:%d (dir %s); Ctrl-C stops it" % (broker.host, broker.port, broker.workdir),
           flush=True)
     try:
-        signal.sigwait(stop_signals)
+        while not stop.wait(3600):
+            pass
     finally:
         broker.cleanup()
     return 0

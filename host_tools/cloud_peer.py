@@ -68,6 +68,8 @@ class CloudPeer:
         self.status: Dict[str, dict] = {}
         self.telemetry: List[dict] = []
         self.refused: List[str] = []                        # upstream payloads we could not read
+        # site -> snapshot body: answered automatically to that site's snapshot requests
+        self.serve_snapshot: Dict[str, dict] = {}
         self.per_type: Counter = Counter()
         self.connected = threading.Event()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -200,6 +202,8 @@ class CloudPeer:
             self._cond.notify_all()
         if to_ack and self.ack_enabled:
             self.ack(site, to_ack)
+        if env.type == "snapshot_request" and site in self.serve_snapshot:
+            self.send(site, "snapshot", self.serve_snapshot[site], "lists", wait=False)
         if self._on_event is not None:
             self._on_event(site, env.type, env.body)
 
@@ -246,22 +250,40 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--user", default=None)
     parser.add_argument("--password", default=None)
     parser.add_argument("--site", required=True)
-    parser.add_argument("--snapshot", default=None, help="JSON file with a snapshot body to push")
+    parser.add_argument("--snapshot", default=None,
+                        help="JSON file with a snapshot body: pushed, and served on requests")
     parser.add_argument("--remote-start", default=None, metavar="STATION:CONNECTOR:PAYREF")
     parser.add_argument("--no-ack", action="store_true", help="receive records without acking")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    peer = CloudPeer(args.host, args.port, args.user, args.password, ack=not args.no_ack,
-                     on_event=lambda site, kind, body: print(site, kind, json.dumps(body, default=str),
-                                                            flush=True))
-    peer.start()
-    if args.snapshot:
-        with open(args.snapshot) as f:
-            print("snapshot sent as", peer.push_snapshot(args.site, json.load(f)))
+    pending_start = []
     if args.remote_start:
         station, _, rest = args.remote_start.partition(":")
         connector, _, payref = rest.partition(":")
-        peer.remote_start(args.site, peer.next_id(), station, int(connector), payref)
+        if not station or not connector.isdigit() or not payref:
+            parser.error("--remote-start: expected STATION:CONNECTOR:PAYREF (got %r)"
+                         % args.remote_start)
+        pending_start.append((station, int(connector), payref))
+
+    def on_event(site: str, kind: str, body: dict) -> None:
+        print(site, kind, json.dumps(body, default=str), flush=True)
+        # A remote start is sent once the edge is online, so it is not lost on an edge
+        # that never connected before (no kept session yet).
+        if kind == "online" and body.get("online") and site == args.site and pending_start:
+            station, connector, payref = pending_start.pop()
+            peer.send(site, "remote_start", {"request_id": peer.next_id(), "station": station,
+                                             "connector": connector, "payment_ref": payref,
+                                             "group_id": None}, "cmd", wait=False)
+
+    peer = CloudPeer(args.host, args.port, args.user, args.password, ack=not args.no_ack,
+                     on_event=on_event)
+    if args.snapshot:
+        with open(args.snapshot) as f:
+            peer.serve_snapshot[args.site] = json.load(f)
+    peer.start()
+    if args.snapshot:
+        print("snapshot sent as", peer.push_snapshot(args.site, peer.serve_snapshot[args.site]),
+              flush=True)
     done = threading.Event()
     try:
         done.wait()

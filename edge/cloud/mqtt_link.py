@@ -76,6 +76,9 @@ class LinkConfig:
     resend_after_s: float = 60.0        # an unacknowledged batch is sent again
     batch_window: int = 4               # unacknowledged record batches in flight
     command_timeout_s: float = 90.0     # on_command must answer within this
+    # MQTT 5 Maximum Packet Size: the broker drops larger messages for us instead of a
+    # small board allocating them (the protocol's largest message is a 32 MiB snapshot).
+    max_packet_bytes: int = 33 * 1024 * 1024
     stop_timeout_s: float = 5.0
     tls: Optional[TlsConfig] = None
 
@@ -96,7 +99,8 @@ class LinkConfig:
             elif key in ("host", "username", "password", "client_id", "protocol"):
                 if value is not None and not isinstance(value, str):
                     raise ValidationError(path, value, "must be a text")
-            elif key in ("port", "keepalive_s", "session_expiry_s", "batch_window"):
+            elif key in ("port", "keepalive_s", "session_expiry_s", "batch_window",
+                         "max_packet_bytes"):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ValidationError(path, value, "must be an integer")
             elif isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -118,6 +122,9 @@ class LinkConfig:
         if not 0 <= self.session_expiry_s <= 0xFFFFFFFF:
             raise ValidationError(field + ".session_expiry_s", self.session_expiry_s,
                                   "must be 0..4294967295")
+        if not 64 * 1024 <= self.max_packet_bytes <= 268435455:
+            raise ValidationError(field + ".max_packet_bytes", self.max_packet_bytes,
+                                  "must be 65536..268435455")
         if not 1 <= self.batch_window <= 64:
             raise ValidationError(field + ".batch_window", self.batch_window, "must be 1..64")
         for name in ("connect_timeout_s", "backoff_base_s", "backoff_cap_s", "drain_poll_s",
@@ -264,6 +271,7 @@ class MqttConnection:
         if self.protocol == mqtt.MQTTv5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.cfg.session_expiry_s
+            props.MaximumPacketSize = self.cfg.max_packet_bytes
             client.connect(self.cfg.host, self.cfg.port, self.cfg.keepalive_s,
                            clean_start=False, properties=props)
         else:

@@ -133,3 +133,127 @@ def test_unknown_or_anonymous_clients_are_refused(acl_broker):
             assert c.connect_reason.is_failure, user
         finally:
             c.close()
+
+
+async def test_cloud_link_works_within_its_acl(acl_broker, tmp_path):
+    """The whole edge protocol runs under the ACL: Mosquitto 2.0 drops a client whose
+    publish is denied, so a wrong topic anywhere would show as a lost connection."""
+    import asyncio
+
+    from host_tools.cloud_peer import CloudPeer
+
+    from .conftest import eventually
+    from .edge_harness import Edge
+    from .samples import SITE_ID, snapshot
+
+    peer = CloudPeer(port=acl_broker.port, username="cloud.peer", password="cloud-secret").start()
+    edge = Edge(str(tmp_path / "edge.db"), acl_broker.port, username="demo",
+                password="demo-secret")
+    await edge.start()
+    try:
+        await eventually(lambda: peer.snapshot_requests, "snapshot request through the ACL")
+        peer.push_snapshot(SITE_ID, snapshot(1))
+        await eventually(lambda: edge.holder.version == 1, "snapshot through the ACL")
+        rid = edge.enqueue_session(1, "started")
+        edge.link.publish_status([])
+        edge.link.publish_telemetry({"state": "normal"})
+        peer.remote_start(SITE_ID, "rs-1", "CP001", 1, "pi_1")
+        await eventually(lambda: edge.outbox.count() == 0 and peer.replies and peer.telemetry,
+                         "records acked, reply and telemetry through the ACL")
+        assert rid in peer.records[SITE_ID]
+        assert edge.link.connection.connects == 1          # never dropped by the broker
+        await edge.link.stop()
+        await eventually(lambda: peer.online[SITE_ID]["online"] is False, "offline")
+    finally:
+        await edge.stop()
+        peer.stop()
+
+
+def test_the_example_broker_config_runs_with_site_certificates(tmp_path):
+    """deploy/mosquitto/mosquitto.conf as shipped (paths and port swapped for test
+    ones): TLS with client certificates whose CN is the site id, plus the ACL."""
+    from .tls_certs import make_ca, make_cert
+    from host_tools.broker import find_mosquitto, free_port
+    import os
+    import pwd
+    import socket
+    import ssl
+    import subprocess
+    import time
+
+    d = tmp_path
+    ca = make_ca(d, "site-ca")
+    server = make_cert(d, ca, "broker", "localhost", server=True)
+    demo = make_cert(d, ca, "demo", "demo")
+    other = make_cert(d, ca, "other", "other")
+    cloud = make_cert(d, ca, "cloud", "cloud.peer")
+    port = free_port()
+    conf = (REPO / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    swaps = {
+        "/var/lib/mosquitto/": str(d) + "/",
+        "/etc/mosquitto/evc.acl": str(ACL),
+        "/etc/mosquitto/certs/site-ca.crt": str(ca[0]),
+        "/etc/mosquitto/certs/broker.crt": str(server[0]),
+        "/etc/mosquitto/certs/broker.key": str(server[1]),
+        "listener 8883\n": "listener %d 127.0.0.1\n" % port,
+    }
+    for old, new in swaps.items():
+        assert old in conf, old
+        conf = conf.replace(old, new)
+    if os.geteuid() == 0:
+        conf += "user %s\n" % pwd.getpwuid(0).pw_name
+    (d / "evc.conf").write_text(conf)
+    proc = subprocess.Popen([find_mosquitto(), "-c", str(d / "evc.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(500):
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+
+        def tls_client(cert, client_id):
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                            protocol=mqtt.MQTTv5)
+            c.tls_set(ca_certs=str(ca[0]), certfile=str(cert[0]), keyfile=str(cert[1]))
+            box = Client.__new__(Client)
+            box.got, box.suback = [], {}
+            box.connected = threading.Event()
+            box.arrived = threading.Condition()
+            box.c = c
+            c.on_connect, c.on_message = box._on_connect, box._on_message
+            c.on_subscribe = box._on_subscribe
+            c.connect("127.0.0.1", port)
+            c.loop_start()
+            assert box.connected.wait(20) and not box.connect_reason.is_failure
+            return box
+
+        site = tls_client(demo, "edge-demo")
+        forger = tls_client(other, "edge-other")
+        cloud_c = tls_client(cloud, "cloud")
+        try:
+            assert not site.subscribe("evc/demo/down/#").is_failure
+            forger.publish("evc/demo/down/cmd", b"forged")
+            cloud_c.publish("evc/demo/down/cmd", b"from-cloud")
+            assert site.wait_for(1) == [("evc/demo/down/cmd", b"from-cloud")]
+        finally:
+            for c in (site, forger, cloud_c):
+                c.close()
+        # Without a client certificate no MQTT session comes about: the broker ends
+        # the TLS connection instead of answering CONNECT with a CONNACK.
+        ctx = ssl.create_default_context(cafile=str(ca[0]))
+        answer = b""
+        try:
+            with socket.create_connection(("127.0.0.1", port), 10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    tls.sendall(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")
+                    answer = tls.recv(4)
+        except (ssl.SSLError, ConnectionError):
+            pass
+        assert answer == b""
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stderr.close()

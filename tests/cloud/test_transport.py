@@ -209,3 +209,15 @@ def test_config_from_dict_validates_every_field():
         with pytest.raises(ValidationError) as e:
             LinkConfig.from_dict(d)
         assert e.value.field == field, (d, e.value)
+
+
+async def test_the_broker_keeps_messages_above_our_maximum_packet_size_from_us(broker):
+    p = Probe(fast(broker.port, max_packet_bytes=64 * 1024))
+    p.conn.start()
+    await eventually(lambda: p.conn.connected, "connect")
+    await asyncio.to_thread(publish_once, broker.port, "evc/demo/down/lists", b"x" * 100_000)
+    await asyncio.to_thread(publish_once, broker.port, "evc/demo/down/cmd", b"small")
+    await eventually(lambda: p.got, "the small message")
+    assert p.got == [("evc/demo/down/cmd", b"small")]
+    assert p.conn.connected
+    await p.conn.stop()
