@@ -372,3 +372,33 @@ async def test_edge_restart_mid_transaction(site, lists, sessions, clock):
         await c.close()
     finally:
         await gw2.stop()
+
+
+class _BrokenProfileWallbox(Wallbox16):
+    @on(A16.set_charging_profile, skip_schema_validation=True)
+    def on_set_charging_profile(self, connector_id, cs_charging_profiles):
+        self._record("SetChargingProfile", {"connector_id": connector_id,
+                                            "profile": cs_charging_profiles})
+        if cs_charging_profiles["charging_profile_purpose"] == "TxProfile":
+            if cs_charging_profiles["charging_schedule"]["charging_schedule_period"][0][
+                    "limit"] > 10:
+                raise RuntimeError("firmware bug")       # -> CallError InternalError
+            return res16.SetChargingProfile(status="Bogus")
+        return res16.SetChargingProfile(status="Accepted")
+
+
+async def test_callerror_and_nonsense_answers_to_profiles(gateway):
+    ws = await websockets.connect("ws://127.0.0.1:%d/CP16" % gateway.port,
+                                  subprotocols=["ocpp1.6"],
+                                  additional_headers=basic("CP16", "secret-16"), proxy=None)
+    cp = _BrokenProfileWallbox("CP16", ws)
+    task = asyncio.ensure_future(cp.start())
+    await cp.boot()
+    await cp.wait_for("TriggerMessage")
+    await cp.call(call16.StartTransaction(connector_id=1, id_tag="STAFF1", meter_start=0,
+                                          timestamp=ts(NOW)))
+    assert await gateway.apply_limits({("CP16", 1): (160, 3)}) == {("CP16", 1): "error"}
+    assert await gateway.apply_limits({("CP16", 1): (60, 3)}) == {("CP16", 1): "rejected"}
+    assert gateway.live_sessions()[0]["controllable"] is False
+    task.cancel()
+    await ws.close()
