@@ -91,6 +91,23 @@ def _snapshot() -> dict:
                        for i in range(TOKENS_PER_SITE)]}
 
 
+_SENDS: list[float] = []
+
+
+def _time_profile_sends() -> None:
+    """Note when the gateway starts sending each profile (diagnostic timestamps only),
+    to tell the edge's preparation time from transit and wallbox time."""
+    from edge.ocpp_gateway.v16.handlers import StationV16
+    from edge.ocpp_gateway.v201.handlers import StationV201
+    for cls in (StationV16, StationV201):
+        original = cls.send_profile
+
+        async def send_profile(self, p, _original=original):
+            _SENDS.append(time.time())
+            return await _original(self, p)
+        cls.send_profile = send_profile
+
+
 async def gateway_main(config_path: str) -> None:
     import logging
     logging.basicConfig(level=logging.ERROR)
@@ -103,6 +120,7 @@ async def gateway_main(config_path: str) -> None:
     from edge.store.outbox import Outbox
     from edge.store.sessions import SessionStore
 
+    _time_profile_sends()
     cfg = json.loads(Path(config_path).read_text())
     site = Site.from_dict(_site_dict(cfg["n"]))
     lists = ListsHolder(site, GroupBook.from_snapshot(_snapshot(), site, "sync", int(time.time())))
@@ -119,13 +137,15 @@ async def gateway_main(config_path: str) -> None:
             elif cmd["cmd"] == "limits":
                 keys = [s["key"] for s in gw.live_sessions()]
                 limits = {tuple(k): (int(cmd["limit_da"]), 3) for k in keys}
+                _SENDS.clear()
                 t0 = time.time()
                 results = await gw.apply_limits(limits)
                 t1 = time.time()
                 counts: dict = {}
                 for r in results.values():
                     counts[r] = counts.get(r, 0) + 1
-                _emit({"event": "applied", "t0": t0, "t1": t1, "results": counts})
+                _emit({"event": "applied", "t0": t0, "t1": t1, "results": counts,
+                       "first_send": min(_SENDS) if _SENDS else None})
             elif cmd["cmd"] == "quit":
                 break
     finally:
@@ -356,11 +376,11 @@ def run_case(n: int, quick: bool) -> list[dict]:
             row("wallbox reconnects during the run", stats["reconnects"], "count", "= 0", False)
 
         # Allocation changes: time until the last wallbox has its new profile.
-        lasts, firsts, returns = [], [], []
+        lasts, firsts, returns, sends = [], [], [], []
         for i in range(changes):
             limit_da = 100 + 10 * (i % 2) + 20 * i     # a different limit every time
             since = time.time()
-            sim.send(cmd="watch", limit_a=limit_da / 10.0, since=since, timeout=20)
+            sim.send(cmd="watch", limit_a=limit_da / 10.0, since=since, timeout=5)
             gw.send(cmd="limits", limit_da=limit_da)
             applied = gw.expect("applied", 30)
             watched = sim.expect("watched", 30)
@@ -371,6 +391,8 @@ def run_case(n: int, quick: bool) -> list[dict]:
             lasts.append((watched["last"] - applied["t0"]) * 1000.0)
             firsts.append((watched["first"] - applied["t0"]) * 1000.0)
             returns.append((applied["t1"] - applied["t0"]) * 1000.0)
+            if applied.get("first_send") is not None:
+                sends.append((applied["first_send"] - applied["t0"]) * 1000.0)
             time.sleep(0.5)
         if lasts:
             row("allocation change to last profile, median of %d" % len(lasts),
@@ -381,6 +403,9 @@ def run_case(n: int, quick: bool) -> list[dict]:
             row("allocation change to first profile, median", statistics.median(firsts), "ms")
             row("apply_limits returned (all answers in), median", statistics.median(returns),
                 "ms")
+            if sends:
+                row("edge began sending the first profile, median", statistics.median(sends),
+                    "ms")
     except Exception as e:
         rows.append({"area": AREA, "case": case, "metric": "(case failed)", "value": None,
                      "unit": "", "target": None, "ok": False,

@@ -182,11 +182,15 @@ class Station:
             wants[conn.id] = [offer, phases]
         cap = self.profiles.station_limit(now, 3)
         if cap is not None:
+            # Charging connectors share the cap by fair shares; each is then offered its
+            # headroom: the cap minus what the others are granted.
             active = [c for c in self.connectors.values() if self._charging(c)]
-            shares = fair_shares(cap, {c.id: min(wants[c.id][0], c.ev.max_current_a)
-                                       for c in active})
+            granted = fair_shares(cap, {c.id: min(wants[c.id][0], c.ev.max_current_a)
+                                        for c in active})
+            total = sum(granted.values())
             for conn in self.connectors.values():
-                offer = shares.get(conn.id, min(wants[conn.id][0], cap))
+                headroom = cap - (total - granted.get(conn.id, 0.0))
+                offer = min(wants[conn.id][0], headroom)
                 wants[conn.id][0] = offer
                 conn.limit_a = offer if conn.limit_a is None else min(conn.limit_a, offer)
         for conn in self.connectors.values():

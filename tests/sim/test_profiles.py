@@ -150,3 +150,25 @@ async def test_uncontrollable_wallbox_refuses_profiles(version):
             res = await point.call(profile(version, 1, "TxDefaultProfile", 8))
             assert res.status == ("NotSupported" if version == "1.6" else "Rejected")
             assert fleet.connector("CP1", 1).drawn_a == 16.0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_limit_shows_what_the_profiles_allow_not_what_the_car_takes(version):
+    async with Central(tokens={"A", "B"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, connectors=3)])
+        async with fleet:
+            await fleet.wait_connected()
+            await fleet.plug_in("CP1", 1, "A", need_wh=90_000, max_current_a=16)
+            await fleet.plug_in("CP1", 2, "B", need_wh=90_000, max_current_a=10)
+            one, two, idle = (fleet.connector("CP1", i) for i in (1, 2, 3))
+            point = await cs.point("CP1")
+            await point.call(profile(version, 1, "TxDefaultProfile", 17))
+            assert (one.limit_a, one.drawn_a) == (17.0, 16.0)
+            # A 40 A station maximum: each connector may take the cap minus the others.
+            await point.call(profile(version, 2, "max", 40))
+            assert (one.limit_a, one.drawn_a) == (17.0, 16.0)
+            assert (two.limit_a, two.drawn_a) == (17.0, 10.0)
+            await point.call(profile(version, 2, "max", 30))
+            assert (one.limit_a, one.drawn_a) == (17.0, 16.0)
+            assert (two.limit_a, two.drawn_a) == (14.0, 10.0)
+            assert idle.limit_a == 4.0 and idle.drawn_a == 0.0
