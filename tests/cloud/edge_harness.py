@@ -29,9 +29,12 @@ def fast_config(port: int, **overrides: Any) -> LinkConfig:
 
 class Edge:
     def __init__(self, db_path: str, port: int, on_command: Optional[Callable] = None,
-                 clock: Callable[[], float] = time.time, **cfg: Any) -> None:
+                 clock: Callable[[], float] = time.time, offline_policy: str = "deny",
+                 **cfg: Any) -> None:
         self.conn = open_db(db_path)
-        self.site = Site.from_dict(copy.deepcopy(SITE_DICT))
+        site = copy.deepcopy(SITE_DICT)
+        site["offline_unknown_tokens"] = offline_policy
+        self.site = Site.from_dict(site)
         self.store = ListsStore(self.conn)
         self.holder = ListsHolder(self.site, self.store.load_book(self.site),
                                   online=lambda: self.link.online, clock=clock)

@@ -88,9 +88,15 @@ async def test_hostile_payloads_are_refused_with_nothing_changed(edge, peer):
     peer.publish_raw(cmd, envelope("remote_start", {"request_id": "x" * 70_000}, msg_id="c-big"))
     peer.publish_raw(lists, envelope("snapshot", dict(snapshot(9), tokens=[{"uid": 5}]),
                                      msg_id="c-inv"))
-    await eventually(lambda: len(errors_at(peer)) == 4, "four error records upstream")
+    peer.publish_raw(cmd, envelope("snapshot", snapshot(9), msg_id="c-topic"))
+    other_site = msgpack.unpackb(envelope("snapshot", snapshot(9), msg_id="c-site"))
+    other_site["site"] = "elsewhere"
+    peer.publish_raw(lists, msgpack.packb(other_site))
+    peer.publish_raw(lists, envelope("snapshot", snapshot(9), msg_id="c-extra")[:-3] + b"\x00")
+    await eventually(lambda: len(errors_at(peer)) == 7, "seven error records upstream")
     codes = sorted(e["code"] for e in errors_at(peer))
-    assert codes == ["invalid", "malformed", "schema_version", "too_large"]
+    assert codes == ["invalid", "malformed", "malformed", "schema_version", "too_large",
+                     "wrong_site", "wrong_topic"]
     invalid = [e for e in errors_at(peer) if e["code"] == "invalid"][0]
     assert invalid["ref_id"] == "c-inv" and invalid["field"].startswith("body.tokens[0]")
     assert edge.holder.book is book and edge.holder.version == 4

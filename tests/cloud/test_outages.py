@@ -18,7 +18,7 @@ from host_tools.cloud_peer import CloudPeer
 
 from .conftest import REPO, eventually
 from .edge_harness import Edge
-from .samples import SITE_ID
+from .samples import SITE_ID, snapshot
 
 EDGE_PROC = Path(__file__).with_name("edge_proc.py")
 
@@ -44,11 +44,14 @@ def assert_every_session_once_in_order(peer, expected_ids, sessions):
     assert len(seen_started) == sessions
 
 
-async def test_broker_outage_during_sessions_loses_nothing(broker, peer, tmp_path):
-    edge = Edge(str(tmp_path / "edge.db"), broker.port, resend_after_s=5)
+@pytest.mark.parametrize("policy", ["deny", "accept"])
+async def test_broker_outage_during_sessions_loses_nothing(broker, peer, tmp_path, policy):
+    edge = Edge(str(tmp_path / "edge.db"), broker.port, resend_after_s=5, offline_policy=policy)
+    peer.serve_snapshot[SITE_ID] = snapshot(1)
     await edge.start()
     try:
-        await eventually(lambda: edge.link.online, "online")
+        await eventually(lambda: edge.link.online and edge.holder.version == 1, "online, lists")
+        assert edge.holder.authorize("UNKNOWN", "CP001", 1).reason == "unknown_token"
         ids = []
         for n in range(0, 30):
             ids.append(edge.enqueue_session(n, "started"))
@@ -61,8 +64,14 @@ async def test_broker_outage_during_sessions_loses_nothing(broker, peer, tmp_pat
             ids.append(edge.enqueue_session(n, "started"))
             ids.append(edge.enqueue_session(n, "completed"))
         assert edge.outbox.count() >= 90
-        # Authorization goes on from the last lists while offline.
-        assert edge.holder.authorize("UNKNOWN", "CP001", 1).reason == "unknown_token"
+        # Authorization goes on from the last lists while offline; unknown tokens
+        # follow the site's offline policy.
+        assert edge.holder.authorize("AA01", "CP001", 1).accepted
+        unknown = edge.holder.authorize("UNKNOWN", "CP001", 1)
+        if policy == "deny":
+            assert not unknown.accepted and unknown.reason == "unknown_token"
+        else:
+            assert unknown.accepted and unknown.reason == "offline_unknown_accepted"
         broker.start()
         await eventually(lambda: edge.link.online, "back online")
         await eventually(lambda: edge.outbox.count() == 0, "backlog acknowledged")
