@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 
 async def send(st: StationState, limits: dict, results: dict, open_by_conn: dict[int, dict],
-               now_s: int, timeout_s: float) -> None:
+               timeout_s: float) -> None:
     """``limits``: {(station, connector): (limit_da, phases)}; fills ``results`` per key."""
     for key, (limit_da, phases) in limits.items():
         cid = int(key[1])
@@ -26,7 +26,7 @@ async def send(st: StationState, limits: dict, results: dict, open_by_conn: dict
         if st.profiles.unchanged(cid, tx, int(limit_da), int(phases)):
             results[key] = "unchanged"
             continue
-        prof = profiles.tx_profile(cid, tx, int(limit_da), int(phases), now_s)
+        prof = profiles.tx_profile(cid, tx, int(limit_da), int(phases))
         try:
             # bounded: a silent wallbox must not hold a send slot forever
             ok = await asyncio.wait_for(st.link.cp.send_profile(prof), timeout_s)

@@ -15,18 +15,29 @@ STATION_MAX_PROFILE_ID = 1
 TX_PROFILE_ID_BASE = 100     # + connector id: stable per connector
 
 
-def tx_profile(connector_id: int, transaction_id: Any, limit_da: int, phases: int,
-               start_s: int) -> dict[str, Any]:
+# Wallbox clocks drift or reset. A profile must never depend on the wallbox's clock
+# agreeing with ours, or a new (lower) limit would only apply once the wallbox's clock
+# reaches our "now":
+# - transaction profiles are Relative (one period from the transaction's start, no
+#   startSchedule);
+# - the station maximum must be Absolute (2.0.1 refuses Relative for it), so it starts
+#   a day before our now.
+ABSOLUTE_BACKDATE_S = 86400
+
+
+def tx_profile(connector_id: int, transaction_id: Any, limit_da: int,
+               phases: int) -> dict[str, Any]:
     return {"id": TX_PROFILE_ID_BASE + int(connector_id), "purpose": "tx",
             "connector": int(connector_id), "transaction_id": transaction_id,
             "stack_level": 0, "limit_da": int(limit_da), "phases": int(phases),
-            "start_s": int(start_s)}
+            "kind": "Relative", "start_s": None}
 
 
-def station_max_profile(limit_da: int, phases: int, start_s: int) -> dict[str, Any]:
+def station_max_profile(limit_da: int, phases: int, now_s: int) -> dict[str, Any]:
     return {"id": STATION_MAX_PROFILE_ID, "purpose": "station_max", "connector": 0,
             "transaction_id": None, "stack_level": 0, "limit_da": int(limit_da),
-            "phases": int(phases), "start_s": int(start_s)}
+            "phases": int(phases), "kind": "Absolute",
+            "start_s": int(now_s) - ABSOLUTE_BACKDATE_S}
 
 
 class ProfileTracker:

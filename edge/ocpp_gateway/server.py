@@ -349,8 +349,7 @@ class Gateway:
                              open_by_conn: dict[int, dict] | None = None) -> None:
         if open_by_conn is None:
             open_by_conn = {r["connector"]: r for r in self.sessions.open_sessions(st.id)}
-        await limit_sender.send(st, limits, results, open_by_conn, self.logic.now(),
-                                self.profile_timeout_s)
+        await limit_sender.send(st, limits, results, open_by_conn, self.profile_timeout_s)
 
     # -- remote start / stop -----------------------------------------------------------
     async def remote_start(self, station: str, connector: int, payment_ref: str,

@@ -190,6 +190,8 @@ async def test_allocation_change_sends_new_profiles_once(gateway):
     assert smax["connector_id"] == 0
     assert smax["profile"]["charging_profile_purpose"] == "ChargePointMaxProfile"
     assert smax["profile"]["charging_schedule"]["charging_schedule_period"][0]["limit"] == 32
+    assert smax["profile"]["charging_profile_kind"] == "Absolute"
+    assert smax["profile"]["charging_schedule"]["start_schedule"] == ts(NOW - 86400)
     res = await c.cp.call(call.StartTransaction(connector_id=1, id_tag="STAFF1", meter_start=0,
                                                 timestamp=ts(NOW)))
     out = await gateway.apply_limits({("CP16", 1): (160, 3), ("CP16", 2): (60, 1)})
@@ -198,6 +200,9 @@ async def test_allocation_change_sends_new_profiles_once(gateway):
     assert p["connector_id"] == 1
     assert p["profile"]["transaction_id"] == res.transaction_id
     assert p["profile"]["charging_profile_purpose"] == "TxProfile"
+    # no dependence on the wallbox's clock: relative to the transaction start
+    assert p["profile"]["charging_profile_kind"] == "Relative"
+    assert "start_schedule" not in p["profile"]["charging_schedule"]
     period = p["profile"]["charging_schedule"]["charging_schedule_period"][0]
     assert period["limit"] == 16 and period["number_phases"] == 3
     n = len(c.cp.calls("SetChargingProfile"))

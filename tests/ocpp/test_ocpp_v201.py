@@ -133,11 +133,15 @@ async def test_allocation_change_sends_new_profiles(gateway):
     smax = c.cp.calls("SetChargingProfile")[0]
     assert smax["connector_id"] == 0
     assert smax["profile"]["charging_profile_purpose"] == "ChargingStationMaxProfile"
+    assert smax["profile"]["charging_profile_kind"] == "Absolute"
+    assert smax["profile"]["charging_schedule"][0]["start_schedule"] == ts(NOW - 86400)
     await c.cp.call(_tx_event("Started", "tx-3", NOW, 0, token="STAFF1", energy_wh=0))
     assert (await gateway.apply_limits({("CP201", 1): (200, 3)})) == {("CP201", 1): "accepted"}
     p = c.cp.calls("SetChargingProfile")[-1]
     assert p["connector_id"] == 1 and p["profile"]["transaction_id"] == "tx-3"
+    assert p["profile"]["charging_profile_kind"] == "Relative"
     sched = p["profile"]["charging_schedule"][0]
+    assert "start_schedule" not in sched
     assert sched["charging_rate_unit"] == "A"
     assert sched["charging_schedule_period"][0]["limit"] == 20.0
     assert (await gateway.apply_limits({("CP201", 1): (200, 3)})) == {("CP201", 1): "unchanged"}

@@ -155,11 +155,12 @@ class StationV16(GuardedCalls, ChargePoint):
             "charging_profile_id": p["id"], "stack_level": p["stack_level"],
             "charging_profile_purpose": "TxProfile" if p["purpose"] == "tx"
             else "ChargePointMaxProfile",
-            "charging_profile_kind": "Absolute",
+            "charging_profile_kind": p["kind"],
             "charging_schedule": {"charging_rate_unit": "A",
-                                  "start_schedule": to_wire(p["start_s"]),
                                   "charging_schedule_period": [period]},
         }
+        if p["start_s"] is not None:
+            profile["charging_schedule"]["start_schedule"] = to_wire(p["start_s"])
         if p["transaction_id"] is not None:
             profile["transaction_id"] = int(p["transaction_id"])
         res = await self.call(call.SetChargingProfile(connector_id=p["connector"],

@@ -213,11 +213,12 @@ class StationV201(GuardedCalls, ChargePoint):
             "id": p["id"], "stack_level": p["stack_level"],
             "charging_profile_purpose": "TxProfile" if p["purpose"] == "tx"
             else "ChargingStationMaxProfile",
-            "charging_profile_kind": "Absolute",
+            "charging_profile_kind": p["kind"],
             "charging_schedule": [{"id": p["id"], "charging_rate_unit": "A",
-                                   "start_schedule": to_wire(p["start_s"]),
                                    "charging_schedule_period": [period]}],
         }
+        if p["start_s"] is not None:
+            profile["charging_schedule"][0]["start_schedule"] = to_wire(p["start_s"])
         if p["transaction_id"] is not None:
             profile["transaction_id"] = str(p["transaction_id"])
         res = await self.call(call.SetChargingProfile(evse_id=p["connector"],
