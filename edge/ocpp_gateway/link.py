@@ -75,13 +75,15 @@ class Link:
     """Reader loop; also the ``connection`` object handed to the library ChargePoint."""
 
     def __init__(self, ws: Any, st: Any, version: str, bucket: TokenBucket,
-                 on_resumed: Callable[[], None] | None = None) -> None:
+                 on_resumed: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.ws = ws
         self.st = st
         self.version = version
         self.bucket = bucket
         self.cp: Any = None
         self.on_resumed = on_resumed
+        self.clock = clock
         self.frames_in = 0
         self.errors_sent = 0
         self.duplicates = 0
@@ -153,6 +155,7 @@ class Link:
     async def _read(self) -> None:
         async for raw in self.ws:
             self.frames_in += 1
+            self.st.last_seen_s = int(self.clock())
             delay = self.bucket.wait_s()
             if delay > 0:
                 await asyncio.sleep(delay)

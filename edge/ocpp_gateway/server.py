@@ -224,7 +224,7 @@ class Gateway:
         version = framing.SUBPROTOCOLS[ws.subprotocol]
         old = st.link
         link = Link(ws, st, version, TokenBucket(self.rate_per_s, self.burst),
-                    on_resumed=lambda: self._resumed(st))
+                    on_resumed=lambda: self._resumed(st), clock=self.clock)
         cls = StationV16 if version == framing.V16 else StationV201
         link.cp = cls(st, link, self, self.response_timeout_s)
         link.cp._unique_id_generator = link.new_call_id
