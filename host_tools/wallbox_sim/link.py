@@ -72,6 +72,9 @@ class Link:
                         InvalidStatus, OCPPError, ConnectionError) as e:
                     self.last_error = "%s: %s" % (type(e).__name__, e)
                     log.info("%s: connection ended: %s", self.station.id, self.last_error)
+                except Exception as e:  # e.g. a handshake or boot answer we cannot use
+                    self.last_error = "%s: %s" % (type(e).__name__, e)
+                    log.warning("%s: connection ended: %s", self.station.id, self.last_error)
                 finally:
                     self._offline()
                 await asyncio.sleep(self.reconnect_s)
@@ -150,6 +153,10 @@ class Link:
                 # The server answered with an error: resending the same frame would
                 # get the same answer, so it is dropped rather than blocking the queue.
                 log.warning("%s: %s refused by the server: %s", st.id, rec.kind, e)
+            except (websockets.ConnectionClosed, asyncio.TimeoutError, OSError):
+                raise   # kept in the queue; sent again after the next boot
+            except Exception as e:  # an answer we cannot use (lean mode: unchecked)
+                log.warning("%s: unusable answer to %s: %r", st.id, rec.kind, e)
             if st.queue and st.queue[0] is rec:
                 st.queue.popleft()
 

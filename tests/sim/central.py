@@ -26,6 +26,9 @@ class _Recorder:
     def record(self, action, payload):
         self.central.received.append((self.id, action, payload))
         self.central.changed.set()
+        if action in self.central.fail_actions:
+            # The library turns this into a CallError (InternalError) for the station.
+            raise RuntimeError("told to fail " + action)
 
 
 class Central16(CP16, _Recorder):
@@ -117,6 +120,7 @@ class Central:
 
     def __init__(self, tokens=(), passwords=None, port: int = 0) -> None:
         self.tokens = set(tokens)
+        self.fail_actions: set = set()   # actions answered with a CallError
         self.passwords = passwords      # {station_id: password} or None (no auth)
         self.port = port
         self.received: list = []

@@ -117,3 +117,26 @@ async def test_basic_auth_password_is_sent_and_a_wrong_one_is_refused():
             assert not fleet.station("BAD").online
             assert "InvalidStatus" in (fleet.links["BAD"].last_error or "")
         assert [s for s, a, _ in cs.received if a == "BootNotification"] == ["GOOD"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_a_refused_transaction_message_does_not_block_the_queue(version):
+    clock = ManualClock()
+    async with Central(tokens={"T"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, meter_interval_s=10)], clock)
+        station = fleet.station("CP1")
+        async with fleet:
+            await fleet.wait_connected()
+            cs.fail_actions = {"StartTransaction", "TransactionEvent"}
+            assert await fleet.plug_in("CP1", 1, "T", need_wh=90_000, max_current_a=16)
+            await clock.advance(20, step_s=10)
+            fleet.unplug("CP1", 1)
+            await until(lambda: not station.queue, "queue worked off")
+            assert station.online and fleet.links["CP1"].boots == 1
+            cs.fail_actions = set()
+            assert await fleet.plug_in("CP1", 1, "T", need_wh=90_000, max_current_a=16)
+            await cs.wait_for(lambda: len(starts(cs, version)) == 2, "the next start")
+        # 1.6: meter values and stop of the unnumbered transaction were dropped;
+        # 2.0.1: every event was tried (and refused) in order.
+        tried = cs.calls("StartTransaction") + cs.calls("TransactionEvent")
+        assert len(tried) == (2 if version == "1.6" else 5)
