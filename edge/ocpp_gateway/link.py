@@ -83,6 +83,7 @@ class Link:
         self.bucket = bucket
         self.cp: Any = None
         self.on_resumed = on_resumed
+        self._first_call_seen = False
         self.clock = clock
         self.frames_in = 0
         self.errors_sent = 0
@@ -217,7 +218,9 @@ class Link:
             return
         self.st.remember_id(frame.unique_id, fp)
         await self.cp.route_message(raw)
-        if not self.st.booted and frame.action != "BootNotification" and self.on_resumed:
-            # The wallbox carries on without booting: it was accepted before the edge
-            # (re)started. Treat it as booted so it gets settings, list and limits.
-            self.on_resumed()
+        if not self._first_call_seen:
+            self._first_call_seen = True
+            if frame.action != "BootNotification" and self.on_resumed:
+                # The wallbox carries on without booting (a reconnect): catch up on
+                # what changed while it was away.
+                self.on_resumed()

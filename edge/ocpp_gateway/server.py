@@ -253,6 +253,12 @@ class Gateway:
                                                  "version": version})
 
     def _resumed(self, st: StationState) -> None:
+        """A wallbox reconnected and talks without booting."""
+        if st.booted:
+            # It kept its settings and profiles; its local list may be behind.
+            self.coalesce(st, "list", lambda: self.sync_local_list(st))
+            return
+        # Accepted before the edge (re)started: the edge knows nothing of its state.
         st.booted = True
         log.info("station %s resumed without BootNotification (edge restarted?)", st.id)
         self.coalesce(st, "boot", lambda: self.after_boot(st))

@@ -325,3 +325,20 @@ async def test_slow_wallbox_clock_is_not_late(gateway, sessions, clock):
     assert res.id_tag_info["status"] == "Invalid"
     assert sessions.by_transaction("CP16", res.transaction_id)["reported_late"] is False
     await c.close()
+
+
+async def test_list_changes_while_away_reach_the_wallbox_on_reconnect(gateway, lists, site):
+    c = await connect(gateway.port, "CP16", "1.6", PW)
+    assert set(c.cp.local_list) == {"STAFF1", "STAFF2"}
+    held = dict(c.cp.local_list), c.cp.list_version_held
+    await c.close()
+    await until(lambda: not gateway.station_status()["CP16"]["connected"])
+    snap = snapshot(version=2)
+    snap["tokens"] = [t for t in snap["tokens"] if t["uid"] != "STAFF2"]
+    lists.replace(GroupBook.from_snapshot(snap, site, "sync", NOW))   # while it is away
+    c = await connect(gateway.port, "CP16", "1.6", PW, boot=False)
+    c.cp.local_list, c.cp.list_version_held = held                  # same wallbox memory
+    await c.cp.call(call.Heartbeat())
+    upd = await c.cp.wait_for("SendLocalList")
+    assert upd["update_type"] == "Differential" and upd["entries"] == [{"id_tag": "STAFF2"}]
+    await c.close()
