@@ -249,10 +249,11 @@ class MqttConnection:
             client.loop_start()
             await self._lost.wait()
             await loop.run_in_executor(None, client.loop_stop)
-            was_up = self.connected
-            if was_up:
+            if self.connected:
                 self.connected = False
                 self.backoff.disconnected()
+                if not self._stopping.is_set():
+                    self._note_failure("connection to %s:%s lost" % (self.cfg.host, self.cfg.port))
                 self._on_down()
             if self._stopping.is_set():
                 break
@@ -316,29 +317,36 @@ class MqttConnection:
         return client
 
     # ---- paho thread -> loop thread ----
+    def _to_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            # The loop is closed (process shutting down without stop()): nothing left
+            # to hand the event to, and raising here would kill paho's thread noisily.
+            log.debug("event %s after the loop closed", getattr(fn, "__name__", fn))
+
     def _paho_connect(self, client, userdata, flags, reason, properties) -> None:
         if reason.is_failure:
             if reason.value == _UNSUPPORTED_PROTOCOL and self.cfg.protocol == "auto" \
                     and self.protocol == mqtt.MQTTv5:
-                self._loop.call_soon_threadsafe(self._set_downgrade)
-            self._loop.call_soon_threadsafe(self._note_failure, "broker refused: %s" % reason)
+                self._to_loop(self._set_downgrade)
+            self._to_loop(self._note_failure, "broker refused: %s" % reason)
             return
         # Subscribing on every connect is harmless with a kept session and required
         # when the broker lost it (expired, restarted without persistence).
         client.subscribe(self.subscription, qos=1)
-        self._loop.call_soon_threadsafe(self._up, bool(flags.session_present))
+        self._to_loop(self._up, bool(flags.session_present))
 
     def _paho_disconnect(self, client, userdata, flags, reason, properties) -> None:
-        self._loop.call_soon_threadsafe(self._lost.set)
+        self._to_loop(self._lost.set)
 
     def _paho_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
-        self._loop.call_soon_threadsafe(self._deliver, client, msg.topic, bytes(msg.payload),
-                                        msg.mid, msg.qos)
+        self._to_loop(self._deliver, client, msg.topic, bytes(msg.payload), msg.mid, msg.qos)
 
     def _paho_subscribe(self, client, userdata, mid, reasons, properties) -> None:
         for reason in reasons:
             if reason.is_failure:
-                self._loop.call_soon_threadsafe(
+                self._to_loop(
                     self._note_failure, "subscription to %s refused: %s" % (self.subscription, reason))
 
     # ---- loop thread ----
