@@ -110,6 +110,11 @@ def parse(raw: str | bytes, version: str) -> Frame:
             raise FrameError(uid, codes["format"], "action is not a string")
         if not isinstance(payload, dict):
             raise FrameError(uid, codes["format"], "payload is not a JSON object")
+        bad = _bad_number(payload, "")
+        if bad is not None:
+            raise FrameError(uid, "PropertyConstraintViolation",
+                             "%s: number out of range or not finite" % (bad or "(payload)"),
+                             {"field": bad or "(payload)"})
         return Frame("call", uid, action, payload)
     if mtype == 3:
         if len(msg) != 3:
@@ -120,6 +125,32 @@ def parse(raw: str | bytes, version: str) -> Frame:
             return Frame("junk", uid)
         return Frame("error", uid, None, msg[2:])
     raise FrameError(uid, codes["msgtype"], "message type %r is not 2, 3 or 4" % (mtype,))
+
+
+# Python's json accepts NaN/Infinity and integers of any size; neither belongs in OCPP
+# and a 10**30 meter reading would only fail later, in SQLite, as an InternalError.
+MAX_ABS_NUMBER = 2 ** 53
+
+
+def _bad_number(value: Any, path: str) -> str | None:
+    """Path of the first non-finite or out-of-range number, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        if value != value or not -MAX_ABS_NUMBER <= value <= MAX_ABS_NUMBER:
+            return path
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _bad_number(v, "%s.%s" % (path, k) if path else str(k))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _bad_number(v, "%s[%d]" % (path, i))
+            if found is not None:
+                return found
+    return None
 
 
 def is_known_action(action: str, version: str) -> bool:

@@ -183,3 +183,19 @@ async def test_unsolicited_answers_do_not_accumulate(gateway):
     await _still_up(ws)
     assert gateway.stations["CP201"].link.cp._response_queue.qsize() == 0
     await ws.close()
+
+
+@pytest.mark.parametrize("payload,field", [
+    ('{"connectorId": 1, "idTag": "A", "meterStart": 1000000000000000000000000000000,'
+     ' "timestamp": "2025-06-02T06:00:00Z"}', "meterStart"),
+    ('{"connectorId": NaN, "idTag": "A", "meterStart": 0, "timestamp": "2025-06-02T06:00:00Z"}',
+     "connectorId"),
+])
+async def test_out_of_range_numbers_are_refused_with_field(gateway, sessions, payload, field):
+    ws = await _raw(gateway.port, "1.6")
+    reply = await _ask(ws, '[2,"n1","StartTransaction",%s]' % payload)
+    assert reply[:3] == [4, "n1", "PropertyConstraintViolation"]
+    assert reply[4]["field"] == field
+    assert sessions.open_sessions() == []
+    await _still_up(ws)
+    await ws.close()

@@ -402,3 +402,16 @@ async def test_callerror_and_nonsense_answers_to_profiles(gateway):
     assert gateway.live_sessions()[0]["controllable"] is False
     task.cancel()
     await ws.close()
+
+
+async def test_non_finite_and_absurd_samples_are_skipped(gateway, sessions):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    res = await c.cp.call(call16.StartTransaction(connector_id=1, id_tag="STAFF1",
+                                                  meter_start=0, timestamp=ts(NOW)))
+    await c.cp.call(call16.MeterValues(connector_id=1, transaction_id=res.transaction_id,
+                                       meter_value=[{"timestamp": ts(NOW + 1), "sampled_value": [
+                                           {"value": "NaN"}, {"value": "inf"},
+                                           {"value": "1e40"}, {"value": "321"}]}]))
+    rec = sessions.by_transaction("CP16", res.transaction_id)
+    assert [s["energy_wh"] for s in sessions.samples(rec["session_id"])] == [321]
+    await c.close()

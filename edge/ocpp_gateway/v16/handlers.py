@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from ocpp.routing import after, on
@@ -13,6 +14,8 @@ from edge.ocpp_gateway.link import GuardedCalls
 from edge.ocpp_gateway.wire_time import to_epoch_s, to_wire
 
 log = logging.getLogger(__name__)
+
+MAX_SAMPLE = 1e12   # Wh or A; beyond any real register: a broken meter, not data
 
 # Handlers skip the library's schema validation: link.Link has already validated every
 # request (with spec error codes), and the library would validate again in a worker
@@ -46,7 +49,9 @@ def samples_from_wire(meter_value: list[dict]) -> list[dict]:
             try:
                 value = float(sv["value"])
             except (TypeError, ValueError):
-                log.warning("sampled value %r is not a number; skipped", sv.get("value"))
+                value = float("nan")
+            if not math.isfinite(value) or abs(value) > MAX_SAMPLE:
+                log.debug("sampled value %r is not a usable number; skipped", sv.get("value"))
                 continue
             unit = sv.get("unit") or "Wh"
             if unit in ("kWh", "kW", "kvarh", "kvar", "kVA"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import Any
 
 from ocpp.routing import after, on
@@ -19,6 +20,8 @@ from edge.ocpp_gateway.link import GuardedCalls
 from edge.ocpp_gateway.wire_time import to_epoch_s, to_wire
 
 log = logging.getLogger(__name__)
+
+MAX_SAMPLE = 1e12   # Wh or A; beyond any real register: a broken meter, not data
 
 # Handlers skip the library's schema validation: link.Link has already validated every
 # request (with spec error codes), and the library would validate again in a worker
@@ -51,12 +54,13 @@ def samples_from_wire(meter_value: list[dict]) -> list[dict]:
     for mv in meter_value or []:
         at_s = to_epoch_s(mv["timestamp"], "meterValue.timestamp")
         for sv in mv.get("sampled_value") or []:
-            try:
-                value = float(sv["value"])
-            except (TypeError, ValueError, KeyError):
-                continue
             uom = sv.get("unit_of_measure") or {}
-            value *= 10 ** int(uom.get("multiplier", 0))
+            try:
+                value = float(sv["value"]) * 10 ** int(uom.get("multiplier", 0))
+            except (TypeError, ValueError, KeyError, OverflowError):
+                continue
+            if not math.isfinite(value) or abs(value) > MAX_SAMPLE:
+                continue
             if uom.get("unit") in ("kWh", "kW", "kvarh", "kvar", "kVA"):
                 value *= 1000
             out.append({"at_s": at_s, "measurand": sv.get("measurand"),
