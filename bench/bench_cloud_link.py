@@ -107,6 +107,53 @@ async def _one_run(n_records: int, workdir: Path) -> dict:
         broker.cleanup()
 
 
+STAFF = {"id": "g-staff", "name": "Staff", "kind": "drivers", "billing": "automatic",
+         "tariff": {"currency": "EUR", "energy_m_per_kwh": 350, "parking": None,
+                    "monthly_base_m": 0},
+         "active_on": {"site": True, "charging_groups": [], "stations": [], "connectors": []},
+         "prioritised": True, "state": "active", "windows": []}
+
+
+def big_snapshot(version: int, n_tokens: int) -> dict:
+    return {"version": version, "groups": [STAFF], "drivers": [],
+            "tokens": [{"uid": "T%09d" % i, "groups": ["g-staff"], "status": "valid",
+                        "expires_s": None, "driver": None, "provider": None}
+                       for i in range(n_tokens)]}
+
+
+async def _snapshot_run(n_tokens: int, workdir: Path) -> dict:
+    """A full snapshot from the peer's publish to the swap on the edge, and the longest
+    stall of the edge's asyncio loop meanwhile (what OCPP traffic would feel)."""
+    broker = Broker(workdir=str(workdir / "broker")).start()
+    peer = CloudPeer(port=broker.port).start()
+    conn = open_db(workdir / "edge.db")
+    try:
+        holder = ListsHolder(Site.from_dict(SITE))
+        link = CloudLink(LinkConfig(port=broker.port), SITE_ID, holder, Outbox(conn),
+                         ListsStore(conn))
+        await link.start()
+        while not link.online:
+            await asyncio.sleep(0.001)
+        snap = big_snapshot(1, n_tokens)
+        stall = 0.0
+        started = time.perf_counter()
+        publish = asyncio.ensure_future(asyncio.to_thread(peer.push_snapshot, SITE_ID, snap))
+        last = time.perf_counter()
+        while holder.version != 1:
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            stall = max(stall, now - last)
+            last = now
+        elapsed = time.perf_counter() - started
+        await publish
+        await link.stop()
+        return {"elapsed_ms": elapsed * 1000, "stall_ms": stall * 1000}
+    finally:
+        peer.stop()
+        conn.close()
+        broker.cleanup()
+
+
 def _p(values, q):
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
@@ -120,6 +167,11 @@ def run(quick: bool = False) -> list:
     for i in range(runs):
         with tempfile.TemporaryDirectory(prefix="bench-cloud-link-") as d:
             results.append(asyncio.run(_one_run(n_records, Path(d))))
+    n_tokens = 10_000 if quick else 100_000
+    snaps = []
+    for i in range(1 if quick else 3):
+        with tempfile.TemporaryDirectory(prefix="bench-cloud-link-") as d:
+            snaps.append(asyncio.run(_snapshot_run(n_tokens, Path(d))))
     rates = [r["rate"] for r in results]
     times = [r["elapsed_s"] * 1000 for r in results]
     lost = sum(r["expected"] - r["unique"] for r in results)
@@ -157,6 +209,13 @@ def run(quick: bool = False) -> list:
         {"case": case, "metric": "duplicates seen by the peer (all runs)",
          "value": sum(r["duplicates"] for r in results), "unit": "records", "target": None,
          "ok": None},
+    ] + [
+        {"case": "snapshot of %d tokens: peer publish to swap on the edge (%d runs)"
+                 % (n_tokens, len(snaps)), "metric": metric,
+         "value": statistics.median(r[key] for r in snaps), "unit": "ms", "target": None,
+         "ok": None}
+        for metric, key in (("end to end, median", "elapsed_ms"),
+                            ("longest edge loop stall, median", "stall_ms"))
     ]
 
 

@@ -221,3 +221,21 @@ async def test_the_broker_keeps_messages_above_our_maximum_packet_size_from_us(b
     assert p.got == [("evc/demo/down/cmd", b"small")]
     assert p.conn.connected
     await p.conn.stop()
+
+
+async def test_an_outage_logs_one_warning_not_one_per_retry(broker, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG, logger="edge.cloud.mqtt_link")
+    p = Probe(fast(broker.port))
+    p.conn.start()
+    await eventually(lambda: p.conn.connected, "connect")
+    broker.stop()
+    await eventually(lambda: p.conn.backoff.attempts >= 4, "several failed retries")
+    broker.start()
+    await eventually(lambda: p.conn.connected, "reconnect")
+    await p.conn.stop()
+    ours = [r for r in caplog.records if r.name == "edge.cloud.mqtt_link"]
+    warnings = [r for r in ours if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "lost" in warnings[0].getMessage()
+    assert sum(1 for r in ours if r.levelno == logging.DEBUG and "failed" in r.getMessage()) >= 3
+    assert any("up again" in r.getMessage() for r in ours if r.levelno == logging.INFO)
