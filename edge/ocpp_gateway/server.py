@@ -270,9 +270,17 @@ class Gateway:
             return
         cp = link.cp
         async with self._locks[st.id]:
-            await self._step(st, "configure", cp.configure(
+            done = await self._step(st, "configure", cp.configure(
                 {"meter_interval_s": self.meter_interval_s, "local_list_enabled": True,
                  "measurands": MEASURANDS, "start_stop_measurands": ENERGY_REGISTER}))
+            refused = sorted(k for k, v in (done or {}).items()
+                             if v not in ("Accepted", "RebootRequired"))
+            if refused:
+                # the edge still works, but e.g. without per-phase currents the
+                # allocation sees this wallbox as drawing its limit
+                log.warning("station %s refused settings: %s", st.id,
+                            ", ".join("%s=%s" % (k, done[k]) for k in refused))
+            st.settings = dict(done or {})
             ok = await self._step(st, "station maximum profile", cp.send_profile(
                 profiles.station_max_profile(st.cfg.max_da, 3, self.logic.now())))
             st.station_max_sent = (st.cfg.max_da, bool(ok))

@@ -28,6 +28,7 @@ class StationState:
         self.connector_status: dict[int, str] = {}
         self.drawn_da: dict[int, list[int]] = {}      # per connector, per site phase
         self.controllable = True
+        self.settings: dict[str, str] = {}  # neutral setting name -> wallbox's answer
         self.profiles = ProfileTracker()
         self.station_max_sent: tuple[int, bool] | None = None
         self.local_list = ListState()
@@ -74,6 +75,7 @@ class StationState:
             "last_seen_s": self.last_seen_s,
             "connectors": dict(self.connector_status),
             "controllable": self.controllable,
+            "settings": dict(self.settings),
             "local_list_version": self.local_list.version,
             "local_list_entries": len(self.local_list.entries),
             "local_list_max": self.list_max_entries,

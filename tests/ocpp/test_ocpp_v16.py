@@ -342,3 +342,27 @@ async def test_list_changes_while_away_reach_the_wallbox_on_reconnect(gateway, l
     upd = await c.cp.wait_for("SendLocalList")
     assert upd["update_type"] == "Differential" and upd["entries"] == [{"id_tag": "STAFF2"}]
     await c.close()
+
+
+class _PickyWallbox(Wallbox16):
+    @on(A16.change_configuration)
+    def on_change_configuration(self, key, value):
+        self._record("ChangeConfiguration", {"key": key, "value": value})
+        return res16.ChangeConfiguration(
+            status="NotSupported" if key == "MeterValuesSampledData" else "Accepted")
+
+
+async def test_refused_setting_is_reported(gateway, caplog):
+    ws = await websockets.connect("ws://127.0.0.1:%d/CP16" % gateway.port,
+                                  subprotocols=["ocpp1.6"],
+                                  additional_headers=basic("CP16", PW), proxy=None)
+    cp = _PickyWallbox("CP16", ws)
+    task = asyncio.ensure_future(cp.start())
+    await cp.boot()
+    await cp.wait_for("TriggerMessage")
+    settings = gateway.station_status()["CP16"]["settings"]
+    assert settings["measurands"] == "NotSupported" and settings["meter_interval_s"] == "Accepted"
+    assert any("refused settings: measurands=NotSupported" in r.getMessage()
+               for r in caplog.records)
+    await ws.close()
+    task.cancel()

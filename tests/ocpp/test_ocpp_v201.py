@@ -179,6 +179,10 @@ async def test_settings_set_with_set_variables(gateway):
     c = await connect(gateway.port, "CP201", "2.0.1", PW)
     assert c.cp.config["SampledDataCtrlr.TxUpdatedInterval"] == "30"
     assert c.cp.config["LocalAuthListCtrlr.Enabled"] == "true"
+    assert c.cp.config["SampledDataCtrlr.TxStartedMeasurands"] == \
+        "Energy.Active.Import.Register"
+    assert c.cp.config["SampledDataCtrlr.TxEndedMeasurands"] == "Energy.Active.Import.Register"
+    assert gateway.station_status()["CP201"]["settings"]["meter_interval_s"] == "Accepted"
     await c.close()
 
 
