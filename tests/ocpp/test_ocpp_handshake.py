@@ -127,3 +127,12 @@ async def test_tls_security_profile_2(site, lists, sessions, tls_files):
                                      open_timeout=5)
     finally:
         await gw.stop()
+
+
+async def test_refused_handshakes_2_0_1(gateway):
+    assert await _status_of(gateway.port, "/CP201", "ocpp2.0.1",
+                            basic("CP201", "nope")) == 401
+    assert await _status_of(gateway.port, "/CPX", "ocpp2.0.1", basic("CPX", "x")) == 404
+    # CP201 is configured for 2.0.1 only
+    assert await _status_of(gateway.port, "/CP201", "ocpp1.6",
+                            basic("CP201", "secret-201")) == 400
