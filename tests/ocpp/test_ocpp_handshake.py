@@ -130,6 +130,7 @@ async def test_tls_security_profile_2(site, lists, sessions, tls_files):
 
 
 async def test_refused_handshakes_2_0_1(gateway):
+    gateway.throttle = FailureThrottle(base_s=0.001, max_s=0.002)
     assert await _status_of(gateway.port, "/CP201", "ocpp2.0.1",
                             basic("CP201", "nope")) == 401
     assert await _status_of(gateway.port, "/CPX", "ocpp2.0.1", basic("CPX", "x")) == 404
