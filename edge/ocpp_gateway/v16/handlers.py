@@ -24,7 +24,6 @@ MAX_SAMPLE = 1e12   # Wh or A; beyond any real register: a broken meter, not dat
 _STATUS = {"token_blocked": "Blocked", "token_expired": "Expired"}
 _LIST_STATUS = {"valid": "Accepted", "accepted": "Accepted", "blocked": "Blocked",
                 "expired": "Expired"}
-MAX_ID_TAG = 20   # IdToken is CiString20Type in 1.6
 
 
 def id_tag_info(decision: Any) -> dict[str, Any]:
