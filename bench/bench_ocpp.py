@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import select
+import shutil
 import statistics
 import subprocess
 import sys
@@ -249,10 +250,18 @@ async def _watch(fleet, limit_a: float, since: float, timeout: float):
 
 # ----------------------------------------------------------------- orchestration
 class _Proc:
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "w")
         self.p = subprocess.Popen([sys.executable, "-m", "bench.bench_ocpp"] + args,
                                   cwd=str(ROOT), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True, bufsize=1)
+                                  stderr=self._log, text=True, bufsize=1)
+
+    def stderr_tail(self, lines: int = 5) -> str:
+        try:
+            return " | ".join(self.log_path.read_text().strip().splitlines()[-lines:])
+        except OSError:
+            return ""
 
     def send(self, **cmd) -> None:
         self.p.stdin.write(json.dumps(cmd) + "\n")
@@ -282,6 +291,7 @@ class _Proc:
             except Exception:
                 self.p.kill()
                 self.p.wait()
+        self._log.close()
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -319,10 +329,10 @@ def run_case(n: int, quick: bool) -> list[dict]:
     cfg.write_text(json.dumps({"n": n, "db": str(Path(tmp) / "edge.db")}))
     gw = sim = None
     try:
-        gw = _Proc(["gateway", str(cfg)])
+        gw = _Proc(["gateway", str(cfg)], Path(tmp) / "gateway.log")
         port_msg = gw.expect("port", 30)
         pid = port_msg["pid"]
-        sim = _Proc(["sim", str(port_msg["port"]), str(n), str(spread_s)])
+        sim = _Proc(["sim", str(port_msg["port"]), str(n), str(spread_s)], Path(tmp) / "sim.log")
         sim.send(cmd="connect", timeout=60)
         sim_pid = sim.expect("connected", 65)["pid"]
         time.sleep(1.0 if quick else 2.0)   # the gateway's after-boot work (lists, settings)
@@ -407,13 +417,16 @@ def run_case(n: int, quick: bool) -> list[dict]:
                 row("edge began sending the first profile, median", statistics.median(sends),
                     "ms")
     except Exception as e:
+        tails = ["%s stderr: %s" % (name, proc.stderr_tail())
+                 for name, proc in (("gateway", gw), ("simulator", sim)) if proc is not None]
         rows.append({"area": AREA, "case": case, "metric": "(case failed)", "value": None,
                      "unit": "", "target": None, "ok": False,
-                     "error": "%s: %s" % (type(e).__name__, e)})
+                     "error": "; ".join(["%s: %s" % (type(e).__name__, e)] + tails)})
     finally:
         for proc in (sim, gw):
             if proc is not None:
                 proc.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     return rows
 
 

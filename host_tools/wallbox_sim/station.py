@@ -300,10 +300,12 @@ class Station:
             tx.server_id = "%s-%d-%d" % (self.id, int(now), tx.local_id)
         conn.tx = tx
         self.spawn(self._meter_loop(conn, tx))
-        self.enqueue(Record("start", conn.id, now, not self.online, tx,
-                            {"meter_wh": tx.meter_start_wh,
-                             "trigger": "RemoteStart" if remote else "Authorized"}))
+        start = Record("start", conn.id, now, not self.online, tx,
+                       {"meter_wh": tx.meter_start_wh,
+                        "trigger": "RemoteStart" if remote else "Authorized"})
+        self.enqueue(start)
         self.recompute()
+        start.data["state"] = conn.state
         return tx
 
     def stop_tx(self, conn: Connector, reason: str) -> None:
@@ -349,16 +351,21 @@ class Station:
                 self.profiles.install(profile)
             except ProfileError:
                 return False
+        assumed = None
         if conn.ev is None:
             d = self.spec.default_ev
-            conn.ev = EV(id_tag, d.need_wh, d.max_current_a, d.phases, d.leave_when_full)
+            assumed = conn.ev = EV(id_tag, d.need_wh, d.max_current_a, d.phases,
+                                   d.leave_when_full)
             conn.full = False
-        self.spawn(self._remote_start(conn, id_tag, remote_start_id))
+        self.spawn(self._remote_start(conn, id_tag, remote_start_id, assumed))
         return True
 
-    async def _remote_start(self, conn: Connector, id_tag: str, remote_start_id) -> None:
+    async def _remote_start(self, conn: Connector, id_tag: str, remote_start_id,
+                            assumed: EV | None) -> None:
         if self.conf_bool("AuthorizeRemoteTxRequests"):
             if await self.authorize(id_tag) != "Accepted":
+                if assumed is not None and conn.ev is assumed and conn.tx is None:
+                    conn.ev = None   # the car we assumed never came
                 return
         if conn.tx is None and conn.ev is not None:
             self.start_tx(conn, id_tag, remote_start_id, remote=True)
@@ -415,7 +422,8 @@ class Station:
         phases = conn.drawn_phases
         currents = [conn.drawn_a if i < phases else 0.0 for i in range(conn.phases)]
         return {"energy_wh": int(conn.meter_wh), "currents_a": currents,
-                "power_w": int(conn.drawn_a * phases * VOLTS), "offered_a": conn.offered_a}
+                "power_w": int(conn.drawn_a * phases * VOLTS), "offered_a": conn.offered_a,
+                "state": conn.state}
 
     async def _meter_loop(self, conn: Connector, tx: Tx) -> None:
         """Samples every MeterValueSampleInterval from the start of the transaction

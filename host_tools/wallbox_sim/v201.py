@@ -84,7 +84,9 @@ class Point201(ChargePoint):
                 connector_status=CONNECTOR_STATUS.get(rec.data["status"], "Occupied")))
             return
         tx = rec.tx
-        state = CHARGING_STATE.get(st.connectors[rec.connector_id].state, "EVConnected")
+        # The state when the event happened (a late delivery must not report today's).
+        state = CHARGING_STATE.get(rec.data.get("state") or st.connectors[rec.connector_id].state,
+                                   "EVConnected")
         info = {"transaction_id": tx.server_id, "charging_state": state}
         kwargs = dict(timestamp=iso(rec.at_s), seq_no=tx.next_seq(),
                       offline=True if rec.offline else None)

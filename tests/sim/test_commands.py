@@ -5,7 +5,7 @@ from ocpp.v201 import call as c201
 
 from calls import list_version, remote_start, remote_stop, send_list, version_of
 from central import Central
-from helpers import VERSIONS, fleet_for, spec, starts, statuses, stops
+from helpers import VERSIONS, fleet_for, spec, starts, statuses, stops, until
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -239,3 +239,29 @@ async def test_malformed_requests_get_errors_and_the_station_keeps_working(versi
             res = await point.call(send_list(version, 2, [("T", "Accepted")]))
             assert res.status == "Accepted"
             assert await fleet.plug_in("CP1", 1, "T", need_wh=5000, max_current_a=16)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_remote_start_authorizes_first_when_configured(version):
+    async with Central(tokens={"GOOD"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, connectors=2)])
+        async with fleet:
+            await fleet.wait_connected()
+            point = await cs.point("CP1")
+            if version == "1.6":
+                status = (await point.call(c16.ChangeConfiguration(
+                    key="AuthorizeRemoteTxRequests", value="true"))).status
+            else:
+                status = (await point.call(c201.SetVariables(set_variable_data=[{
+                    "component": {"name": "AuthCtrlr"},
+                    "variable": {"name": "AuthorizeRemoteStart"}, "attribute_value": "true"}]))
+                          ).set_variable_result[0]["attribute_status"]
+            assert status == "Accepted"
+            assert (await point.call(remote_start(version, "BAD", 1))).status == "Accepted"
+            assert (await point.call(remote_start(version, "GOOD", 2))).status == "Accepted"
+            await cs.wait_for(lambda: starts(cs, version), "a start")
+            await cs.wait_for(lambda: len(cs.calls("Authorize")) == 2, "two authorizations")
+            station = fleet.station("CP1")
+            await until(lambda: station.connectors[1].ev is None, "assumed car gone")
+            assert station.connectors[1].tx is None
+        assert [s[0] for s in starts(cs, version)] == ["GOOD"]

@@ -48,6 +48,9 @@ async def test_offline_session_is_replayed_with_its_original_timestamps(version)
                 events = [p for p in cs2.calls("TransactionEvent")]
                 assert [p["seq_no"] for p in events] == [0, 1, 2, 3, 4]
                 assert len({p["transaction_info"]["transaction_id"] for p in events}) == 1
+                # States as they were then, though the car has left by now.
+                assert [p["transaction_info"]["charging_state"] for p in events] == [
+                    "Charging", "Charging", "Charging", "Charging", "Idle"]
             actions = [a for _, a, _ in cs2.received]
             assert actions.index("BootNotification") < actions.index(
                 "StartTransaction" if version == "1.6" else "TransactionEvent")
