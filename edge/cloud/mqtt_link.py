@@ -1,13 +1,14 @@
 """CloudLink: the edge's MQTT connection to the cloud (paho-mqtt 2.x).
 
-Transport only; the protocol (envelopes, topics, validation, list apply, batches) lives
-in codec.py, messages.py, apply.py and batching.py (docs/cloud-protocol.md).
+Three parts: ``LinkConfig`` (the validated ``cloud:`` settings), ``MqttConnection``
+(keeps one paho client connected) and ``CloudLink`` (joins the connection to the
+protocol modules: codec, messages, apply, batching; see docs/cloud-protocol.md).
 
-Threads: paho's network thread (``loop_start``) only moves bytes. Every callback hands
-its work to the asyncio loop with ``call_soon_threadsafe``, so the outbox, the lists
-store and SQLite are only touched from the loop thread. Publishing from the loop thread
-is safe while paho's thread runs (paho then only queues the packet and wakes its
-thread).
+Threads: paho's network thread (``loop_start``) only moves bytes; the blocking TCP
+connect and TLS handshake run in the default executor. Every paho callback hands its
+work to the asyncio loop with ``call_soon_threadsafe``, so the outbox, the lists store
+and SQLite are only touched from the loop thread. Publishing from the loop thread is
+safe while paho's thread runs (paho then only queues the packet and wakes its thread).
 
 Connection policy:
 - MQTT 5 with ``clean_start=False`` and a session expiry: the broker keeps the
@@ -419,6 +420,9 @@ class CloudLink:
         self.cfg = cfg if isinstance(cfg, LinkConfig) else LinkConfig.from_dict(cfg)
         self.cfg.check()
         self.site_id = messages.check_site_id(site_id)
+        if self.cfg.password is not None and self.cfg.tls is None \
+                and self.cfg.host not in ("127.0.0.1", "::1", "localhost"):
+            log.warning("cloud link: the MQTT password goes to %s without TLS", self.cfg.host)
         self.lists = lists
         self.outbox = outbox
         self.on_command = on_command
