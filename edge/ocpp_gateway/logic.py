@@ -52,6 +52,8 @@ class Logic:
     def status(self, st: StationState, connector_id: int, status: str,
                error_code: str | None = None) -> None:
         st.connector_status[int(connector_id)] = status
+        st.connector_error[int(connector_id)] = None if error_code in (None, "NoError") \
+            else error_code
         st.last_seen_s = self.now()
         self.emit("status", {"station": st.id, "connector": int(connector_id),
                              "status": status, "error_code": error_code})

@@ -26,6 +26,7 @@ class StationState:
         self.last_seen_s: int | None = None
         self.connected_since_s: int | None = None
         self.connector_status: dict[int, str] = {}
+        self.connector_error: dict[int, str | None] = {}   # None = no error
         self.drawn_da: dict[int, list[int]] = {}      # per connector, per site phase
         self.controllable = True
         self.settings: dict[str, str] = {}  # neutral setting name -> wallbox's answer
@@ -74,6 +75,7 @@ class StationState:
             "boot": dict(self.boot) if self.boot else None,
             "last_seen_s": self.last_seen_s,
             "connectors": dict(self.connector_status),
+            "connector_errors": dict(self.connector_error),
             "controllable": self.controllable,
             "settings": dict(self.settings),
             "local_list_version": self.local_list.version,

@@ -55,6 +55,10 @@ async def test_full_transaction_with_meter_values(gateway, sessions, outbox, eve
     await cp.call(call.StatusNotification(connector_id=1, error_code="NoError",
                                           status="Preparing"))
     assert gateway.station_status()["CP16"]["connectors"][1] == "Preparing"
+    assert gateway.station_status()["CP16"]["connector_errors"][1] is None
+    await cp.call(call.StatusNotification(connector_id=2, error_code="GroundFailure",
+                                          status="Faulted"))
+    assert gateway.station_status()["CP16"]["connector_errors"][2] == "GroundFailure"
     res = await cp.call(call.StartTransaction(connector_id=1, id_tag="STAFF1", meter_start=1000,
                                               timestamp=ts(NOW)))
     assert res.id_tag_info["status"] == "Accepted"
