@@ -73,9 +73,10 @@ class Fleet:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        for st in self.stations.values():
-            for task in list(st._tasks):
-                task.cancel()
+        pending = [t for st in self.stations.values() for t in st._tasks]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def __aenter__(self) -> "Fleet":
         await self.start()

@@ -99,10 +99,11 @@ class Station:
         self.link = None            # set by the link: has `async authorize(id_tag) -> str`
         self._tx_ids = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
-        # Observations for benchmarks and displays.
-        self.authorize_rtt_s: list[float] = []
+        # Observations for benchmarks and displays (bounded: a demo may run for days).
+        self.authorize_rtt_s: collections.deque[float] = collections.deque(maxlen=10000)
         self.authorizing = 0        # Authorize requests waiting for the server
-        self.profile_log: list[tuple[float, int, float | None]] = []  # wall time, connector, limit
+        # (wall time, connector, limit_a) after each accepted SetChargingProfile
+        self.profile_log: collections.deque[tuple] = collections.deque(maxlen=1000)
 
     # -- configuration -------------------------------------------------------
     def conf(self, key: str) -> str:
