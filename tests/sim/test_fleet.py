@@ -19,17 +19,18 @@ async def _arrivals(seed):
         # Cars leave after their stay only, so departures depend on simulated time alone.
         traffic = Traffic(["T1", "T2", "NOPE"], mean_gap_s=300, stay_s=(600, 1200),
                           leave_when_full_share=0.0)
-        fleet = fleet_for(cs, [spec("A", "1.6", connectors=2), spec("B", "2.0.1")], clock,
+        fleet = fleet_for(cs, [spec("A", "1.6", connectors=2, meter_interval_s=900),
+                               spec("B", "2.0.1", meter_interval_s=900)], clock,
                           traffic=traffic)
         fleet.random.seed(seed)
         async with fleet:
             await fleet.wait_connected()
             quiet = lambda: all(not st.queue and not st.authorizing
                                 for st in fleet.stations.values())
-            for _ in range(3 * 60):
+            for _ in range(3 * 30):
                 # Time moves only while nothing waits for the server, so what happens
                 # depends on simulated time alone.
-                await clock.advance(60)
+                await clock.advance(120)
                 await until(quiet, "nothing in flight")
             tags = [p.get("id_tag") or p["id_token"]["id_token"] for p in cs.calls("Authorize")]
             ended = len(stops(cs, "1.6")) + len(stops(cs, "2.0.1"))
