@@ -415,3 +415,24 @@ async def test_non_finite_and_absurd_samples_are_skipped(gateway, sessions):
     rec = sessions.by_transaction("CP16", res.transaction_id)
     assert [s["energy_wh"] for s in sessions.samples(rec["session_id"])] == [321]
     await c.close()
+
+
+async def test_stop_with_wallboxes_connected_flushes_samples(site, lists, sessions, clock, events):
+    from conftest import STATIONS_CFG
+    from edge.ocpp_gateway import Gateway
+    gw = Gateway(site, STATIONS_CFG, lists, sessions, clock=clock, response_timeout_s=10,
+                 on_event=lambda n, b: events.append((n, b)))
+    port = await gw.start("127.0.0.1", 0)
+    c = await connect(port, "CP16", "1.6", "secret-16")
+    res = await c.cp.call(call16.StartTransaction(connector_id=1, id_tag="STAFF1",
+                                                  meter_start=0, timestamp=ts(NOW)))
+    await c.cp.call(call16.MeterValues(connector_id=1, transaction_id=res.transaction_id,
+                                       meter_value=[{"timestamp": ts(NOW + 1),
+                                                     "sampled_value": [{"value": "42"}]}]))
+    await gw.stop()
+    await until(lambda: c.ws.state.name == "CLOSED")
+    assert ("station_connected", {"station": "CP16", "connected": False, "version": "1.6"}) \
+        in events
+    rows = sessions._conn.execute("SELECT energy_wh FROM session_samples").fetchall()
+    assert [r[0] for r in rows] == [42]          # queued sample written at shutdown
+    await c.close()
