@@ -57,6 +57,8 @@ def parse_args(argv):
     p.add_argument("--stations", type=int, default=10)
     p.add_argument("--version", choices=["1.6", "2.0.1", "mixed"], default="1.6")
     p.add_argument("--connectors", type=int, default=1)
+    p.add_argument("--phases", type=int, choices=[1, 3], default=3, help="phases per connector")
+    p.add_argument("--max-current-a", type=float, default=32.0, help="per connector")
     p.add_argument("--prefix", default="CP", help="station ids are <prefix>001 ...")
     p.add_argument("--password", default=None, help="HTTP Basic auth password (id:password)")
     p.add_argument("--uncontrollable", type=int, default=0,
@@ -76,8 +78,8 @@ def parse_args(argv):
 
 async def _run(args) -> None:
     specs = build_specs(args.stations, args.version, args.connectors, args.prefix,
-                        args.password, args.uncontrollable,
-                        meter_interval_s=args.meter_interval_s,
+                        args.password, args.uncontrollable, phases=args.phases,
+                        max_current_a=args.max_current_a, meter_interval_s=args.meter_interval_s,
                         response_delay_s=args.response_delay_s)
     tokens = [t for t in args.tokens.split(",") if t]
     traffic = Traffic(tokens, mean_gap_s=args.mean_gap_s) if tokens else None

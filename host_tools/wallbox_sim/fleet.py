@@ -50,7 +50,7 @@ class Fleet:
         self.connect_spread_s = connect_spread_s
         self.stations = {s.id: Station(s, self.clock) for s in stations}
         self.links = {sid: Link(st, url, reconnect_s, response_timeout_s, compression,
-                                validate_schema)
+                                validate_schema, random.Random(self.random.random()))
                       for sid, st in self.stations.items()}
         self._tasks: list[asyncio.Task] = []
         self.arrivals: list[tuple] = []   # (at_s, station, connector, EV) of random arrivals

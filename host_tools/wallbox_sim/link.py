@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import random
 
 import websockets
 from websockets.asyncio.client import connect
@@ -35,13 +36,16 @@ def point_class(version: str):
 class Link:
     def __init__(self, station: Station, url: str, reconnect_s: float = 5.0,
                  response_timeout_s: float = 30.0, compression: str | None = None,
-                 validate_schema: bool = True) -> None:
+                 validate_schema: bool = True, rnd: random.Random | None = None) -> None:
         self.station = station
         self.url = url.rstrip("/") + "/" + station.id
         self.reconnect_s = reconnect_s
         self.response_timeout_s = response_timeout_s
         self.compression = compression
         self.validate_schema = validate_schema
+        # Jitter, so a fleet does not reconnect in one burst after a server restart
+        # (what OCPP 2.0.1 calls RetryBackOffRandomRange).
+        self.rnd = rnd or random.Random(0)
         self.point = None
         self.connected = asyncio.Event()   # set while booted
         self.boots = 0                     # accepted boots so far
@@ -77,7 +81,7 @@ class Link:
                     log.warning("%s: connection ended: %s", self.station.id, self.last_error)
                 finally:
                     self._offline()
-                await asyncio.sleep(self.reconnect_s)
+                await asyncio.sleep(self.reconnect_s * self.rnd.uniform(0.5, 1.5))
         finally:
             self._offline()
 
