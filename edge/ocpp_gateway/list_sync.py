@@ -30,7 +30,9 @@ async def sync(st: StationState, lists: Any, sessions: Any, default_max: int) ->
                 st.list_supported = False
                 log.info("station %s has no local authorization list", st.id)
                 return statuses
-            for upd in local_list.plan(st.local_list, wanted, chunk, version):
+            for upd in local_list.plan(st.local_list, wanted, chunk, version,
+                                       size_of=link.cp.entry_size,
+                                       max_bytes=st.list_max_bytes):
                 status = await link.cp.push_list(upd)
                 statuses.append(status)
                 if status != "Accepted":

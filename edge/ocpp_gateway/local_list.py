@@ -9,7 +9,7 @@ wallbox that stops half way reports a version we can recognise.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 # Entry as the wallbox sees it: uid -> (status, expires_s, group_id)
 Entry = tuple
@@ -27,16 +27,22 @@ class ListState:
         self.entries = {}
 
 
-def plan(state: ListState, wanted: list[tuple], chunk: int,
-         wallbox_version: int | None) -> list[dict[str, Any]]:
+# Room left in a message for everything but the entries (frame, ids, version, type).
+MESSAGE_OVERHEAD_BYTES = 200
+
+
+def plan(state: ListState, wanted: list[tuple], chunk: int, wallbox_version: int | None,
+         size_of: Callable[[tuple], int] | None = None,
+         max_bytes: int | None = None) -> list[dict[str, Any]]:
     """Updates that bring the wallbox from ``state`` to ``wanted``.
 
     ``wanted``: list of (uid, status, expires_s, group_id) in relevance order, already cut
     to the wallbox's capacity. Each update: {"version", "type": "Full"|"Differential",
     "entries": [(uid, status, expires_s, group_id) | (uid, None, None, None) to remove]}.
+    A message holds at most ``chunk`` entries and, with ``size_of`` (wire bytes of one
+    entry) and ``max_bytes``, at most that many bytes (2.0.1 ``BytesPerMessage``).
     Returns [] when the wallbox already holds exactly this list.
     """
-    chunk = max(1, int(chunk))
     target = {}
     for uid, status, expires_s, group_id in wanted:
         target[uid] = (status, expires_s, group_id)
@@ -45,12 +51,9 @@ def plan(state: ListState, wanted: list[tuple], chunk: int,
     if not known:
         base = max(base, wallbox_version or 0)
         items = [(uid,) + target[uid] for uid in target]
-        first, rest = items[:chunk], items[chunk:]
-        updates = [{"version": base + 1, "type": "Full", "entries": first}]
-        for i in range(0, len(rest), chunk):
-            updates.append({"version": base + 2 + i // chunk, "type": "Differential",
-                            "entries": rest[i:i + chunk]})
-        return updates
+        parts = _chunks(items, chunk, size_of, max_bytes) or [[]]
+        return [{"version": base + 1 + i, "type": "Full" if i == 0 else "Differential",
+                 "entries": part} for i, part in enumerate(parts)]
     changes = []
     # removals first: a full wallbox list must make room before new entries arrive
     for uid in state.entries:
@@ -59,11 +62,29 @@ def plan(state: ListState, wanted: list[tuple], chunk: int,
     for uid, val in target.items():
         if state.entries.get(uid) != val:
             changes.append((uid,) + val)
-    updates = []
-    for i in range(0, len(changes), chunk):
-        updates.append({"version": base + 1 + i // chunk, "type": "Differential",
-                        "entries": changes[i:i + chunk]})
-    return updates
+    return [{"version": base + 1 + i, "type": "Differential", "entries": part}
+            for i, part in enumerate(_chunks(changes, chunk, size_of, max_bytes))]
+
+
+def _chunks(items: list[tuple], chunk: int, size_of: Callable[[tuple], int] | None,
+            max_bytes: int | None) -> list[list[tuple]]:
+    chunk = max(1, int(chunk))
+    budget = None
+    if size_of is not None and max_bytes:
+        budget = max(1, int(max_bytes) - MESSAGE_OVERHEAD_BYTES)
+    parts: list[list[tuple]] = []
+    cur: list[tuple] = []
+    used = 0
+    for item in items:
+        size = size_of(item) if budget is not None else 0
+        if cur and (len(cur) >= chunk or (budget is not None and used + size > budget)):
+            parts.append(cur)
+            cur, used = [], 0
+        cur.append(item)        # an entry larger than the budget still goes alone
+        used += size
+    if cur:
+        parts.append(cur)
+    return parts
 
 
 def apply(state: ListState, update: dict[str, Any]) -> None:

@@ -286,7 +286,7 @@ class Gateway:
             st.station_max_sent = (st.cfg.max_da, bool(ok))
             limits = await self._step(st, "read local list limits", cp.read_list_limits())
             if limits:
-                st.list_max_entries, st.list_chunk = limits
+                st.list_max_entries, st.list_chunk, st.list_max_bytes = limits
         await self.sync_local_list(st)
         await self._step(st, "trigger StatusNotification", cp.trigger("StatusNotification"))
         mine = {k: v for k, v in self._limits.items() if k[0] == st.id}

@@ -35,6 +35,7 @@ class StationState:
         self.local_list = ListState()
         self.list_max_entries: int | None = None
         self.list_chunk: int | None = None
+        self.list_max_bytes: int | None = None   # 2.0.1 BytesPerMessage
         self.list_supported = True          # False after NotSupported / version -1
         # remote starts waiting for the wallbox's StartTransaction: id tag -> info
         self.pending_remote: dict[str, dict[str, Any]] = {}

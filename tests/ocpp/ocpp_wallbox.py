@@ -133,8 +133,9 @@ class Wallbox16(CP16, _Recorder):
 
 
 class Wallbox201(CP201, _Recorder):
-    def __init__(self, cid, conn, **kw):
+    def __init__(self, cid, conn, bytes_per_message=None, **kw):
         CP201.__init__(self, cid, conn, response_timeout=GUARD_S)
+        self.bytes_per_message = bytes_per_message
         self._init_recorder(**kw)
 
     @on(A201.get_variables)
@@ -145,6 +146,11 @@ class Wallbox201(CP201, _Recorder):
             name = d["variable"]["name"]
             if d["component"]["name"] == "LocalAuthListCtrlr" and name == "ItemsPerMessage":
                 out.append({"attribute_status": "Accepted", "attribute_value": str(self.list_max),
+                            "component": d["component"], "variable": d["variable"]})
+            elif d["component"]["name"] == "LocalAuthListCtrlr" and name == "BytesPerMessage" \
+                    and self.bytes_per_message is not None:
+                out.append({"attribute_status": "Accepted",
+                            "attribute_value": str(self.bytes_per_message),
                             "component": d["component"], "variable": d["variable"]})
             else:
                 out.append({"attribute_status": "UnknownVariable",

@@ -48,3 +48,12 @@ def test_full_larger_than_chunk_continues_differentially():
     st = ListState()
     ups = plan(st, _w("A", "B", "C"), chunk=2, wallbox_version=0)
     assert [(u["type"], len(u["entries"])) for u in ups] == [("Full", 2), ("Differential", 1)]
+
+
+def test_byte_budget_splits_messages():
+    st = ListState()
+    wanted = [("U%02d" % i, "valid", None, "g") for i in range(10)]
+    ups = plan(st, wanted, chunk=100, wallbox_version=0, size_of=lambda e: 100,
+               max_bytes=200 + 350)       # 3 entries of 100 bytes fit after the overhead
+    assert [len(u["entries"]) for u in ups] == [3, 3, 3, 1]
+    assert [u["type"] for u in ups] == ["Full", "Differential", "Differential", "Differential"]

@@ -83,15 +83,21 @@ wanted_lists = st.lists(st.tuples(uids, st.sampled_from(["valid"]),
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(wanted_lists, min_size=1, max_size=5), st.integers(1, 4))
-def test_list_plans_converge(steps, chunk):
+@given(st.lists(wanted_lists, min_size=1, max_size=5), st.integers(1, 4),
+       st.none() | st.integers(210, 300))
+def test_list_plans_converge(steps, chunk, max_bytes):
+    def size_of(entry):
+        return 20 + 10 * len(entry[0]) + (30 if entry[1] else 0)
     state = ListState()
     wallbox = {}
     wallbox_version = 0
     for wanted in steps:
         last_version = state.version or 0
-        for upd in plan(state, wanted, chunk, wallbox_version):
+        for upd in plan(state, wanted, chunk, wallbox_version, size_of=size_of,
+                        max_bytes=max_bytes):
             assert len(upd["entries"]) <= chunk
+            if max_bytes is not None and len(upd["entries"]) > 1:
+                assert sum(size_of(e) for e in upd["entries"]) <= max_bytes - 200
             assert upd["version"] > last_version
             last_version = upd["version"]
             if upd["type"] == "Full":
@@ -104,4 +110,5 @@ def test_list_plans_converge(steps, chunk):
             wallbox_version = upd["version"]
             apply(state, upd)
         assert wallbox == {u: (s, e) for u, s, e, _g in wanted}
-        assert plan(state, wanted, chunk, wallbox_version) == []
+        assert plan(state, wanted, chunk, wallbox_version, size_of=size_of,
+                    max_bytes=max_bytes) == []

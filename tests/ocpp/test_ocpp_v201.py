@@ -1,4 +1,6 @@
 """OCPP 2.0.1 end to end: the ocpp library's charging station against the real gateway."""
+import json
+
 import pytest
 from conftest import NOW, snapshot
 from ocpp.v201 import call
@@ -226,4 +228,22 @@ async def test_plug_in_and_out_without_token(gateway, sessions):
     await c.cp.call(_tx_event("Ended", "tx-f", NOW + 600, 1, energy_wh=1500, reason="Local"))
     rec = sessions.by_transaction("CP201", "tx-f")
     assert rec["token"] is None and rec["energy_wh"] == 1000 and rec["state"] == "completed"
+    await c.close()
+
+
+async def test_local_list_respects_bytes_per_message(gateway, lists, site):
+    from ocpp.charge_point import snake_to_camel_case
+    extra = [{"uid": "TOKEN%04d" % i, "groups": ["g-staff"], "status": "valid",
+              "expires_s": None, "driver": None, "provider": None} for i in range(20)]
+    lists.replace(GroupBook.from_snapshot(snapshot(version=2, extra_tokens=extra), site,
+                                          "sync", NOW))
+    c = await connect(gateway.port, "CP201", "2.0.1", PW, list_max=30, bytes_per_message=900)
+    msgs = c.cp.calls("SendLocalList")
+    assert len(msgs) > 1 and msgs[0]["update_type"] == "Full"
+    for m in msgs:
+        wire = json.dumps(snake_to_camel_case({"versionNumber": m["list_version"],
+                                               "updateType": m["update_type"],
+                                               "localAuthorizationList": m["entries"]}))
+        assert len(wire) <= 900
+    assert len(c.cp.local_list) == 23          # 20 extra + STAFF1, STAFF2, CARD1
     await c.close()

@@ -1,10 +1,12 @@
 """OCPP 1.6J translator: one handler per message, wire <-> neutral calls in logic.Logic."""
 from __future__ import annotations
 
+import json
 import logging
 import math
 from typing import Any
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
@@ -189,7 +191,7 @@ class StationV16(GuardedCalls, ChargePoint):
                               suppress=False)
         return res.status == "Accepted"
 
-    async def read_list_limits(self) -> tuple[int | None, int | None]:
+    async def read_list_limits(self) -> tuple[int | None, int | None, int | None]:
         res = await self.call(call.GetConfiguration(
             key=["LocalAuthListMaxLength", "SendLocalListMaxLength"]), suppress=False)
         vals = {}
@@ -198,22 +200,28 @@ class StationV16(GuardedCalls, ChargePoint):
                 vals[kv["key"]] = int(kv.get("value"))
             except (TypeError, ValueError):
                 pass
-        return vals.get("LocalAuthListMaxLength"), vals.get("SendLocalListMaxLength")
+        return vals.get("LocalAuthListMaxLength"), vals.get("SendLocalListMaxLength"), None
 
     async def list_version(self) -> int:
         res = await self.call(call.GetLocalListVersion(), suppress=False)
         return int(res.list_version)
 
+    @staticmethod
+    def _list_entry(entry: tuple) -> dict[str, Any]:
+        uid, status, expires_s, _group = entry
+        e: dict[str, Any] = {"id_tag": uid}
+        if status is not None:
+            info: dict[str, Any] = {"status": _LIST_STATUS.get(status, "Invalid")}
+            if expires_s is not None:
+                info["expiry_date"] = to_wire(expires_s)
+            e["id_tag_info"] = info
+        return e
+
+    def entry_size(self, entry: tuple) -> int:
+        return len(json.dumps(snake_to_camel_case(self._list_entry(entry))))
+
     async def push_list(self, update: dict[str, Any]) -> str:
-        entries = []
-        for uid, status, expires_s, _group in update["entries"]:
-            e: dict[str, Any] = {"id_tag": uid}
-            if status is not None:
-                info: dict[str, Any] = {"status": _LIST_STATUS.get(status, "Invalid")}
-                if expires_s is not None:
-                    info["expiry_date"] = to_wire(expires_s)
-                e["id_tag_info"] = info
-            entries.append(e)
+        entries = [self._list_entry(e) for e in update["entries"]]
         res = await self.call(call.SendLocalList(list_version=update["version"],
                                                  update_type=update["type"],
                                                  local_authorization_list=entries),

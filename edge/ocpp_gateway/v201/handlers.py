@@ -7,10 +7,12 @@ is not known yet (plugged in before the card was shown) is held until the token 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 from typing import Any
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -250,17 +252,17 @@ class StationV201(GuardedCalls, ChargePoint):
                               suppress=False)
         return res.status == "Accepted"
 
-    async def read_list_limits(self) -> tuple[int | None, int | None]:
-        """Entries' maxLimit (via GetReport/NotifyReport) and ItemsPerMessage."""
-        items = None
+    async def read_list_limits(self) -> tuple[int | None, int | None, int | None]:
+        """Entries' maxLimit (via GetReport/NotifyReport), ItemsPerMessage, BytesPerMessage."""
+        per_msg: dict[str, int] = {}
         res = await self.call(call.GetVariables(get_variable_data=[
-            {"component": {"name": "LocalAuthListCtrlr"}, "variable": {"name": "ItemsPerMessage"}}]),
-            suppress=False)
+            {"component": {"name": "LocalAuthListCtrlr"}, "variable": {"name": name}}
+            for name in ("ItemsPerMessage", "BytesPerMessage")]), suppress=False)
         for r in res.get_variable_result or []:
             if r.get("attribute_status") == "Accepted":
                 try:
-                    items = int(r.get("attribute_value"))
-                except (TypeError, ValueError):
+                    per_msg[r["variable"]["name"]] = int(r.get("attribute_value"))
+                except (TypeError, ValueError, KeyError):
                     pass
         rid = self._next_request_id
         self._next_request_id += 1
@@ -279,25 +281,31 @@ class StationV201(GuardedCalls, ChargePoint):
                         max_entries = int(lim)
         finally:
             self._reports.pop(rid, None)
-        return max_entries, items
+        return max_entries, per_msg.get("ItemsPerMessage"), per_msg.get("BytesPerMessage")
 
     async def list_version(self) -> int:
         res = await self.call(call.GetLocalListVersion(), suppress=False)
         return int(res.version_number)
 
+    def _list_entry(self, entry: tuple) -> dict[str, Any]:
+        uid, status, expires_s, group_id = entry
+        e: dict[str, Any] = {"id_token": {"id_token": uid, "type": "ISO14443"}}
+        if status is not None:
+            info: dict[str, Any] = {"status": _LIST_STATUS.get(status, "Invalid")}
+            if expires_s is not None:
+                info["cache_expiry_date_time"] = to_wire(expires_s)
+            prio = self.gw.priority_of(group_id)
+            if prio:
+                info["charging_priority"] = prio
+            e["id_token_info"] = info
+        return e
+
+    def entry_size(self, entry: tuple) -> int:
+        """Bytes of one entry on the wire (BytesPerMessage budget)."""
+        return len(json.dumps(snake_to_camel_case(self._list_entry(entry))))
+
     async def push_list(self, update: dict[str, Any]) -> str:
-        entries = []
-        for uid, status, expires_s, group_id in update["entries"]:
-            e: dict[str, Any] = {"id_token": {"id_token": uid, "type": "ISO14443"}}
-            if status is not None:
-                info: dict[str, Any] = {"status": _LIST_STATUS.get(status, "Invalid")}
-                if expires_s is not None:
-                    info["cache_expiry_date_time"] = to_wire(expires_s)
-                prio = self.gw.priority_of(group_id)
-                if prio:
-                    info["charging_priority"] = prio
-                e["id_token_info"] = info
-            entries.append(e)
+        entries = [self._list_entry(e) for e in update["entries"]]
         res = await self.call(call.SendLocalList(version_number=update["version"],
                                                  update_type=update["type"],
                                                  local_authorization_list=entries),
