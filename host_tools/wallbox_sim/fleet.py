@@ -90,6 +90,11 @@ class Fleet:
         ids = station_ids or list(self.links)
         await asyncio.gather(*(self.links[i].connected.wait() for i in ids))
 
+    async def set_network(self, station_id: str, up: bool) -> None:
+        """Take one wallbox off the network (it goes on charging offline) or back."""
+        self.station(station_id)
+        await self.links[station_id].set_reachable(up)
+
     def station(self, station_id: str) -> Station:
         try:
             return self.stations[station_id]

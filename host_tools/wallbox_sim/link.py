@@ -46,6 +46,8 @@ class Link:
         # Jitter, so a fleet does not reconnect in one burst after a server restart
         # (what OCPP 2.0.1 calls RetryBackOffRandomRange).
         self.rnd = rnd or random.Random(0)
+        self.reachable = asyncio.Event()   # cleared: the wallbox's network is down
+        self.reachable.set()
         self.point = None
         self.connected = asyncio.Event()   # set while booted
         self.boots = 0                     # accepted boots so far
@@ -70,6 +72,7 @@ class Link:
         """Stay connected until cancelled."""
         try:
             while True:
+                await self.reachable.wait()
                 try:
                     await self._session()
                 except (OSError, asyncio.TimeoutError, websockets.ConnectionClosed,
@@ -100,6 +103,14 @@ class Link:
         """Close the connection now (the run loop reconnects after reconnect_s)."""
         if self._ws is not None:
             await self._ws.close()
+
+    async def set_reachable(self, up: bool) -> None:
+        """Cut (False) or restore (True) the wallbox's network, server left as it is."""
+        if up:
+            self.reachable.set()
+            return
+        self.reachable.clear()
+        await self.drop()
 
     async def _session(self) -> None:
         st = self.station

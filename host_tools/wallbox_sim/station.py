@@ -139,6 +139,10 @@ class Station:
     def enqueue(self, record: Record) -> None:
         if record.kind == "status" and not self.online:
             return  # statuses are sent afresh after the next boot
+        if record.tx is not None:
+            # Numbered when it happens, so a message sent again after a lost answer
+            # keeps its number (2.0.1 seqNo; the server can spot the repeat).
+            record.data["seq_no"] = record.tx.next_seq()
         if len(self.queue) >= MAX_QUEUE:
             for i, old in enumerate(self.queue):
                 if old.kind == "meter":

@@ -88,7 +88,7 @@ class Point201(ChargePoint):
         state = CHARGING_STATE.get(rec.data.get("state") or st.connectors[rec.connector_id].state,
                                    "EVConnected")
         info = {"transaction_id": tx.server_id, "charging_state": state}
-        kwargs = dict(timestamp=iso(rec.at_s), seq_no=tx.next_seq(),
+        kwargs = dict(timestamp=iso(rec.at_s), seq_no=rec.data["seq_no"],
                       offline=True if rec.offline else None)
         if rec.kind == "start":
             remote = rec.data["trigger"] == "RemoteStart"

@@ -30,6 +30,12 @@ class _Recorder:
             # The library turns this into a CallError (InternalError) for the station.
             raise RuntimeError("told to fail " + action)
 
+    async def maybe_hang_up(self, action):
+        """Close the connection instead of answering, once per action in `hang_up_on`."""
+        if action in self.central.hang_up_on:
+            self.central.hang_up_on.discard(action)
+            await self._connection.close()
+
 
 class Central16(CP16, _Recorder):
     def __init__(self, cid, ws, central):
@@ -58,8 +64,9 @@ class Central16(CP16, _Recorder):
         return r16.Authorize(id_tag_info={"status": "Accepted" if ok else "Invalid"})
 
     @on("StartTransaction")
-    def on_start_tx(self, **kw):
+    async def on_start_tx(self, **kw):
         self.record("StartTransaction", kw)
+        await self.maybe_hang_up("StartTransaction")
         ok = kw["id_tag"] in self.central.tokens
         return r16.StartTransaction(transaction_id=next(self.central.tx_ids),
                                     id_tag_info={"status": "Accepted" if ok else "Invalid"})
@@ -102,8 +109,9 @@ class Central201(CP201, _Recorder):
         return r201.Authorize(id_token_info={"status": "Accepted" if ok else "Invalid"})
 
     @on("TransactionEvent")
-    def on_tx_event(self, **kw):
+    async def on_tx_event(self, **kw):
         self.record("TransactionEvent", kw)
+        await self.maybe_hang_up("TransactionEvent")
         if kw.get("id_token"):
             ok = kw["id_token"]["id_token"] in self.central.tokens
             return r201.TransactionEvent(id_token_info={"status": "Accepted" if ok else "Invalid"})
@@ -121,6 +129,7 @@ class Central:
     def __init__(self, tokens=(), passwords=None, port: int = 0) -> None:
         self.tokens = set(tokens)
         self.fail_actions: set = set()   # actions answered with a CallError
+        self.hang_up_on: set = set()     # actions answered by closing the connection (once)
         self.passwords = passwords      # {station_id: password} or None (no auth)
         self.port = port
         self.received: list = []

@@ -100,3 +100,45 @@ async def test_offline_without_local_list_entry_refuses(version):
             assert fleet.connector("CP1", 1).tx is None and not station.queue
             await cs.start()  # back on the same port
             await fleet.wait_connected()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_network_cut_at_one_wallbox_queues_and_replays(version):
+    clock = ManualClock(T0)
+    async with Central(tokens={"T"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version), spec("CP2", version)], clock)
+        async with fleet:
+            await fleet.wait_connected()
+            assert await fleet.plug_in("CP1", 1, "T", need_wh=90_000, max_current_a=16)
+            station = fleet.station("CP1")
+            await until(lambda: not station.queue, "the start answered")
+            await fleet.set_network("CP1", False)
+            await until(lambda: not station.online, "CP1 offline")
+            await clock.advance(20, step_s=10)
+            fleet.unplug("CP1", 1)
+            assert len(station.queue) == 3 and fleet.station("CP2").online
+            assert not samples(cs, version, "CP1") and not stops(cs, version, "CP1")
+            await fleet.set_network("CP1", True)
+            await cs.wait_for(lambda: stops(cs, version, "CP1"), "the late stop")
+        assert [s[0] for s in samples(cs, version, "CP1")] == [iso(T0 + 10), iso(T0 + 20)]
+        assert stops(cs, version, "CP1")[0][0] == iso(T0 + 20)
+        assert len(cs.calls("BootNotification", "CP1")) == 2
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_a_start_whose_answer_was_lost_is_sent_again_unchanged(version):
+    clock = ManualClock(T0)
+    async with Central(tokens={"T"}) as cs:
+        cs.hang_up_on = {"StartTransaction", "TransactionEvent"}
+        fleet = fleet_for(cs, [spec("CP1", version)], clock)
+        async with fleet:
+            await fleet.wait_connected()
+            assert await fleet.plug_in("CP1", 1, "T", need_wh=90_000, max_current_a=16)
+            await cs.wait_for(lambda: len(starts(cs, version)) == 2, "the start sent again")
+            await until(lambda: fleet.links["CP1"].boots == 2, "reconnected")
+        first, again = starts(cs, version)
+        assert first == again   # same tag, time, connector, meter (and 2.0.1 offline flag)
+        if version == "2.0.1":
+            events = cs.calls("TransactionEvent")
+            assert [e["seq_no"] for e in events] == [0, 0]
+            assert events[0]["transaction_info"] == events[1]["transaction_info"]
