@@ -247,3 +247,17 @@ async def test_local_list_respects_bytes_per_message(gateway, lists, site):
         assert len(wire) <= 900
     assert len(c.cp.local_list) == 23          # 20 extra + STAFF1, STAFF2, CARD1
     await c.close()
+
+
+async def test_remote_start_matched_by_remote_start_id(gateway, sessions):
+    c = await connect(gateway.port, "CP201", "2.0.1", PW)
+    out = await gateway.remote_start("CP201", 1, "pay-rsid")
+    rid = c.cp.calls("RequestStartTransaction")[-1]["remote_start_id"]
+    ev = _tx_event("Started", "tx-rs", NOW, 0, token="WALLBOX-OWN", energy_wh=0,
+                   trigger="RemoteStart")
+    ev.transaction_info["remote_start_id"] = rid
+    r = await c.cp.call(ev)
+    assert r.id_token_info["status"] == "Accepted"
+    rec = sessions.by_transaction("CP201", "tx-rs")
+    assert rec["payment_ref"] == "pay-rsid" and rec["token"] == out["id_tag"]
+    await c.close()

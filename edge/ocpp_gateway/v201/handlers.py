@@ -137,6 +137,13 @@ class StationV201(GuardedCalls, ChargePoint):
         samples = samples_from_wire(kw.get("meter_value") or [])
         token = (kw.get("id_token") or {}).get("id_token")
         evse = (kw.get("evse") or {}).get("id")
+        rsid = transaction_info.get("remote_start_id")
+        if rsid is not None and token not in st.pending_remote:
+            # our remote start, reported under another token (e.g. the wallbox's own)
+            for tag, p in st.pending_remote.items():
+                if p.get("remote_start_id") == rsid:
+                    token = tag
+                    break
         rec = logic.sessions.by_transaction(st.id, tx_id)
         pend = st.pending_tx.get(tx_id)
         if rec is None and pend is None:
@@ -242,6 +249,9 @@ class StationV201(GuardedCalls, ChargePoint):
     async def request_start(self, connector_id: int, id_tag: str) -> bool:
         rid = self._next_request_id
         self._next_request_id += 1
+        pending = self.st.pending_remote.get(id_tag)
+        if pending is not None:
+            pending["remote_start_id"] = rid
         res = await self.call(call.RequestStartTransaction(
             id_token={"id_token": id_tag, "type": "Central"}, remote_start_id=rid,
             evse_id=connector_id), suppress=False)
