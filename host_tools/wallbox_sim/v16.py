@@ -92,7 +92,8 @@ class Point16(ChargePoint):
             await self._call(call.MeterValues(
                 connector_id=rec.connector_id, transaction_id=int(rec.tx.server_id),
                 meter_value=[{"timestamp": iso(rec.at_s), "sampled_value": sampled_values(
-                    rec.data, "Sample.Periodic", st.conf("MeterValuesSampledData"))}]))
+                    rec.data, rec.data.get("context", "Sample.Periodic"),
+                    st.conf("MeterValuesSampledData"))}]))
         elif rec.kind == "stop":
             await self._call(call.StopTransaction(
                 meter_stop=rec.data["meter_wh"], timestamp=iso(rec.at_s),
@@ -215,6 +216,7 @@ class Point16(ChargePoint):
                         st.enqueue(Record("status", conn.id, now, False, data={"status": conn.state}))
                     elif conn.tx is not None:
                         st.integrate(conn, now)
-                        st.enqueue(Record("meter", conn.id, now, False, conn.tx, st.sample_data(conn)))
+                        data = dict(st.sample_data(conn), context="Trigger")
+                        st.enqueue(Record("meter", conn.id, now, False, conn.tx, data))
         except Exception as e:  # the connection may be gone already
             log.info("%s: triggered %s not sent: %s", st.id, requested_message, e)

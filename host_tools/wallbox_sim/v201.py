@@ -106,9 +106,12 @@ class Point201(ChargePoint):
                 st.start_rejected(tx, status)
         elif rec.kind == "meter":
             await self._call(call.TransactionEvent(
-                event_type="Updated", trigger_reason="MeterValuePeriodic", transaction_info=info,
+                event_type="Updated", transaction_info=info,
+                trigger_reason="Trigger" if rec.data.get("context") == "Trigger"
+                else "MeterValuePeriodic",
                 meter_value=[{"timestamp": iso(rec.at_s), "sampled_value": sampled_values(
-                    rec.data, "Sample.Periodic", st.conf("MeterValuesSampledData"))}], **kwargs))
+                    rec.data, rec.data.get("context", "Sample.Periodic"),
+                    st.conf("MeterValuesSampledData"))}], **kwargs))
         elif rec.kind == "stop":
             reason = rec.data["reason"]
             info.update(charging_state="EVConnected" if reason != "EVDisconnected" else "Idle",
@@ -343,6 +346,7 @@ class Point201(ChargePoint):
                         st.enqueue(Record("status", conn.id, now, False, data={"status": conn.state}))
                     elif conn.tx is not None:
                         st.integrate(conn, now)
-                        st.enqueue(Record("meter", conn.id, now, False, conn.tx, st.sample_data(conn)))
+                        data = dict(st.sample_data(conn), context="Trigger")
+                        st.enqueue(Record("meter", conn.id, now, False, conn.tx, data))
         except Exception as e:
             log.info("%s: triggered %s not sent: %s", st.id, requested_message, e)

@@ -265,3 +265,30 @@ async def test_remote_start_authorizes_first_when_configured(version):
             await until(lambda: station.connectors[1].ev is None, "assumed car gone")
             assert station.connectors[1].tx is None
         assert [s[0] for s in starts(cs, version)] == ["GOOD"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_triggered_meter_values_are_marked_as_triggered(version):
+    async with Central(tokens={"T"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version)])
+        async with fleet:
+            await fleet.wait_connected()
+            assert await fleet.plug_in("CP1", 1, "T", need_wh=9000, max_current_a=16)
+            point = await cs.point("CP1")
+            if version == "1.6":
+                res = await point.call(c16.TriggerMessage(requested_message="MeterValues",
+                                                          connector_id=1))
+            else:
+                res = await point.call(c201.TriggerMessage(requested_message="MeterValues",
+                                                           evse={"id": 1}))
+            assert res.status == "Accepted"
+            if version == "1.6":
+                got = await cs.wait_for(lambda: cs.calls("MeterValues"), "meter values")
+                values = got[0]["meter_value"][0]["sampled_value"]
+            else:
+                got = await cs.wait_for(lambda: [e for e in cs.calls("TransactionEvent")
+                                                 if e["event_type"] == "Updated"], "an update")
+                assert got[0]["trigger_reason"] == "Trigger"
+                values = got[0]["meter_value"][0]["sampled_value"]
+        assert {v["context"] for v in values} == {"Trigger"}
+        assert [float(v["value"]) for v in values if v["measurand"] == "Current.Import"] == [16.0] * 3
