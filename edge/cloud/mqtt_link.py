@@ -198,6 +198,7 @@ class MqttConnection:
         self._task: Optional[asyncio.Task] = None
         self._downgrade = False
         self._warned = False
+        self._pending_sub: Optional["tuple[int, bool]"] = None   # paho thread only
 
     # ---- lifecycle (loop thread) ----
     def start(self) -> None:
@@ -243,8 +244,9 @@ class MqttConnection:
             client.will_set(topic, payload, qos=1, retain=True)
             try:
                 await loop.run_in_executor(None, self._connect_blocking, client)
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                self._note_failure("connect to %s:%s failed: %s" % (self.cfg.host, self.cfg.port, exc))
+            except Exception as exc:    # OSError, SSLError, or a paho surprise: retry all
+                self._note_failure("connect to %s:%s failed: %s: %s"
+                                   % (self.cfg.host, self.cfg.port, type(exc).__name__, exc))
                 await self._pause(self.backoff.next_delay())
                 continue
             client.loop_start()
@@ -334,9 +336,11 @@ class MqttConnection:
             self._to_loop(self._note_failure, "broker refused: %s" % reason)
             return
         # Subscribing on every connect is harmless with a kept session and required
-        # when the broker lost it (expired, restarted without persistence).
-        client.subscribe(self.subscription, qos=1)
-        self._to_loop(self._up, bool(flags.session_present))
+        # when the broker lost it (expired, restarted without persistence). The link
+        # counts as up only at the SUBACK: the cloud answers "online" with messages,
+        # and on a new session they would miss a subscription still in flight.
+        _, mid = client.subscribe(self.subscription, qos=1)
+        self._pending_sub = (mid, bool(flags.session_present))
 
     def _paho_disconnect(self, client, userdata, flags, reason, properties) -> None:
         self._to_loop(self._lost.set)
@@ -345,8 +349,14 @@ class MqttConnection:
         self._to_loop(self._deliver, client, msg.topic, bytes(msg.payload), msg.mid, msg.qos)
 
     def _paho_subscribe(self, client, userdata, mid, reasons, properties) -> None:
+        pending = self._pending_sub
+        if pending is None or pending[0] != mid:
+            return
+        self._pending_sub = None
+        self._to_loop(self._up, pending[1])
         for reason in reasons:
             if reason.is_failure:
+                # Still up: records and replies can go out; the refusal is logged.
                 self._to_loop(
                     self._note_failure, "subscription to %s refused: %s" % (self.subscription, reason))
 
@@ -471,6 +481,15 @@ class CloudLink:
             await self._drain_task
             self._drain_task = None
         await self.connection.stop(last_words=self._online_message(False))
+
+    def state(self) -> Dict[str, Any]:
+        """Diagnostics for status pages and logs."""
+        conn = self.connection
+        return {"online": conn.connected, "connects": conn.connects,
+                "protocol": "5" if conn.protocol == mqtt.MQTTv5 else "3.1.1",
+                "last_error": conn.last_error, "batches_in_flight": self.batcher.in_flight,
+                "records_sent": self.records_sent, "outbox_count": self.outbox.count(),
+                "lists_version": self.lists.version}
 
     def notify_outbox(self) -> None:
         """New records were committed: send them now rather than at the next poll."""

@@ -198,6 +198,9 @@ async def test_records_are_acked_and_leave_the_outbox(edge, peer):
     await eventually(lambda: edge.outbox.count() == 0, "outbox drained by acks")
     assert set(peer.records[SITE_ID]) == set(ids)
     assert peer.duplicates == 0
+    state = edge.link.state()
+    assert state["online"] and state["protocol"] == "5" and state["outbox_count"] == 0
+    assert state["records_sent"] == 40 and state["last_error"] is None
 
 
 async def test_clean_stop_publishes_offline_and_status_is_retained(edge, peer):
