@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 STATION_MAX_PROFILE_ID = 1
+TX_DEFAULT_PROFILE_ID = 2
 TX_PROFILE_ID_BASE = 100     # + connector id: stable per connector
 
 
@@ -38,6 +39,30 @@ def station_max_profile(limit_da: int, phases: int, now_s: int) -> dict[str, Any
             "transaction_id": None, "stack_level": 0, "limit_da": int(limit_da),
             "phases": int(phases), "kind": "Absolute",
             "start_s": int(now_s) - ABSOLUTE_BACKDATE_S}
+
+
+def fallback_share_da(site: Any, station: Any) -> int:
+    """Per-connector current that is safe with every connector of the site charging.
+
+    This is the TxDefaultProfile: it governs a transaction until the edge gives it a
+    TxProfile, and every transaction that starts while the edge is gone. Each circuit's
+    capacity is split evenly over the connectors below it; the smallest share wins.
+    """
+    group = site.charging_group(station.group_id)
+    n_site = max(1, len(site.connectors()))
+    n_group = max(1, sum(len(s.connectors) for s in group.stations)) if group else n_site
+    shares = [station.max_da // max(1, len(station.connectors)),
+              (site.grid_max_da - site.margin_da) // n_site]
+    if group is not None:
+        shares.append(group.max_da // n_group)
+    return max(0, min(shares))
+
+
+def tx_default_profile(limit_da: int) -> dict[str, Any]:
+    # Relative: from each transaction's start, whatever the wallbox's clock says.
+    return {"id": TX_DEFAULT_PROFILE_ID, "purpose": "tx_default", "connector": 0,
+            "transaction_id": None, "stack_level": 0, "limit_da": int(limit_da),
+            "phases": 0, "kind": "Relative", "start_s": None}
 
 
 class ProfileTracker:

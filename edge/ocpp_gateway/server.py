@@ -284,6 +284,8 @@ class Gateway:
             ok = await self._step(st, "station maximum profile", cp.send_profile(
                 profiles.station_max_profile(st.cfg.max_da, 3, self.logic.now())))
             st.station_max_sent = (st.cfg.max_da, bool(ok))
+            await self._step(st, "fallback TxDefaultProfile", cp.send_profile(
+                profiles.tx_default_profile(profiles.fallback_share_da(self.site, st.cfg))))
             limits = await self._step(st, "read local list limits", cp.read_list_limits())
             if limits:
                 st.list_max_entries, st.list_chunk, st.list_max_bytes = limits

@@ -196,6 +196,13 @@ async def test_allocation_change_sends_new_profiles_once(gateway):
     assert smax["profile"]["charging_schedule"]["charging_schedule_period"][0]["limit"] == 32
     assert smax["profile"]["charging_profile_kind"] == "Absolute"
     assert smax["profile"]["charging_schedule"]["start_schedule"] == ts(NOW - 86400)
+    # fallback for transactions without a TxProfile (e.g. while the edge is gone):
+    # grid 62 A usable / 4 connectors = 15.5, group 50 A / 4 = 12.5, station 32 A / 2 = 16
+    dflt = c.cp.calls("SetChargingProfile")[1]
+    assert dflt["connector_id"] == 0
+    assert dflt["profile"]["charging_profile_purpose"] == "TxDefaultProfile"
+    assert dflt["profile"]["charging_schedule"]["charging_schedule_period"][0]["limit"] == \
+        Decimal("12.5")
     res = await c.cp.call(call.StartTransaction(connector_id=1, id_tag="STAFF1", meter_start=0,
                                                 timestamp=ts(NOW)))
     out = await gateway.apply_limits({("CP16", 1): (160, 3), ("CP16", 2): (60, 1)})

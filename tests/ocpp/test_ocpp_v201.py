@@ -137,6 +137,12 @@ async def test_allocation_change_sends_new_profiles(gateway):
     assert smax["profile"]["charging_profile_purpose"] == "ChargingStationMaxProfile"
     assert smax["profile"]["charging_profile_kind"] == "Absolute"
     assert smax["profile"]["charging_schedule"][0]["start_schedule"] == ts(NOW - 86400)
+    dflt = c.cp.calls("SetChargingProfile")[1]
+    assert dflt["connector_id"] == 0
+    assert dflt["profile"]["charging_profile_purpose"] == "TxDefaultProfile"
+    assert dflt["profile"]["charging_profile_kind"] == "Relative"
+    assert dflt["profile"]["charging_schedule"][0]["charging_schedule_period"] == \
+        [{"start_period": 0, "limit": 12.5}]
     await c.cp.call(_tx_event("Started", "tx-3", NOW, 0, token="STAFF1", energy_wh=0))
     assert (await gateway.apply_limits({("CP201", 1): (200, 3)})) == {("CP201", 1): "accepted"}
     p = c.cp.calls("SetChargingProfile")[-1]

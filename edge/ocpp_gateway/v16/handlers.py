@@ -24,6 +24,8 @@ MAX_SAMPLE = 1e12   # Wh or A; beyond any real register: a broken meter, not dat
 # thread per message. Responses are checked by the test wallboxes, which validate them.
 
 _STATUS = {"token_blocked": "Blocked", "token_expired": "Expired"}
+_PURPOSE = {"tx": "TxProfile", "tx_default": "TxDefaultProfile",
+            "station_max": "ChargePointMaxProfile"}
 _LIST_STATUS = {"valid": "Accepted", "accepted": "Accepted", "blocked": "Blocked",
                 "expired": "Expired"}
 
@@ -159,8 +161,7 @@ class StationV16(GuardedCalls, ChargePoint):
             period["number_phases"] = p["phases"]
         profile = {
             "charging_profile_id": p["id"], "stack_level": p["stack_level"],
-            "charging_profile_purpose": "TxProfile" if p["purpose"] == "tx"
-            else "ChargePointMaxProfile",
+            "charging_profile_purpose": _PURPOSE[p["purpose"]],
             "charging_profile_kind": p["kind"],
             "charging_schedule": {"charging_rate_unit": "A",
                                   "charging_schedule_period": [period]},

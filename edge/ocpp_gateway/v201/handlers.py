@@ -32,6 +32,8 @@ MAX_SAMPLE = 1e12   # Wh or A; beyond any real register: a broken meter, not dat
 _STATUS = {"token_blocked": "Blocked", "token_expired": "Expired",
            "unknown_token": "Unknown", "not_active_here": "NotAtThisLocation",
            "outside_hours": "NotAtThisTime", "unknown_connector": "NotAllowedTypeEVSE"}
+_PURPOSE = {"tx": "TxProfile", "tx_default": "TxDefaultProfile",
+            "station_max": "ChargingStationMaxProfile"}
 _LIST_STATUS = {"valid": "Accepted", "accepted": "Accepted", "blocked": "Blocked",
                 "expired": "Expired"}
 ENERGY = "Energy.Active.Import.Register"
@@ -224,8 +226,7 @@ class StationV201(GuardedCalls, ChargePoint):
             period["number_phases"] = p["phases"]
         profile: dict[str, Any] = {
             "id": p["id"], "stack_level": p["stack_level"],
-            "charging_profile_purpose": "TxProfile" if p["purpose"] == "tx"
-            else "ChargingStationMaxProfile",
+            "charging_profile_purpose": _PURPOSE[p["purpose"]],
             "charging_profile_kind": p["kind"],
             "charging_schedule": [{"id": p["id"], "charging_rate_unit": "A",
                                    "charging_schedule_period": [period]}],
