@@ -171,13 +171,15 @@ async def sim_main(port: int, n: int, spread_s: float) -> None:
                   reconnect_s=1.0, response_timeout_s=30, connect_spread_s=spread_s,
                   validate_schema=False)   # measure the edge, not the simulator
     rnd = random.Random(7)
+    started = time.monotonic()
     await fleet.start()
     try:
         async for cmd in _commands():
             what = cmd["cmd"]
             if what == "connect":
                 await asyncio.wait_for(fleet.wait_connected(), cmd["timeout"])
-                _emit({"event": "connected", "n": n, "pid": os.getpid()})
+                _emit({"event": "connected", "n": n, "pid": os.getpid(),
+                       "after_s": time.monotonic() - started})
             elif what == "plug":
                 async def arrive(i, sid):
                     await asyncio.sleep(cmd["spread_s"] * i / n)
@@ -334,7 +336,10 @@ def run_case(n: int, quick: bool) -> list[dict]:
         pid = port_msg["pid"]
         sim = _Proc(["sim", str(port_msg["port"]), str(n), str(spread_s)], Path(tmp) / "sim.log")
         sim.send(cmd="connect", timeout=60)
-        sim_pid = sim.expect("connected", 65)["pid"]
+        connected = sim.expect("connected", 65)
+        sim_pid = connected["pid"]
+        row("all wallboxes booted (connections spread over %.0f s)" % spread_s,
+            connected["after_s"], "s")
         time.sleep(1.0 if quick else 2.0)   # the gateway's after-boot work (lists, settings)
         # Arrivals spread over one meter interval: sampling runs from each session's
         # start, so this spreads the meter values evenly as on a real site.
