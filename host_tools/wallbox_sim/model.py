@@ -63,6 +63,17 @@ class StationSpec:
         for i, c in enumerate(self.connectors):
             if c.phases not in (1, 3):
                 raise ValueError("connectors[%d].phases: must be 1 or 3 (got %r)" % (i, c.phases))
+            if not c.max_current_a > 0:
+                raise ValueError("connectors[%d].max_current_a: must be > 0 (got %r)"
+                                 % (i, c.max_current_a))
+        for name, low in (("local_list_max", 0), ("local_list_per_message", 1),
+                          ("local_list_bytes_per_message", 1), ("max_profiles", 1),
+                          ("max_periods", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError("%s: must be an integer >= %d (got %r)" % (name, low, value))
+        if self.heartbeat_s is not None and not self.heartbeat_s > 0:
+            raise ValueError("heartbeat_s: must be > 0 or None (got %r)" % (self.heartbeat_s,))
         if self.meter_interval_s <= 0:
             raise ValueError("meter_interval_s: must be > 0 (got %r)" % (self.meter_interval_s,))
         if self.response_delay_s < 0:

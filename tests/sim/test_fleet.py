@@ -8,7 +8,8 @@ import pytest
 
 from central import Central
 from helpers import fleet_for, spec, starts, stops, until
-from host_tools.sim_wallbox import Fleet, ManualClock, StationSpec, Traffic, build_specs
+from host_tools.sim_wallbox import (ConnectorSpec, Fleet, ManualClock, StationSpec, Traffic,
+                                    build_specs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -91,6 +92,12 @@ def test_specs_and_inputs_are_checked_with_field_names():
         StationSpec(id="A/B")
     with pytest.raises(ValueError, match="connectors"):
         StationSpec(id="A", connectors=0)
+    with pytest.raises(ValueError, match=r"connectors\[1\].max_current_a"):
+        StationSpec(id="A", connectors=[ConnectorSpec(), ConnectorSpec(3, 0)])
+    with pytest.raises(ValueError, match="local_list_max: must be an integer >= 0"):
+        StationSpec(id="A", local_list_max=-1)
+    with pytest.raises(ValueError, match="heartbeat_s"):
+        StationSpec(id="A", heartbeat_s=0)
     with pytest.raises(ValueError, match="duplicate ids"):
         Fleet("ws://127.0.0.1:1", [StationSpec(id="A"), StationSpec(id="A")])
     with pytest.raises(ValueError, match="tokens"):
