@@ -25,7 +25,7 @@ class Client:
         self.suback = {}
         self.arrived = threading.Condition()
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                             protocol=mqtt.MQTTv5)
+                             protocol=mqtt.MQTTv5, reconnect_on_failure=False)
         if user:
             self.c.username_pw_set(user, password)
         self.c.on_connect = self._on_connect
