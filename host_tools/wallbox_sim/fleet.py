@@ -36,7 +36,8 @@ class Fleet:
     def __init__(self, url: str, stations: list[StationSpec], seed: int = 0, clock=None,
                  traffic: Traffic | None = None, reconnect_s: float = 5.0,
                  response_timeout_s: float = 30.0, compression: str | None = None,
-                 connect_spread_s: float = 0.0, validate_schema: bool = True) -> None:
+                 connect_spread_s: float = 0.0, validate_schema: bool = True,
+                 ssl=None) -> None:
         """`validate_schema=False` skips the ocpp library's JSON-schema checks in the
         simulator (both directions) so a load test measures the server, not us."""
         ids = [s.id for s in stations]
@@ -50,7 +51,7 @@ class Fleet:
         self.connect_spread_s = connect_spread_s
         self.stations = {s.id: Station(s, self.clock) for s in stations}
         self.links = {sid: Link(st, url, reconnect_s, response_timeout_s, compression,
-                                validate_schema, random.Random(self.random.random()))
+                                validate_schema, random.Random(self.random.random()), ssl)
                       for sid, st in self.stations.items()}
         self._tasks: list[asyncio.Task] = []
         self.arrivals: list[tuple] = []   # (at_s, station, connector, EV) of random arrivals

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import logging
 import random
+import ssl as ssl_module
 
 import websockets
 from websockets.asyncio.client import connect
@@ -36,13 +37,15 @@ def point_class(version: str):
 class Link:
     def __init__(self, station: Station, url: str, reconnect_s: float = 5.0,
                  response_timeout_s: float = 30.0, compression: str | None = None,
-                 validate_schema: bool = True, rnd: random.Random | None = None) -> None:
+                 validate_schema: bool = True, rnd: random.Random | None = None,
+                 ssl: ssl_module.SSLContext | None = None) -> None:
         self.station = station
         self.url = url.rstrip("/") + "/" + station.id
         self.reconnect_s = reconnect_s
         self.response_timeout_s = response_timeout_s
         self.compression = compression
         self.validate_schema = validate_schema
+        self.ssl = ssl   # for wss:// (OCPP security profile 2: TLS plus Basic auth)
         # Jitter, so a fleet does not reconnect in one burst after a server restart
         # (what OCPP 2.0.1 calls RetryBackOffRandomRange).
         self.rnd = rnd or random.Random(0)
@@ -114,10 +117,11 @@ class Link:
 
     async def _session(self) -> None:
         st = self.station
+        extra = {"ssl": self.ssl} if self.ssl is not None else {}
         async with connect(self.url, subprotocols=[SUBPROTOCOLS[st.spec.version]],
                            additional_headers=self._headers(), proxy=None,
                            compression=self.compression, open_timeout=10,
-                           ping_interval=None) as ws:
+                           ping_interval=None, **extra) as ws:
             self._ws = ws
             point = point_class(st.spec.version)(st, ws, self.response_timeout_s,
                                                  self.validate_schema)

@@ -126,7 +126,8 @@ class Central201(CP201, _Recorder):
 class Central:
     """`async with Central(tokens={...}) as cs:` then `cs.url`, `await cs.point("CP1")`."""
 
-    def __init__(self, tokens=(), passwords=None, port: int = 0) -> None:
+    def __init__(self, tokens=(), passwords=None, port: int = 0, ssl=None) -> None:
+        self.ssl = ssl
         self.tokens = set(tokens)
         self.fail_actions: set = set()   # actions answered with a CallError
         self.hang_up_on: set = set()     # actions answered by closing the connection (once)
@@ -141,7 +142,7 @@ class Central:
 
     @property
     def url(self) -> str:
-        return "ws://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("wss" if self.ssl else "ws", self.port)
 
     def _check(self, connection, request):
         cid = request.path.strip("/")
@@ -171,7 +172,8 @@ class Central:
     async def start(self) -> "Central":
         self._server = await serve(self._handler, "127.0.0.1", self.port,
                                    subprotocols=["ocpp1.6", "ocpp2.0.1"],
-                                   process_request=self._check, compression=None)
+                                   process_request=self._check, compression=None,
+                                   ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

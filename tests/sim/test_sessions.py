@@ -1,4 +1,7 @@
 """Boot, sessions and meter values of the simulator against a real websocket server."""
+import ssl
+import subprocess
+
 import pytest
 
 from central import Central
@@ -140,3 +143,30 @@ async def test_a_refused_transaction_message_does_not_block_the_queue(version):
         # 2.0.1: every event was tried (and refused) in order.
         tried = cs.calls("StartTransaction") + cs.calls("TransactionEvent")
         assert len(tried) == (2 if version == "1.6" else 5)
+
+
+def _self_signed(tmp_path):
+    key, crt = tmp_path / "server.key", tmp_path / "server.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(crt),
+                    "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return crt, key
+
+
+async def test_tls_with_basic_auth_and_an_untrusted_server_is_refused(tmp_path):
+    crt, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(crt, key)
+    trusting = ssl.create_default_context(cafile=str(crt))
+    async with Central(tokens={"T"}, passwords={"CP1": "pw", "CP2": "pw"}, ssl=server_ctx) as cs:
+        assert cs.url.startswith("wss://")
+        good = fleet_for(cs, [spec("CP1", "2.0.1", password="pw")], ssl=trusting)
+        bad = fleet_for(cs, [spec("CP2", "1.6", password="pw")])   # system CAs only
+        async with good, bad:
+            await good.wait_connected()
+            assert await good.plug_in("CP1", 1, "T", need_wh=5000, max_current_a=16)
+            await until(lambda: "CERTIFICATE" in (bad.links["CP2"].last_error or "").upper(),
+                        "CP2 refused the server's certificate")
+            assert not bad.station("CP2").online
+        assert [s for s, a, _ in cs.received if a == "BootNotification"] == ["CP1"]
