@@ -6,7 +6,7 @@ from host_tools.wallbox_sim.local_list import Entry, ListError, LocalList, entry
 from host_tools.wallbox_sim.model import Tx
 from host_tools.wallbox_sim.profiles import (ProfileError, ProfileStore, parse_v16, parse_v201,
                                              period_at)
-from host_tools.wallbox_sim.station import fair_shares
+from host_tools.wallbox_sim.connector import fair_shares
 
 DAY = 86400
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
