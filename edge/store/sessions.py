@@ -158,7 +158,12 @@ class SessionStore:
                               int(energy_wh) if energy_wh is not None else None,
                               json.dumps(cur) if cur is not None else None))
         if len(self._samples) >= self.flush_at:
-            self.flush_samples()
+            try:
+                self.flush_samples()
+            except Exception:
+                # the sample is queued; a busy or broken store must not turn the
+                # wallbox's MeterValues into an error
+                log.exception("writing meter samples failed; kept for the next try")
 
     def flush_samples(self) -> int:
         """Write queued samples; returns how many. Also called by stop() and samples()."""
@@ -168,10 +173,25 @@ class SessionStore:
         try:
             with transaction(self._conn) as c:
                 self._write_samples(c, batch)
+        except sqlite3.IntegrityError:
+            # One bad row (e.g. its session is gone) must not block all others forever:
+            # write row by row and drop what the database refuses.
+            return self._write_one_by_one(batch)
         except Exception:
             self._requeue(batch)
             raise
         return len(batch)
+
+    def _write_one_by_one(self, batch: list[tuple]) -> int:
+        written = 0
+        for row in batch:
+            try:
+                with transaction(self._conn) as c:
+                    self._write_samples(c, [row])
+                written += 1
+            except sqlite3.IntegrityError:
+                log.warning("meter sample for session %s refused by the store; dropped", row[0])
+        return written
 
     def _requeue(self, batch: list[tuple]) -> None:
         # Keep them for the next try, but bounded: a store that stays broken must not

@@ -144,3 +144,13 @@ def test_failed_stop_keeps_queued_samples(tmp_path):
         store.stop("no-such-session", T + 2, 800, "Local")   # rolls back
     done = store.stop(rec["session_id"], T + 3, None, "Local")
     assert done["energy_wh"] == 700                          # the sample was not lost
+
+
+def test_a_bad_sample_row_does_not_block_the_others(tmp_path):
+    conn, _, store = _store(tmp_path / "l.db")
+    rec, _ = store.start("CP1", 1, "t1", "TOK", 0, T)
+    store.add_sample("no-such-session", T + 1, 5)
+    store.add_sample(rec["session_id"], T + 2, 50)
+    assert store.flush_samples() == 1
+    assert [s["energy_wh"] for s in store.samples(rec["session_id"])] == [50]
+    assert store.flush_samples() == 0
