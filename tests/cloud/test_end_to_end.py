@@ -221,3 +221,52 @@ async def test_clean_stop_publishes_offline_and_status_is_retained(edge, peer):
     finally:
         late.stop()
     assert not edge.link.publish_telemetry({"state": "normal"})     # offline: dropped
+
+
+async def test_the_whole_protocol_over_mqtt_311(broker, peer, tmp_path):
+    from .downgrade_proxy import DowngradeProxy
+    proxy = await DowngradeProxy(broker.port).start()
+    e = Edge(str(tmp_path / "edge.db"), proxy.port)
+    await e.start()
+    try:
+        await eventually(lambda: e.link.online, "online through a 3.1.1-only broker")
+        assert e.link.state()["protocol"] == "3.1.1"
+        peer.push_snapshot(SITE_ID, snapshot(2))
+        await eventually(lambda: e.holder.version == 2, "snapshot over 3.1.1")
+        ids = [e.enqueue_session(n, "started") for n in range(5)]
+        await eventually(lambda: e.outbox.count() == 0, "records acked over 3.1.1")
+        assert set(ids) <= set(peer.records[SITE_ID])
+        await e.link.stop()
+        await eventually(lambda: peer.online[SITE_ID]["online"] is False, "offline over 3.1.1")
+    finally:
+        await e.stop()
+        await proxy.stop()
+
+
+async def test_a_flood_of_garbage_leaves_the_link_and_the_lists_alone(edge, peer):
+    import random
+    rnd = random.Random(5)
+    peer.push_snapshot(SITE_ID, snapshot(1))
+    await eventually(lambda: edge.holder.version == 1, "snapshot applied")
+    good = codec.encode_envelope("delta", "c-good", SITE_ID, 1_763_900_000, delta(1, 2, add=["DD01"]))
+    # Flipped bits go into a delta on a base the edge never had: a flip may still yield
+    # valid msgpack (TCP/TLS guard integrity on the wire, the protocol does not), but
+    # no single flip turns base 99 into 1, so none of them may apply.
+    gap = codec.encode_envelope("delta", "c-gap", SITE_ID, 1_763_900_000, delta(99, 100, add=["XX"]))
+    for i in range(60):
+        kind = i % 3
+        if kind == 0:
+            payload = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 300)))
+        elif kind == 1:
+            payload = good[:rnd.randrange(1, len(good))]          # truncated
+        else:
+            payload = bytearray(gap)                               # one bit flipped
+            payload[rnd.randrange(len(payload))] ^= 1 << rnd.randrange(8)
+            payload = bytes(payload)
+        topic = down_topic(SITE_ID, ("lists", "cmd", "ack")[rnd.randrange(3)])
+        peer.publish_raw(topic, payload, wait=False)
+    peer.publish_raw(down_topic(SITE_ID, "lists"), good)
+    await eventually(lambda: edge.holder.version == 2, "the good delta after the flood")
+    assert edge.holder.book.token("DD01") is not None
+    assert edge.link.online and edge.link.connection.connects == 1
+    assert edge.commands == []
