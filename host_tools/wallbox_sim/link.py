@@ -147,16 +147,27 @@ class Link:
 
     async def _boot(self, point, reader) -> int:
         while True:
-            status, interval = await point.send_boot()
+            status, interval = await self._unless_closed(point.send_boot(), reader)
             if status == "Accepted":
                 if self.station.spec.heartbeat_s is None and interval > 0:
                     self.station.config["HeartbeatInterval"]["value"] = str(interval)
                 return interval
             log.info("%s: boot %s, retrying in %ss", self.station.id, status, interval)
-            await asyncio.sleep(max(1, min(interval or 10, 60)) if status == "Rejected"
-                                else min(max(interval, 1), 10))
-            if reader.done():
-                reader.result()
+            await self._unless_closed(asyncio.sleep(
+                max(1, min(interval or 10, 60)) if status == "Rejected"
+                else min(max(interval, 1), 10)), reader)
+
+    @staticmethod
+    async def _unless_closed(coro, reader):
+        """Await `coro`, but give up as soon as the connection's reader ends (a boot
+        sent into a closed connection would otherwise wait for its full timeout)."""
+        task = asyncio.ensure_future(coro)
+        done, _ = await asyncio.wait({task, reader}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        task.cancel()
+        reader.result()   # raises what closed the connection
+        raise ConnectionError("connection closed during boot")
 
     async def _send_loop(self, point) -> None:
         st = self.station

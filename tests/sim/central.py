@@ -45,7 +45,8 @@ class Central16(CP16, _Recorder):
     @on("BootNotification")
     def on_boot(self, **kw):
         self.record("BootNotification", kw)
-        return r16.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
+        return r16.BootNotification(current_time=now_iso(), interval=self.central.boot_interval(),
+                                    status=self.central.boot_status())
 
     @on("Heartbeat")
     def on_heartbeat(self, **kw):
@@ -90,7 +91,8 @@ class Central201(CP201, _Recorder):
     @on("BootNotification")
     def on_boot(self, **kw):
         self.record("BootNotification", kw)
-        return r201.BootNotification(current_time=now_iso(), interval=300, status="Accepted")
+        return r201.BootNotification(current_time=now_iso(), interval=self.central.boot_interval(),
+                                     status=self.central.boot_status())
 
     @on("Heartbeat")
     def on_heartbeat(self, **kw):
@@ -131,6 +133,7 @@ class Central:
         self.tokens = set(tokens)
         self.fail_actions: set = set()   # actions answered with a CallError
         self.hang_up_on: set = set()     # actions answered by closing the connection (once)
+        self.boot_answers: list = []     # statuses to answer boots with first, e.g. ["Pending"]
         self.passwords = passwords      # {station_id: password} or None (no auth)
         self.port = port
         self.received: list = []
@@ -139,6 +142,13 @@ class Central:
         self.refused: list = []
         self.tx_ids = itertools.count(100)
         self._server = None
+
+    def boot_status(self) -> str:
+        return self.boot_answers.pop(0) if self.boot_answers else "Accepted"
+
+    def boot_interval(self) -> int:
+        # Pending/Rejected: the interval is the retry time; keep tests quick.
+        return 1 if self.boot_answers else 300
 
     @property
     def url(self) -> str:

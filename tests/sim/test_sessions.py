@@ -170,3 +170,16 @@ async def test_tls_with_basic_auth_and_an_untrusted_server_is_refused(tmp_path):
                         "CP2 refused the server's certificate")
             assert not bad.station("CP2").online
         assert [s for s, a, _ in cs.received if a == "BootNotification"] == ["CP1"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_pending_boot_is_retried_and_nothing_else_is_sent_before_acceptance(version):
+    async with Central() as cs:
+        cs.boot_answers = ["Pending"]
+        fleet = fleet_for(cs, [spec("CP1", version)])
+        async with fleet:
+            await fleet.wait_connected()
+            await cs.wait_for(lambda: cs.calls("StatusNotification"), "a status")
+        actions = [a for _, a, _ in cs.received]
+        assert actions[:3] == ["BootNotification", "BootNotification", "StatusNotification"]
+        assert fleet.links["CP1"].boots == 1
