@@ -291,7 +291,10 @@ def share(layout, caps, items):
         _stage(layout, caps, items, start, end, alloc, modes, st, by, ij)
         # Top up before the next priority, so a lower one never takes a rest a
         # higher one could still use.
-        given = _top_up(layout, caps, items, range(start, end), alloc, modes, by, 1)
+        # Lowest allocation first, so the rest goes where max-min fairness wants it.
+        which = _below_demand(caps, items, start, end, alloc, modes, by)
+        which.sort(key=lambda j: alloc[j])
+        given = _top_up(layout, caps, items, which, alloc, modes, by, 1)
         # Limits only fill up, so only those that got a deciamp can take more.
         _top_up(layout, caps, items, given, alloc, modes, by, _INF)
         start = end
@@ -351,6 +354,7 @@ def _stage(layout, caps, items, start, end, alloc, modes, st, by, ij):
 
 
 def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij):
+    """Raise the level until every admitted session has stopped."""
     paths = layout.path
     members = layout.members
     pc = 0
@@ -405,13 +409,32 @@ def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij):
                 for i in members[k][mode]:
                     j = ij[i]
                     if j >= 0 and st[j] == _ACTIVE and modes[j] == mode:
-                        # It stops here: what it takes is final on every limit it passes.
                         by[j] = k
-                        alloc[j] = nb
-                        st[j] = _DONE
-                        for k2 in paths[i][mode]:
-                            R[k2] -= nb
-                            rate[k2] -= 1
+                        _stop(paths[i][mode], j, nb, k, items[j][2], R, rate, alloc, st)
+
+
+def _stop(path, j, level, k, hi, R, rate, alloc, st):
+    """Session j stops at ``level`` on full constraint k; what it takes is final on
+    every limit it passes. The integer level leaves R[k] - rate[k] * level < rate[k]
+    deciamps on k: while some is left, a stopping session takes one more if every
+    other limit on its path has room for it, before anyone still rising can."""
+    if hi > level and R[k] - rate[k] * level > 0:
+        for k2 in path:
+            R[k2] -= 1
+        for k2 in path:
+            if R[k2] < rate[k2] * level:
+                for k3 in path:
+                    R[k3] += 1
+                break
+        else:
+            level += 1
+            for k2 in path:
+                R[k2] += 1
+    alloc[j] = level
+    st[j] = _DONE
+    for k2 in path:
+        R[k2] -= level
+        rate[k2] -= 1
 
 
 def _fits_repeated(caps, path, need):
@@ -441,6 +464,19 @@ def _reserve(caps, path, need):
     return False
 
 
+def _below_demand(caps, items, start, end, alloc, modes, by):
+    """Admitted sessions below their demand whose stopping limit has room again."""
+    out = []
+    for j in range(start, end):
+        if modes[j] is None or alloc[j] >= items[j][2]:
+            continue
+        k = by[j]
+        if k >= 0 and caps[k] <= 0:
+            continue     # what stopped it is still full: the common case
+        out.append(j)
+    return out
+
+
 def _top_up(layout, caps, items, which, alloc, modes, by, most):
     # Called with most=1 first, so a rest of a few deciamps is spread one by one
     # rather than all given to the first session; then without bound.
@@ -451,11 +487,8 @@ def _top_up(layout, caps, items, which, alloc, modes, by, most):
     for j in which:
         a = alloc[j]
         item = items[j]
-        if modes[j] is None or a >= item[2]:
+        if a >= item[2]:
             continue
-        k = by[j]
-        if k >= 0 and caps[k] <= 0:
-            continue     # what stopped it is still full: the common case, checked first
         path = paths[item[0]][modes[j]]
         h = item[2] - a
         if h > most:

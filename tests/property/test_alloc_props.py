@@ -300,9 +300,9 @@ def test_water_filling_is_max_min_fair_within_a_priority(case):
                 continue
             others = [o for o in on[name] if o["prioritised"] == s["prioritised"]]
             # Rounding: a limit it passes `mult` times (power) can leave up to
-            # mult - 1 deciamps it cannot use, which others may take.
-            if all(r.targets[o["key"]][0] <= limit + mult or r.targets[o["key"]][0] == specs[o["key"]].min_da
-                   for o in others):
+            # mult - 1 deciamps it cannot use, which others may take, also one held
+            # above the level by its own minimum.
+            if all(r.targets[o["key"]][0] <= max(limit, specs[o["key"]].min_da) + mult for o in others):
                 held = True
                 break
         assert held, (s, limit)
