@@ -104,6 +104,13 @@ async def test_sigkill_with_unacknowledged_records_then_restart(broker, tmp_path
         proc.wait()
         # The broker publishes the retained last will.
         await eventually(lambda: peer.online[SITE_ID]["online"] is False, "last will: offline")
+        # Retained: a cloud service connecting after the crash sees the site offline.
+        late = CloudPeer(port=broker.port, client_id="late-peer").start()
+        try:
+            assert await asyncio.to_thread(late.wait_for, lambda p: SITE_ID in p.online)
+            assert late.online[SITE_ID]["online"] is False and late.online[SITE_ID]["retained"]
+        finally:
+            late.stop()
         # Nothing was acknowledged, so everything is still on disk.
         conn = open_db(db)
         assert Outbox(conn).count() == 100
