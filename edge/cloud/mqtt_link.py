@@ -599,10 +599,17 @@ class CloudLink:
     def _reply(self, rid: str, kind: str, status: str, reason: str, session_id: Optional[str]) -> None:
         reply = {"request_id": rid, "command": kind, "status": status, "reason": reason,
                  "session_id": session_id}
+        try:
+            message = messages.command_reply(self.site_id, self._ids(), self._now(), **reply)
+        except ValueError as exc:       # ProtocolError too: e.g. a reason with spaces
+            log.warning("%s %s: handler result not sendable (%s); replying internal_error",
+                        kind, rid, exc)
+            reply.update(status="failed", reason="internal_error")
+            message = messages.command_reply(self.site_id, self._ids(), self._now(), **reply)
         if kind != "site_limit":
             self._commands[rid] = reply
         # Offline: the cloud gets no reply; it sees the session record (outbox) or retries.
-        self._publish(*messages.command_reply(self.site_id, self._ids(), self._now(), **reply))
+        self._publish(*message)
 
     async def _drain(self) -> None:
         """Publishes due record batches: on a kick (new records, acks, connect) or a poll."""

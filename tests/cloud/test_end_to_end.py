@@ -138,13 +138,15 @@ async def test_invalid_command_is_rejected_and_reported(edge, peer):
     assert edge.commands == []
 
 
-@pytest.mark.parametrize("outcome", ["raises", "slow", "bad_result"])
+@pytest.mark.parametrize("outcome", ["raises", "slow", "bad_result", "bad_reason"])
 async def test_a_failing_command_handler_is_answered_failed(broker, peer, tmp_path, outcome):
     async def on_command(command):
         if outcome == "raises":
             raise RuntimeError("gateway down")
         if outcome == "slow":
             await asyncio.Event().wait()
+        if outcome == "bad_reason":
+            return {"status": "accepted", "reason": "station went away", "session_id": None}
         return {"status": "maybe"}
 
     e = Edge(str(tmp_path / "edge.db"), broker.port, on_command=on_command,
