@@ -49,6 +49,7 @@ class Link:
         # Jitter, so a fleet does not reconnect in one burst after a server restart
         # (what OCPP 2.0.1 calls RetryBackOffRandomRange).
         self.rnd = rnd or random.Random(0)
+        self.boot_reason = "PowerUp"       # 2.0.1 BootNotification reason
         self.reachable = asyncio.Event()   # cleared: the wallbox's network is down
         self.reachable.set()
         self.point = None
@@ -107,6 +108,16 @@ class Link:
         if self._ws is not None:
             await self._ws.close()
 
+    async def reboot(self, drain_s: float = 0.0) -> None:
+        """Restart after a Reset: give queued messages up to `drain_s` (real seconds) to
+        go out, then drop the connection; the run loop boots again."""
+        st = self.station
+        deadline = asyncio.get_running_loop().time() + drain_s
+        while st.queue and st.online and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        self.boot_reason = "RemoteReset"
+        await self.drop()
+
     async def set_reachable(self, up: bool) -> None:
         """Cut (False) or restore (True) the wallbox's network, server left as it is."""
         if up:
@@ -147,7 +158,8 @@ class Link:
 
     async def _boot(self, point, reader) -> int:
         while True:
-            status, interval = await self._unless_closed(point.send_boot(), reader)
+            status, interval = await self._unless_closed(point.send_boot(self.boot_reason),
+                                                         reader)
             if status == "Accepted":
                 if self.station.spec.heartbeat_s is None and interval > 0:
                     self.station.config["HeartbeatInterval"]["value"] = str(interval)

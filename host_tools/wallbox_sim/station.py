@@ -324,6 +324,12 @@ class Station:
         self.stop_tx(conn, "Remote")
         return True
 
+    def reset(self, reason: str) -> None:
+        """A reset ordered by the server: running sessions end now (reason e.g. HardReset)."""
+        for conn in self.connectors.values():
+            if conn.tx is not None:
+                self.stop_tx(conn, reason)
+
     def start_rejected(self, tx: Tx, status: str) -> None:
         """The server refused the token of a started (e.g. offline) transaction."""
         log.info("%s: transaction %s refused by the server (%s)", self.id, tx.server_id, status)

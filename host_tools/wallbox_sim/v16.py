@@ -57,7 +57,7 @@ class Point16(ChargePoint):
         return await self.call(payload, suppress=False, skip_schema_validation=not self.validate)
 
     # -- calls to the server -------------------------------------------------
-    async def send_boot(self) -> tuple[str, int]:
+    async def send_boot(self, reason: str = "PowerUp") -> tuple[str, int]:
         res = await self._call(call.BootNotification(
             charge_point_model=self.station.spec.model, charge_point_vendor=self.station.spec.vendor,
             firmware_version="sim-1"))
@@ -188,6 +188,17 @@ class Point16(ChargePoint):
                  for k in names if k in conf]
         unknown = [k for k in names if k not in conf]
         return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
+
+    @on("Reset")
+    def on_reset(self, type, **_):
+        return call_result.Reset(status="Accepted")
+
+    @after("Reset")
+    async def after_reset(self, type, **_):
+        st = self.station
+        st.reset("HardReset" if type == "Hard" else "SoftReset")
+        if st.link is not None:
+            await st.link.reboot(drain_s=0.0 if type == "Hard" else 5.0)
 
     @on("TriggerMessage")
     def on_trigger_message(self, requested_message, connector_id=None, **_):

@@ -23,7 +23,8 @@ CHARGING_STATE = {"Charging": "Charging", "SuspendedEV": "SuspendedEV",
                   "SuspendedEVSE": "SuspendedEVSE", "Preparing": "EVConnected",
                   "Finishing": "EVConnected"}
 STOP_TRIGGER = {"EVDisconnected": "EVDeparted", "Remote": "RemoteStop",
-                "DeAuthorized": "Deauthorized", "Local": "StopAuthorized"}
+                "DeAuthorized": "Deauthorized", "Local": "StopAuthorized",
+                "ImmediateReset": "ResetCommand"}
 
 
 def sampled_values(data: dict, context: str, wanted: str) -> list[dict]:
@@ -62,11 +63,11 @@ class Point201(ChargePoint):
         return await self.call(payload, suppress=False, skip_schema_validation=not self.validate)
 
     # -- calls to the server -------------------------------------------------
-    async def send_boot(self) -> tuple[str, int]:
+    async def send_boot(self, reason: str = "PowerUp") -> tuple[str, int]:
         spec = self.station.spec
         res = await self._call(call.BootNotification(
             charging_station={"model": spec.model, "vendor_name": spec.vendor,
-                              "firmware_version": "sim-1"}, reason="PowerUp"))
+                              "firmware_version": "sim-1"}, reason=reason))
         return res.status, int(res.interval)
 
     async def send_heartbeat(self) -> None:
@@ -319,6 +320,26 @@ class Point201(ChargePoint):
         if data:
             await self._send_report(request_id, data)
 
+    @on("Reset")
+    def on_reset(self, type, evse_id=None, **_):
+        if evse_id is not None:
+            return call_result.Reset(status="Rejected")   # whole-station resets only
+        busy = any(c.tx is not None for c in self.station.connectors.values())
+        if type == "OnIdle" and busy:
+            return call_result.Reset(status="Rejected", status_info={
+                "reason_code": "TxInProgress", "additional_info": "resets when idle only"})
+        return call_result.Reset(status="Accepted")
+
+    @after("Reset")
+    async def after_reset(self, type, evse_id=None, **_):
+        st = self.station
+        busy = any(c.tx is not None for c in st.connectors.values())
+        if evse_id is not None or (type == "OnIdle" and busy):
+            return
+        st.reset("ImmediateReset")
+        if st.link is not None:
+            await st.link.reboot()
+
     @on("TriggerMessage")
     def on_trigger_message(self, requested_message, evse=None, **_):
         if evse is not None and evse.get("id") not in self.station.connectors:
@@ -334,7 +355,7 @@ class Point201(ChargePoint):
         only = evse.get("id") if evse else None
         try:
             if requested_message == "BootNotification":
-                await self.send_boot()
+                await self.send_boot("Triggered")
             elif requested_message == "Heartbeat":
                 await self.send_heartbeat()
             else:

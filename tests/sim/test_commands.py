@@ -292,3 +292,29 @@ async def test_triggered_meter_values_are_marked_as_triggered(version):
                 values = got[0]["meter_value"][0]["sampled_value"]
         assert {v["context"] for v in values} == {"Trigger"}
         assert [float(v["value"]) for v in values if v["measurand"] == "Current.Import"] == [16.0] * 3
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_reset_ends_sessions_and_boots_again(version):
+    async with Central(tokens={"T"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version)])
+        async with fleet:
+            await fleet.wait_connected()
+            assert await fleet.plug_in("CP1", 1, "T", need_wh=9000, max_current_a=16)
+            await cs.wait_for(lambda: starts(cs, version), "a start")
+            point = await cs.point("CP1")
+            if version == "2.0.1":
+                idle_only = await point.call(c201.Reset(type="OnIdle"))
+                assert idle_only.status == "Rejected"
+                res = await point.call(c201.Reset(type="Immediate"))
+            else:
+                res = await point.call(c16.Reset(type="Hard"))
+            assert res.status == "Accepted"
+            await cs.wait_for(lambda: len(cs.calls("BootNotification")) == 2, "a second boot")
+            await cs.wait_for(lambda: stops(cs, version), "the stop")
+            conn = fleet.connector("CP1", 1)
+            assert conn.tx is None and conn.ev is not None and fleet.links["CP1"].boots == 2
+        (_, _, reason), = stops(cs, version)
+        assert reason == ("HardReset" if version == "1.6" else "ImmediateReset")
+        if version == "2.0.1":
+            assert [b["reason"] for b in cs.calls("BootNotification")] == ["PowerUp", "RemoteReset"]
