@@ -228,3 +228,29 @@ def test_many_connectors_stay_within_every_phase():
     for x in range(0, 60, 7):
         v = limit_of(r, "s%d" % x)
         assert v > 0
+
+
+def test_rounding_rest_goes_to_the_sessions_a_full_limit_stopped():
+    # Found by the fairness property: 3 dA over two sessions leaves 1 dA; it must go
+    # to one of them, not to a session that joins later with a high minimum.
+    t = CircuitTree()
+    t.add_circuit("grid", None, (900, 900, 90))
+    t.add_connector(("X", 1), "grid", 1, (2,), 0, 2)
+    t.add_connector(("Z", 1), "grid", 1, (2,), 0, 2)
+    t.add_connector(("Y", 1), "grid", 3, (0, 1, 2), 87, 88)
+    r = run(t, [session("X"), session("Z"), session("Y")])
+    assert r.targets[("Y", 1)][0] == 87
+    assert sorted([r.targets[("X", 1)][0], r.targets[("Z", 1)][0]]) == [1, 2]
+
+
+def test_rounding_rest_is_taken_before_others_rise_on_a_shared_phase():
+    # L1 (3 dA) stops two 3-phase sessions at 1 with 1 dA left; one of them takes it
+    # before the 1-phase session on L2 rises into the room it would need there.
+    t = CircuitTree()
+    t.add_circuit("grid", None, (3, 5, 3))
+    t.add_connector(("A", 1), "grid", 3, (0, 1, 2), 0, 2)
+    t.add_connector(("C", 1), "grid", 3, (0, 1, 2), 0, 2)
+    t.add_connector(("B", 1), "grid", 1, (1,), 0, 3)
+    r = run(t, [session("A"), session("C"), session("B")])
+    assert sorted([r.targets[("A", 1)][0], r.targets[("C", 1)][0]]) == [1, 2]
+    assert r.targets[("B", 1)][0] == 2
