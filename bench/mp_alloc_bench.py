@@ -116,5 +116,14 @@ def main(quick):
     print(json.dumps({"impl": impl, "cases": cases}))
 
 
+def _args():
+    # tools/mp/mp.mjs hands script arguments over as mp_args.ARGV (no sys.argv there).
+    try:
+        import mp_args
+        return mp_args.ARGV[1:]
+    except ImportError:
+        return getattr(sys, "argv", [])[1:]
+
+
 if __name__ == "__main__" or sys.implementation.name == "micropython":
-    main(len(sys.argv) > 1 and sys.argv[1] == "quick")
+    main("quick" in _args())
