@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 import websockets
-from conftest import STATIONS_CFG
+from ocpp_testdata import STATIONS_CFG
 from ocpp_wallbox import basic, connect
 
 from edge.core.errors import ValidationError

@@ -1,7 +1,7 @@
 """ListsHolder: atomic swap, subscribers, authorization through the current book."""
 import copy
 
-from conftest import NOW, SITE, snapshot
+from ocpp_testdata import NOW, SITE, snapshot
 
 from edge.core.book import GroupBook
 from edge.core.topology import Site

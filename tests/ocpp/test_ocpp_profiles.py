@@ -1,7 +1,7 @@
 """Profile building and dedup (pure)."""
 import copy
 
-from conftest import SITE
+from ocpp_testdata import SITE
 
 from edge.core.topology import Site
 from edge.ocpp_gateway.profiles import ProfileTracker, fallback_share_da, tx_profile

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 import websockets
-from conftest import NOW
+from ocpp_testdata import NOW
 from ocpp.routing import on
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as res16
@@ -346,7 +346,7 @@ async def test_disconnect_ends_pending_calls_and_reboot_sequence_runs_again(gate
 
 
 async def test_edge_restart_mid_transaction(site, lists, sessions, clock):
-    from conftest import STATIONS_CFG
+    from ocpp_testdata import STATIONS_CFG
     from edge.ocpp_gateway import Gateway
     gw1 = Gateway(site, STATIONS_CFG, lists, sessions, clock=clock, response_timeout_s=10)
     port = await gw1.start("127.0.0.1", 0)
@@ -418,7 +418,7 @@ async def test_non_finite_and_absurd_samples_are_skipped(gateway, sessions):
 
 
 async def test_stop_with_wallboxes_connected_flushes_samples(site, lists, sessions, clock, events):
-    from conftest import STATIONS_CFG
+    from ocpp_testdata import STATIONS_CFG
     from edge.ocpp_gateway import Gateway
     gw = Gateway(site, STATIONS_CFG, lists, sessions, clock=clock, response_timeout_s=10,
                  on_event=lambda n, b: events.append((n, b)))

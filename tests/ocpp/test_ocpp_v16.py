@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 import websockets
-from conftest import NOW, snapshot
+from ocpp_testdata import NOW, snapshot
 from ocpp.routing import on
 from ocpp.v16 import call
 from ocpp.v16 import call_result as res16

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from conftest import NOW, snapshot
+from ocpp_testdata import NOW, snapshot
 from ocpp.v201 import call
 from ocpp_wallbox import connect, ts, tx_event as _tx_event, until
 
