@@ -68,3 +68,23 @@ def test_stable_connection_resets_the_backoff():
 def test_nonsense_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
         Backoff(**kwargs)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=st.floats(0.01, 10), spread=st.floats(1, 100), factor=st.floats(1, 4),
+       draws=st.lists(st.floats(0, 1, exclude_max=True), min_size=1, max_size=60))
+def test_every_delay_lies_in_the_upper_half_of_a_growing_capped_ceiling(base, spread, factor, draws):
+    cap = base * spread
+    it = iter(draws)
+    b = Backoff(base_s=base, cap_s=cap, factor=factor, rng=lambda: next(it))
+    previous_ceiling = 0.0
+    for _ in draws:
+        ceiling = b.ceiling()
+        delay = b.next_delay()
+        assert base <= ceiling <= cap * (1 + 1e-12)
+        assert ceiling >= previous_ceiling
+        assert ceiling / 2 <= delay <= ceiling
+        previous_ceiling = ceiling
