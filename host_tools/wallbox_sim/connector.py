@@ -45,6 +45,7 @@ class Connector:
         self.meter_ws = 0.0        # energy register in watt-seconds (exact for whole amps)
         self.last_s: float | None = None
         self.full = False
+        self.inoperative = False   # ChangeAvailability Inoperative (now or after the session)
 
     @property
     def meter_wh(self) -> float:

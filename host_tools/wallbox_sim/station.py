@@ -198,9 +198,11 @@ class Station:
             raise ValueError("connector: %s/%d is occupied" % (self.id, connector_id))
         self.integrate(conn, self.clock())
         conn.ev, conn.full = ev, False
-        self.set_state(conn, "Preparing")
         if ev.stay_s is not None:
             self.spawn(self._leave_after(conn, ev, ev.stay_s))
+        if conn.inoperative:
+            return False   # out of service: the car is parked, nothing starts
+        self.set_state(conn, "Preparing")
         if ev.id_tag is None:
             return False
         status = await self.authorize(ev.id_tag)
@@ -269,7 +271,7 @@ class Station:
         self.profiles.drop_tx_profiles(conn.id)
         conn.target_a = conn.drawn_a = conn.offered_a = 0.0
         conn.target_phases = conn.drawn_phases = 0
-        self.set_state(conn, "Finishing" if conn.ev is not None else "Available")
+        self.set_state(conn, self._idle_state(conn))
         self.recompute()
 
     def unplug(self, connector_id: int, reason: str = "EVDisconnected") -> None:
@@ -279,19 +281,47 @@ class Station:
         if conn.tx is not None:
             self.stop_tx(conn, reason)
         conn.ev = None
-        self.set_state(conn, "Available")
+        self.set_state(conn, self._idle_state(conn))
+
+    @staticmethod
+    def _idle_state(conn: Connector) -> str:
+        if conn.inoperative:
+            return "Unavailable"
+        return "Finishing" if conn.ev is not None else "Available"
+
+    def change_availability(self, connector_id: int, operative: bool) -> str:
+        """0 = every connector. 'Accepted', 'Scheduled' (after the running session)
+        or 'Rejected' (no such connector)."""
+        if connector_id == 0:
+            targets = list(self.connectors.values())
+        else:
+            conn = self.connector(connector_id)
+            if conn is None:
+                return "Rejected"
+            targets = [conn]
+        scheduled = False
+        for conn in targets:
+            conn.inoperative = not operative
+            if conn.tx is not None:
+                scheduled = scheduled or not operative
+                continue
+            if operative:
+                self.set_state(conn, "Preparing" if conn.ev is not None else "Available")
+            else:
+                self.set_state(conn, "Unavailable")
+        return "Scheduled" if scheduled else "Accepted"
 
     def remote_start(self, connector_id: int | None, id_tag: str,
                      remote_start_id: int | None = None,
                      profile: Profile | None = None) -> bool:
         """Ad hoc start (payment at the wallbox's QR code): accepted if the connector is free."""
         if connector_id is None:
-            free = [c for c in self.connectors.values() if c.tx is None]
+            free = [c for c in self.connectors.values() if c.tx is None and not c.inoperative]
             waiting = [c for c in free if c.ev is not None and c.ev.id_tag is None]
             conn = (waiting or free or [None])[0]
         else:
             conn = self.connector(connector_id)
-        if conn is None or conn.tx is not None or conn.state == "Unavailable":
+        if conn is None or conn.tx is not None or conn.inoperative:
             return False
         if profile is not None:
             try:

@@ -189,6 +189,11 @@ class Point16(ChargePoint):
         unknown = [k for k in names if k not in conf]
         return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
 
+    @on("ChangeAvailability")
+    def on_change_availability(self, connector_id, type, **_):
+        status = self.station.change_availability(connector_id, type == "Operative")
+        return call_result.ChangeAvailability(status=status)
+
     @on("Reset")
     def on_reset(self, type, **_):
         return call_result.Reset(status="Accepted")

@@ -320,6 +320,13 @@ class Point201(ChargePoint):
         if data:
             await self._send_report(request_id, data)
 
+    @on("ChangeAvailability")
+    def on_change_availability(self, operational_status, evse=None, **_):
+        # Each EVSE has one connector here, so an EVSE and its connector are the same.
+        target = 0 if evse is None else evse.get("id", 0)
+        status = self.station.change_availability(target, operational_status == "Operative")
+        return call_result.ChangeAvailability(status=status)
+
     @on("Reset")
     def on_reset(self, type, evse_id=None, **_):
         if evse_id is not None:

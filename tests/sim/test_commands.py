@@ -318,3 +318,38 @@ async def test_reset_ends_sessions_and_boots_again(version):
         assert reason == ("HardReset" if version == "1.6" else "ImmediateReset")
         if version == "2.0.1":
             assert [b["reason"] for b in cs.calls("BootNotification")] == ["PowerUp", "RemoteReset"]
+
+
+def _availability(version, connector, operative):
+    kind = "Operative" if operative else "Inoperative"
+    if version == "1.6":
+        return c16.ChangeAvailability(connector_id=connector, type=kind)
+    return c201.ChangeAvailability(operational_status=kind,
+                                   evse=None if connector == 0 else {"id": connector})
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_change_availability_takes_connectors_out_of_service(version):
+    async with Central(tokens={"T"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, connectors=2)])
+        async with fleet:
+            await fleet.wait_connected()
+            assert await fleet.plug_in("CP1", 2, "T", need_wh=9000, max_current_a=16)
+            point = await cs.point("CP1")
+            one, two = fleet.connector("CP1", 1), fleet.connector("CP1", 2)
+            assert (await point.call(_availability(version, 1, False))).status == "Accepted"
+            assert one.state == "Unavailable"
+            assert not await fleet.plug_in("CP1", 1, "T", need_wh=9000, max_current_a=16)
+            assert one.tx is None and one.state == "Unavailable"
+            assert (await point.call(remote_start(version, "T", 1))).status == "Rejected"
+            # Busy connector: after its session.
+            assert (await point.call(_availability(version, 2, False))).status == "Scheduled"
+            assert two.state == "Charging"
+            fleet.unplug("CP1", 2)
+            assert two.state == "Unavailable"
+            assert (await point.call(_availability(version, 9, False))).status == "Rejected"
+            assert (await point.call(_availability(version, 0, True))).status == "Accepted"
+            assert (one.state, two.state) == ("Preparing", "Available")
+            await cs.wait_for(lambda: statuses(cs)[-2:] == (
+                ["Preparing", "Available"] if version == "1.6" else ["Occupied", "Available"]),
+                "statuses sent")
