@@ -2,11 +2,15 @@
 
 Pushes snapshots and deltas, sends remote starts/stops and site limits, receives the
 edges' record batches, acknowledges them by id and counts duplicates (a record id seen
-before). Thread-based (paho's network thread): every method may be called from any
-thread; ``wait_for`` blocks, tests on an asyncio loop poll the counters instead.
+before). ``serve_snapshot[site]`` answers that site's snapshot requests automatically.
+Its MQTT session is kept (clean_start False), so records published while it is briefly
+disconnected are queued for it. Thread-based (paho's network thread): every method may
+be called from any thread; ``wait_for`` blocks, tests on an asyncio loop poll the
+counters instead.
 
 CLI: ``python -m host_tools.cloud_peer --port 1883 --site demo [--snapshot FILE.json]
-[--remote-start CP001:1:PAYREF]`` prints what arrives.
+[--remote-start CP001:1:PAYREF] [--no-ack]`` serves the snapshot, sends the remote
+start once the site is online, and prints every upstream message.
 """
 from __future__ import annotations
 
