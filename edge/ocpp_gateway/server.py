@@ -95,6 +95,12 @@ class Gateway:
         self.logic = Logic(site, lists, sessions, clock, self._emit)
         self.logic.remote_start_ttl_s = self.remote_start_ttl_s
         self.stations = {sid: StationState(sid, site.station(sid)) for sid in self.cfg}
+        missing = [s.id for s in site.stations() if s.id not in self.cfg]
+        if missing:
+            # allowed (a station not yet installed), but such a station is refused at the
+            # handshake: say so once instead of once per refused connection attempt only
+            log.warning("stations in the site but not in the OCPP configuration cannot"
+                        " connect: %s", ", ".join(missing))
         self._locks = {sid: asyncio.Lock() for sid in self.cfg}
         self._tasks: set[asyncio.Task] = set()
         self._server: Any = None

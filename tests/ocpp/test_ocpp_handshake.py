@@ -137,3 +137,9 @@ async def test_refused_handshakes_2_0_1(gateway):
     # CP201 is configured for 2.0.1 only
     assert await _status_of(gateway.port, "/CP201", "ocpp1.6",
                             basic("CP201", "secret-201")) == 400
+
+
+def test_site_stations_without_ocpp_config_are_named(site, lists, sessions, caplog):
+    with caplog.at_level(logging.WARNING, logger="edge.ocpp_gateway.server"):
+        Gateway(site, {"CP16": {"password": None}}, lists, sessions)
+    assert any("cannot connect: CP201, OPEN1" in r.getMessage() for r in caplog.records)
