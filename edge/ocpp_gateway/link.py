@@ -86,7 +86,7 @@ class Link:
         self._first_call_seen = False
         self.clock = clock
         self.frames_in = 0
-        self.errors_sent = 0
+        self.errors_sent = 0       # bad frames seen (answered or, for responses, dropped)
         self.duplicates = 0
         # ids of our own CALLs awaiting an answer (bounded: a timed-out call's id ages out)
         self._asked: OrderedDict[str, bool] = OrderedDict()
@@ -175,7 +175,9 @@ class Link:
             await self._send_error(err)
             return
         if frame.kind == "junk":
-            log.warning("station %s: malformed response frame ignored", self.st.id)
+            self.errors_sent += 1      # counted with bad frames: same once-per-link rule
+            level = logging.WARNING if self.errors_sent == 1 else logging.DEBUG
+            log.log(level, "station %s: malformed response frame ignored", self.st.id)
             return
         if frame.kind != "call":
             if self._asked.pop(frame.unique_id, False):
