@@ -361,13 +361,15 @@ def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij):
     pw = 0
     n_hi = len(by_hi)
     n_w = len(waits)
+    his = [items[j][2] for j in by_hi] + [_INF]
+    los = [items[j][1] for j in waits] + [_INF]
     heappush = heapq.heappush
     heappop = heapq.heappop
     while True:
         while pc < n_hi and st[by_hi[pc]] == _DONE:
             pc += 1
-        ncap = items[by_hi[pc]][2] if pc < n_hi else _INF
-        nj = items[waits[pw]][1] if pw < n_w else _INF
+        ncap = his[pc]
+        nj = los[pw]
         if ncap == _INF and nj == _INF:
             return
         nb = _INF

@@ -146,7 +146,7 @@ def check_limits_hold(tree, result_limits, sessions, non_ev, ext):
     return cap, usage(tree, result_limits)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sites())
 def test_no_limit_exceeded_and_no_value_below_minimum(case):
     tree, sessions, grid, ext = case
@@ -166,7 +166,7 @@ def test_no_limit_exceeded_and_no_value_below_minimum(case):
     assert r.limits == {k: r.targets.get(k, (0, specs[k].phases)) for k in specs}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sites())
 def test_priority_first_and_unused_current_redistributed(case):
     tree, sessions, grid, _ = case
@@ -197,7 +197,7 @@ def test_priority_first_and_unused_current_redistributed(case):
                 assert slack_below(cap, seen, constraint_names(tree, s["key"], ph), max(spec.min_da, 1)), (s, ph)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sites(), st.lists(st.tuples(st.integers(1, 40), st.integers(0, 900), st.booleans()), min_size=2, max_size=8))
 def test_ramped_limits_stay_within_limits_over_many_cycles(case, steps):
     tree, sessions, grid, _ = case
@@ -241,7 +241,7 @@ def non_ev_with_state(tree, grid, sessions, prev_limits):
     return [max(0, grid[p] - ev[p]) for p in range(3)]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sites(), st.lists(st.tuples(st.integers(1, 90), st.integers(0, 900), st.integers(0, 900)),
                          min_size=2, max_size=8), st.randoms(use_true_random=False))
 def test_every_cycle_respects_every_limit_with_state_rotation_and_switching(case, steps, rnd):
