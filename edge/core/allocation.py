@@ -290,8 +290,7 @@ def share(layout, caps, items):
             end += 1
         _stage(layout, caps, items, start, end, alloc, modes, st, by, ij)
         # Top up before the next priority, so a lower one never takes a rest a
-        # higher one could still use.
-        # Lowest allocation first, so the rest goes where max-min fairness wants it.
+        # higher one could still use; lowest allocation first (max-min fairness).
         which = _below_demand(caps, items, start, end, alloc, modes, by)
         which.sort(key=lambda j: alloc[j])
         given = _top_up(layout, caps, items, which, alloc, modes, by, 1)
