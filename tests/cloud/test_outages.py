@@ -120,10 +120,12 @@ async def test_sigkill_with_unacknowledged_records_then_restart(broker, tmp_path
         procs.append(proc)
         assert queued == 100                    # nothing new queued on the restart
         await eventually(lambda: Outbox(conn).count() == 0, "redelivered and acknowledged")
+        # The online state told the cloud the backlog size before the drain started.
+        assert peer.online[SITE_ID]["online"] is True
+        assert peer.online[SITE_ID]["outbox_count"] == 100
         assert set(peer.records[SITE_ID]) == first_ids
         assert peer.duplicates >= 100           # all of them came again; de-dup by id
         assert_every_session_once_in_order(peer, first_ids, 50)
-        await eventually(lambda: peer.online[SITE_ID]["online"] is True, "online again")
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 20) == 0
         assert "STOPPED" in proc.stdout.read()
