@@ -76,7 +76,7 @@ def read_sessions(sessions, layout, now_s, notes):
     field goes through the checks below, which name it.
     """
     out = []
-    seen = {}
+    seen = [-1] * layout.n    # per connector: the list position of its session
     if not isinstance(sessions, (list, tuple)):
         notes.append(str(ValidationError("sessions", sessions, "must be a list")))
         return out
@@ -91,10 +91,10 @@ def read_sessions(sessions, layout, now_s, notes):
         if type(key) is list:
             key = tuple(key)
         i = index.get(key) if type(key) is tuple else None
-        if i is None or key in seen:
-            _refuse_key(key, n, seen, notes)
+        if i is None or seen[i] >= 0:
+            _refuse_key(key, n, None if i is None else seen[i], notes)
             continue
-        seen[key] = n
+        seen[i] = n
         prio = s.get("priority")
         if prio is None:
             prio = s.get("prioritised", False)
@@ -122,10 +122,10 @@ def read_sessions(sessions, layout, now_s, notes):
     return out
 
 
-def _refuse_key(key, n, seen, notes):
+def _refuse_key(key, n, first, notes):
     f = "sessions[%d].key" % n
-    if key in seen:
-        notes.append(str(ValidationError(f, key, "has a second session (first at sessions[%d])" % seen[key])))
+    if first is not None:
+        notes.append(str(ValidationError(f, key, "has a second session (first at sessions[%d])" % first)))
     else:
         notes.append(str(ValidationError(f, key, "is not a configured connector")))
 

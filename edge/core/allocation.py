@@ -90,6 +90,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     caps = _capacities(layout, live, state, grid_da, ext_da, cfg)
 
     targets = {}
+    by_index = [None] * layout.n    # the targets again, by connector number, for ramping
     new_memos = {}
     keyed = []
     rotate = cfg.rotate_after_s
@@ -107,7 +108,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
             hi = max_da[i]
             for k in layout.path[i][FULL]:
                 caps[k] -= hi
-            targets[key] = (hi, layout.phases[i])
+            targets[key] = by_index[i] = (hi, layout.phases[i])
             new_memos[key] = next_memo(memo, sid, FULL, True, now_s)
             continue
         hi = max_da[i]
@@ -139,13 +140,13 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
             paused.append(key)
         elif mode == ONE:
             one_phase.append(key)
-        targets[key] = (a, 1 if mode == ONE else phases[item[0]])
+        targets[key] = by_index[item[0]] = (a, 1 if mode == ONE else phases[item[0]])
         if memo is not None and memo.mode == mode and (memo.run_since_s is not None) == (a > 0):
             new_memos[key] = memo
         else:
             new_memos[key] = next_memo(memo, item[7], mode, a > 0, now_s)
 
-    limits, changed, sent = _ramp_all(layout, targets, state, now_s, cfg)
+    limits, changed, sent = _ramp_all(layout, by_index, state, now_s, cfg)
     mode = FAILSAFE if grid_da is None else NORMAL
     since = state.mode_since_s if mode == state.mode and state.mode_since_s is not None else now_s
     new_state = AllocState(new_memos, sent, mode, reason, since)
@@ -239,19 +240,18 @@ def _clamp(v, lo, hi):
     return lo if v < lo else (hi if v > hi else v)
 
 
-def _ramp_all(layout, targets, state, now_s, cfg):
+def _ramp_all(layout, by_index, state, now_s, cfg):
     limits = {}
     changed = {}
     sent = {}
     old = state.sent
     phases = layout.phases
     min_da = layout.min_da
-    get_target = targets.get
     get_old = old.get
     i = -1
     for key in layout.keys:
         i += 1
-        t = get_target(key)
+        t = by_index[i]
         if t is None:
             t = (0, phases[i])
         prev = get_old(key)
