@@ -344,7 +344,7 @@ def _stage(layout, caps, items, start, end, alloc, modes, st, by, ij):
                 R[k] -= lo
     if not admitted:
         return
-    heap = [(R[k] // rate[k], k) for k in range(len(rate)) if rate[k]]
+    heap = [(R[k] // r, k) for k, r in enumerate(rate) if r]
     heapq.heapify(heap)
     by_hi = sorted(admitted, key=lambda j: items[j][2])
     waits.sort(key=lambda j: items[j][1])
@@ -406,20 +406,29 @@ def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij):
         else:
             # Constraint k is full at level nb: every session rising through it stops.
             k = heap[0][1]
+            rest = R[k] - rate[k] * nb
             for mode in (FULL, ONE):
                 for i in members[k][mode]:
                     j = ij[i]
                     if j >= 0 and st[j] == _ACTIVE and modes[j] == mode:
                         by[j] = k
-                        _stop(paths[i][mode], j, nb, k, items[j][2], R, rate, alloc, st)
+                        if rest > 0:
+                            _stop(paths[i][mode], j, nb, k, items[j][2], R, rate, alloc, st)
+                            rest = R[k] - rate[k] * nb
+                            continue
+                        alloc[j] = nb
+                        st[j] = _DONE
+                        for k2 in paths[i][mode]:
+                            R[k2] -= nb
+                            rate[k2] -= 1
 
 
 def _stop(path, j, level, k, hi, R, rate, alloc, st):
-    """Session j stops at ``level`` on full constraint k; what it takes is final on
-    every limit it passes. The integer level leaves R[k] - rate[k] * level < rate[k]
-    deciamps on k: while some is left, a stopping session takes one more if every
-    other limit on its path has room for it, before anyone still rising can."""
-    if hi > level and R[k] - rate[k] * level > 0:
+    """Session j stops at ``level`` on full constraint k, which still has a rounding
+    rest (R[k] - rate[k] * level, less than rate[k]); what it takes is final on every
+    limit it passes. It takes one deciamp of the rest if every other limit on its
+    path has room for it too, before anyone still rising can."""
+    if hi > level:
         for k2 in path:
             R[k2] -= 1
         for k2 in path:
