@@ -148,12 +148,23 @@ class EdgeService:
                 log.exception("control step failed")
             await asyncio.sleep(self.cfg.interval_s)
 
-    @staticmethod
-    def telemetry(result: Allocation) -> dict:
+    def telemetry(self, result: Allocation) -> dict:
+        """The `telemetry` body of docs/cloud-protocol.md: what was decided, and from what."""
         status = result.status
-        return {"mode": status["mode"], "reason": status["reason"],
+        meter = self.poller.latest(self.cfg.grid_meter) if self.cfg.grid_meter else None
+        live = {s["key"]: s for s in self.gateway.live_sessions()}
+        allocations = []
+        for (station, connector), (limit_da, phases) in sorted(result.limits.items()):
+            sess = live.get((station, connector))
+            allocations.append({"station": station, "connector": connector, "limit_da": limit_da,
+                                "phases": phases,
+                                "drawn_da": sess.get("drawn_da") if sess else None,
+                                "session_id": sess["session_id"] if sess else None})
+        return {"state": status["mode"], "reason": status["reason"],
+                "grid_da": list(meter.current_da) if meter is not None else None,
+                "external_limit_da": status.get("site_limit_da"),
                 "paused": [list(k) for k in status["paused"]],
-                "limits": [[k[0], k[1], v[0], v[1]] for k, v in sorted(result.limits.items())]}
+                "allocations": allocations}
 
     # -- events from the adapters -------------------------------------------------------
     def _cloud_online(self) -> bool:
@@ -168,9 +179,14 @@ class EdgeService:
             self.cloud.publish_status(self.station_status_list())
 
     def station_status_list(self) -> list[dict]:
+        """The `status` body's stations (docs/cloud-protocol.md)."""
         out = []
         for sid, st in sorted(self.gateway.station_status().items()):
-            out.append({"station": sid, **{k: v for k, v in st.items() if isinstance(v, (str, int, bool, type(None)))}})
+            errors = st.get("connector_errors", {})
+            out.append({"id": sid, "connected": bool(st["connected"]),
+                        "protocol": {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}.get(st.get("version"), st.get("version")),
+                        "connectors": [{"id": int(cid), "status": status, "error": errors.get(cid)}
+                                       for cid, status in sorted(st.get("connectors", {}).items())]})
         return out
 
     async def _on_command(self, command: dict) -> dict:
@@ -182,5 +198,5 @@ class EdgeService:
         if command["type"] == "remote_stop":
             ok = await self.gateway.remote_stop(command["session_id"])
             return {"status": "accepted" if ok else "rejected",
-                    "reason": "ok" if ok else "unknown_or_finished_session", "session_id": command["session_id"]}
-        return {"status": "rejected", "reason": "unknown_command", "session_id": None}
+                    "reason": "accepted" if ok else "unknown_session", "session_id": command["session_id"]}
+        return {"status": "rejected", "reason": "invalid", "session_id": None}

@@ -41,6 +41,12 @@ async def test_whole_site_prioritises_records_and_syncs(demo, until):
     assert await wait_until(lambda: demo.fleet.connector("CP004", 1).limit_a is not None)
     assert demo.fleet.connector("CP004", 1).limit_a * 10 <= limit_of(demo, "CP004") + 1
 
+    # The cloud sees the stations (retained status) and what was allocated (telemetry).
+    assert await wait_until(lambda: any(st["id"] == "CP001" and st["connectors"][0]["status"] == "Charging"
+                                        for st in demo.peer.status.get(demo_site.SITE_ID, {}).get("stations", [])))
+    assert await wait_until(lambda: any(a["station"] == "CP001" and a["limit_da"] == 160 and a["session_id"]
+                                        for t in demo.peer.telemetry for a in t.get("allocations", [])), 15)
+
     # Ad hoc: paid in the cloud, started remotely, recorded in the ad hoc group.
     await demo.ad_hoc("CP006")
     assert await wait_until(lambda: any(s["key"] == ("CP006", 1) and s["group_id"] == "g-adhoc"
