@@ -16,6 +16,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint as CP16, call_result as r16
 from ocpp.v201 import ChargePoint as CP201, call_result as r201
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
 
 
 def now_iso() -> str:
@@ -23,6 +24,15 @@ def now_iso() -> str:
 
 
 class _Recorder:
+    async def _send(self, message):
+        # A station may close right after a frame (a hard reset does): an answer that
+        # can no longer go out must not end the reader before it has read what came
+        # before the close (e.g. the answer to our own pending call).
+        try:
+            await super()._send(message)
+        except ConnectionClosed:
+            pass
+
     def record(self, action, payload):
         self.central.received.append((self.id, action, payload))
         self.central.changed.set()
@@ -37,7 +47,7 @@ class _Recorder:
             await self._connection.close()
 
 
-class Central16(CP16, _Recorder):
+class Central16(_Recorder, CP16):
     def __init__(self, cid, ws, central):
         super().__init__(cid, ws, response_timeout=5)
         self.central = central
@@ -83,7 +93,7 @@ class Central16(CP16, _Recorder):
         return r16.StopTransaction()
 
 
-class Central201(CP201, _Recorder):
+class Central201(_Recorder, CP201):
     def __init__(self, cid, ws, central):
         super().__init__(cid, ws, response_timeout=5)
         self.central = central
