@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge.cloud.mqtt_link import CloudLink, LinkConfig
+from edge.cloud.mqtt_config import LinkConfig
+from edge.cloud.mqtt_link import CloudLink
 from edge.core.topology import Site
 from edge.lists_holder import ListsHolder
 from edge.store.db import open_db, transaction

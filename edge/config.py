@@ -5,7 +5,7 @@ Sections and who checks them:
   load_management  edge.core.alloc_config.AllocConfig.from_dict
   meters           edge.meters.config.parse_meters
   ocpp             here (listen address, TLS, station passwords)
-  cloud            edge.cloud.mqtt_link.LinkConfig.from_dict (optional: no section, no cloud)
+  cloud            edge.cloud.mqtt_config.LinkConfig.from_dict (optional: no section, no cloud)
   store, control   here
 Everything is checked before anything starts; the first error names the field.
 """
@@ -144,7 +144,7 @@ def from_dict(d: Any) -> EdgeConfig:
     ocpp = parse_ocpp(d.get("ocpp"), site)
     cloud = None
     if d.get("cloud") is not None:
-        from edge.cloud.mqtt_link import LinkConfig
+        from edge.cloud.mqtt_config import LinkConfig
         cloud = LinkConfig.from_dict(d["cloud"])
     store = _keys(d.get("store", {}), "store", _STORE_KEYS)
     store_path = _text(store.get("path", "edge.db"), "store.path")

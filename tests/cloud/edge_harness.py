@@ -6,7 +6,8 @@ import copy
 import time
 from typing import Any, Callable, Optional
 
-from edge.cloud.mqtt_link import CloudLink, LinkConfig
+from edge.cloud.mqtt_config import LinkConfig
+from edge.cloud.mqtt_link import CloudLink
 from edge.core.topology import Site
 from edge.lists_holder import ListsHolder
 from edge.store.db import open_db

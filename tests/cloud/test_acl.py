@@ -138,7 +138,6 @@ def test_unknown_or_anonymous_clients_are_refused(acl_broker):
 async def test_cloud_link_works_within_its_acl(acl_broker, tmp_path):
     """The whole edge protocol runs under the ACL: Mosquitto 2.0 drops a client whose
     publish is denied, so a wrong topic anywhere would show as a lost connection."""
-    import asyncio
 
     from host_tools.cloud_peer import CloudPeer
 

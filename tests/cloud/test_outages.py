@@ -4,7 +4,6 @@ will, and live records overtaking a large backlog."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys

@@ -7,7 +7,8 @@ import asyncio
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.cloud.mqtt_link import LinkConfig, MqttConnection, TlsConfig
+from edge.cloud.mqtt_config import LinkConfig, TlsConfig
+from edge.cloud.mqtt_connection import MqttConnection
 from edge.core.errors import ValidationError
 from host_tools.broker import Broker, TlsFiles
 
@@ -225,7 +226,7 @@ async def test_the_broker_keeps_messages_above_our_maximum_packet_size_from_us(b
 
 async def test_an_outage_logs_one_warning_not_one_per_retry(broker, caplog):
     import logging
-    caplog.set_level(logging.DEBUG, logger="edge.cloud.mqtt_link")
+    caplog.set_level(logging.DEBUG, logger="edge.cloud")
     p = Probe(fast(broker.port))
     p.conn.start()
     await eventually(lambda: p.conn.connected, "connect")
@@ -234,7 +235,7 @@ async def test_an_outage_logs_one_warning_not_one_per_retry(broker, caplog):
     broker.start()
     await eventually(lambda: p.conn.connected, "reconnect")
     await p.conn.stop()
-    ours = [r for r in caplog.records if r.name == "edge.cloud.mqtt_link"]
+    ours = [r for r in caplog.records if r.name.startswith("edge.cloud.")]
     warnings = [r for r in ours if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "lost" in warnings[0].getMessage()
     assert sum(1 for r in ours if r.levelno == logging.DEBUG and "failed" in r.getMessage()) >= 3
