@@ -315,9 +315,12 @@ def _stage(layout, caps, items, start, end, alloc, modes, st, by, ij):
         item = items[j]
         i = item[0]
         lo = item[1]
-        for mode, extra in item[4]:
+        options = item[4]
+        for mode, extra in options:
             path = paths[i][mode]
             need = lo + extra
+            if need == 0 and len(options) > 1:
+                need = 1    # a mode that leaves 0 A does not "fit" when another may not
             if exact:
                 fits = _fits_repeated(caps, path, need)
             else:

@@ -285,10 +285,12 @@ def test_water_filling_is_max_min_fair_within_a_priority(case):
     use = usage(tree, r.targets)
     specs = {c.key: c for c in tree.connectors}
     on = {}
+    widest = {}
     for s in sessions:
         limit, phases = r.targets[s["key"]]
-        for name, _ in constraint_names(tree, s["key"], phases):
+        for name, mult in constraint_names(tree, s["key"], phases):
             on.setdefault(name, []).append(s)
+            widest[name] = max(widest.get(name, 1), mult)
     for s in sessions:
         spec = specs[s["key"]]
         limit, phases = r.targets[s["key"]]
@@ -296,7 +298,9 @@ def test_water_filling_is_max_min_fair_within_a_priority(case):
             continue
         held = False
         for name, mult in constraint_names(tree, s["key"], phases):
-            if name not in cap or cap[name] - use.get(name, 0) >= mult:
+            # Full for whole deciamps: less room left than a session on it needs for
+            # one more (a 3-phase session needs 3 on a power limit).
+            if name not in cap or cap[name] - use.get(name, 0) >= max(mult, widest[name]):
                 continue
             others = [o for o in on[name] if o["prioritised"] == s["prioritised"]]
             # Rounding: a limit it passes `mult` times (power) can leave up to
