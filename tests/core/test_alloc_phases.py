@@ -121,3 +121,13 @@ def test_non_switching_connector_is_paused_not_switched():
     t.add_connector(("N", 1), "grid", 3, (0, 1, 2), 60, 160, False)
     r = run(t, [session("N", drawn_da=(0, 0, 0))], grid_da=(0, 160, 160))
     assert r.targets[("N", 1)] == (0, 3)
+
+
+def test_switching_connector_without_minimum_goes_where_it_gets_current():
+    # Found by a property: with a 0 A minimum, three phases "fit" even with L2 and
+    # L3 full, which would leave it 0 A although one phase has room.
+    t = CircuitTree()
+    t.add_circuit("grid", None, (100, 0, 0))
+    t.add_connector(("S", 1), "grid", 3, (0, 1, 2), 0, 160, True)
+    r = run(t, [session("S")])
+    assert r.targets[("S", 1)] == (100, 1)
