@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 
 from host_tools.wallbox_sim import (EV, ConnectorSpec, Fleet, ManualClock, SimClock,
@@ -72,6 +73,8 @@ def parse_args(argv):
     p.add_argument("--response-delay-s", type=float, default=3.0)
     p.add_argument("--show-every-s", type=float, default=10.0,
                    help="print the allocation table every N real seconds (0: never)")
+    p.add_argument("--duration-s", type=float, default=0.0,
+                   help="stop after N real seconds (0: run until Ctrl-C or SIGTERM)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p.parse_args(argv)
 
@@ -85,11 +88,18 @@ async def _run(args) -> None:
     traffic = Traffic(tokens, mean_gap_s=args.mean_gap_s) if tokens else None
     fleet = Fleet(args.url, specs, seed=args.seed, clock=SimClock(args.speed), traffic=traffic,
                   connect_spread_s=min(5.0, args.stations / 100))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)   # stop cleanly: connections closed
+    if args.duration_s > 0:
+        loop.call_later(args.duration_s, stop.set)
     await fleet.start()
     try:
-        while True:
-            await asyncio.sleep(args.show_every_s or 3600)
-            if args.show_every_s:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), args.show_every_s or None)
+            except asyncio.TimeoutError:
                 print(_table(fleet), flush=True)
     finally:
         await fleet.stop()

@@ -129,6 +129,12 @@ class Fleet:
 
     async def _arrivals(self) -> None:
         t, rnd = self.traffic, self.random
+        # Cars start coming once the stations are up (or after a minute regardless, so a
+        # site whose server is down shows offline charging).
+        try:
+            await asyncio.wait_for(self.wait_connected(), 60)
+        except asyncio.TimeoutError:
+            pass
         while True:
             await self.clock.sleep(rnd.expovariate(1.0 / t.mean_gap_s))
             free = [(st.id, c.id) for st in self.stations.values()

@@ -26,6 +26,8 @@ async def _arrivals(seed):
         fleet.random.seed(seed)
         async with fleet:
             await fleet.wait_connected()
+            # Two heartbeat loops and the arrivals loop asleep: time may start.
+            await until(lambda: clock.pending == 3, "loops asleep")
             quiet = lambda: all(not st.queue and not st.authorizing
                                 for st in fleet.stations.values())
             for _ in range(3 * 30):
@@ -134,10 +136,25 @@ async def test_command_line_runs_stations_against_a_server():
                               timeout=20)
         finally:
             proc.terminate()
-            await proc.wait()
+            code = await proc.wait()
+        await cs.wait_for(lambda: not cs.points, "connections closed by the simulator")
+    assert code == 0   # SIGTERM stops it cleanly
     assert sorted(s for s, a, _ in cs.received if a == "BootNotification") == [
         "SIM001", "SIM002", "SIM003"]
-    assert isinstance(cs.points, dict)
+
+
+async def test_command_line_stops_after_its_duration_and_prints_the_table():
+    async with Central(tokens={"A"}) as cs:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "host_tools.sim_wallbox", "--url", cs.url, "--stations", "2",
+            "--tokens", "A", "--mean-gap-s", "1", "--speed", "50", "--show-every-s", "0.2",
+            "--duration-s", "1", cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err
+    lines = out.decode().splitlines()
+    assert lines[0].split()[:4] == ["station", "c", "state", "token"]
+    assert any(line.startswith("CP002") for line in lines)
+    assert cs.calls("StartTransaction")   # cars arrived with the token and charged
 
 
 async def test_command_line_rejects_bad_arguments():
