@@ -172,6 +172,8 @@ async def sim_main(port: int, n: int, spread_s: float) -> None:
                   validate_schema=False)   # measure the edge, not the simulator
     rnd = random.Random(7)
     started = time.monotonic()
+    lag = {"max_ms": 0.0}
+    lag_task = asyncio.ensure_future(_loop_lag(lag))
     await fleet.start()
     try:
         async for cmd in _commands():
@@ -199,14 +201,27 @@ async def sim_main(port: int, n: int, spread_s: float) -> None:
                 _emit({"event": "stats", "sent": sent,
                        "reconnects": sum(max(0, l.boots - 1) for l in fleet.links.values())})
             elif what == "watch":
+                lag["max_ms"] = 0.0
                 first, last, count = await _watch(fleet, cmd["limit_a"], cmd["since"],
                                                   cmd["timeout"])
-                _emit({"event": "watched", "first": first, "last": last, "count": count})
+                _emit({"event": "watched", "first": first, "last": last, "count": count,
+                       "lag_ms": lag["max_ms"]})
             elif what == "quit":
                 break
     finally:
+        lag_task.cancel()
         await fleet.stop()
         _emit({"event": "stopped"})
+
+
+async def _loop_lag(lag: dict, period_s: float = 0.005) -> None:
+    """How late the simulator's event loop wakes up: if it is busy, what it reports
+    about the edge's timing includes its own delay."""
+    while True:
+        t0 = time.monotonic()
+        await asyncio.sleep(period_s)
+        late = (time.monotonic() - t0 - period_s) * 1000.0
+        lag["max_ms"] = max(lag["max_ms"], late)
 
 
 async def _probe(fleet, rnd, seconds: float, rate: float) -> list[float]:
@@ -391,7 +406,7 @@ def run_case(n: int, quick: bool) -> list[dict]:
             row("wallbox reconnects during the run", stats["reconnects"], "count", "= 0", False)
 
         # Allocation changes: time until the last wallbox has its new profile.
-        lasts, firsts, returns, sends = [], [], [], []
+        lasts, firsts, returns, sends, lags = [], [], [], [], []
         for i in range(changes):
             limit_da = 100 + 10 * (i % 2) + 20 * i     # a different limit every time
             since = time.time()
@@ -405,6 +420,7 @@ def run_case(n: int, quick: bool) -> list[dict]:
                 continue
             lasts.append((watched["last"] - applied["t0"]) * 1000.0)
             firsts.append((watched["first"] - applied["t0"]) * 1000.0)
+            lags.append(watched["lag_ms"])
             returns.append((applied["t1"] - applied["t0"]) * 1000.0)
             if applied.get("first_send") is not None:
                 sends.append((applied["first_send"] - applied["t0"]) * 1000.0)
@@ -421,6 +437,8 @@ def run_case(n: int, quick: bool) -> list[dict]:
             if sends:
                 row("edge began sending the first profile, median", statistics.median(sends),
                     "ms")
+            row("simulator event-loop lag during a change, worst (for context)", max(lags),
+                "ms")
     except Exception as e:
         tails = ["%s stderr: %s" % (name, proc.stderr_tail())
                  for name, proc in (("gateway", gw), ("simulator", sim)) if proc is not None]
