@@ -430,7 +430,8 @@ def _stop(path, j, level, k, hi, R, rate, alloc, st):
     """Session j stops at ``level`` on full constraint k, which still has a rounding
     rest (R[k] - rate[k] * level, less than rate[k]); what it takes is final on every
     limit it passes. It takes one deciamp of the rest if every other limit on its
-    path has room for it too, before anyone still rising can."""
+    path has room for it too, before anyone still rising can. (The check keeps every
+    limit's fill level at or above ``level``: heap entries stay at or below the truth.)"""
     if hi > level:
         for k2 in path:
             R[k2] -= 1
