@@ -43,11 +43,17 @@ def build_specs(count: int, version: str = "1.6", connectors: int = 1, prefix: s
 def _table(fleet: Fleet) -> str:
     lines = ["%-10s %2s %-13s %-12s %7s %7s %3s %9s %s" % (
         "station", "c", "state", "token", "limit", "drawn", "ph", "energy", "online")]
-    for r in fleet.snapshot():
+    rows = fleet.snapshot()
+    for r in rows:
         limit = "-" if r["limit_a"] is None else "%.1fA" % r["limit_a"]
         lines.append("%-10s %2d %-13s %-12s %7s %6.1fA %3d %7dWh %s" % (
             r["station"], r["connector"], r["state"], (r["id_tag"] or "-")[:12], limit,
             r["drawn_a"], r["phases"], r["session_wh"], "yes" if r["online"] else "no"))
+    power_w = sum(r["drawn_a"] * r["phases"] * 230 for r in rows)
+    charging = sum(1 for r in rows if r["drawn_a"] > 0)
+    offline = len({r["station"] for r in rows if not r["online"]})
+    lines.append("total: %.1f kW to %d charging connectors; %d stations offline"
+                 % (power_w / 1000.0, charging, offline))
     return "\n".join(lines)
 
 

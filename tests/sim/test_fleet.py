@@ -154,6 +154,7 @@ async def test_command_line_stops_after_its_duration_and_prints_the_table():
     lines = out.decode().splitlines()
     assert lines[0].split()[:4] == ["station", "c", "state", "token"]
     assert any(line.startswith("CP002") for line in lines)
+    assert any(line.startswith("total: ") and "stations offline" in line for line in lines)
     assert cs.calls("StartTransaction")   # cars arrived with the token and charged
 
 
