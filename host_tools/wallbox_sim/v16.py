@@ -194,6 +194,16 @@ class Point16(ChargePoint):
         status = self.station.change_availability(connector_id, type == "Operative")
         return call_result.ChangeAvailability(status=status)
 
+    @on("UnlockConnector")
+    def on_unlock_connector(self, connector_id, **_):
+        st = self.station
+        conn = st.connector(connector_id)
+        if conn is None:
+            return call_result.UnlockConnector(status="UnlockFailed")
+        if conn.tx is not None:
+            st.stop_tx(conn, "UnlockCommand")   # 1.6: unlocking ends the session
+        return call_result.UnlockConnector(status="Unlocked")
+
     @on("Reset")
     def on_reset(self, type, **_):
         return call_result.Reset(status="Accepted")

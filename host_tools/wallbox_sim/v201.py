@@ -327,6 +327,16 @@ class Point201(ChargePoint):
         status = self.station.change_availability(target, operational_status == "Operative")
         return call_result.ChangeAvailability(status=status)
 
+    @on("UnlockConnector")
+    def on_unlock_connector(self, evse_id, connector_id, **_):
+        conn = self.station.connector(evse_id)
+        if conn is None or connector_id != 1:
+            return call_result.UnlockConnector(status="UnknownConnector")
+        if conn.tx is not None:
+            # 2.0.1: a running, authorized session is not ended by an unlock request.
+            return call_result.UnlockConnector(status="OngoingAuthorizedTransaction")
+        return call_result.UnlockConnector(status="Unlocked")
+
     @on("Reset")
     def on_reset(self, type, evse_id=None, **_):
         if evse_id is not None:

@@ -353,3 +353,27 @@ async def test_change_availability_takes_connectors_out_of_service(version):
             await cs.wait_for(lambda: statuses(cs)[-2:] == (
                 ["Preparing", "Available"] if version == "1.6" else ["Occupied", "Available"]),
                 "statuses sent")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_unlock_connector(version):
+    async with Central(tokens={"T"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version)])
+        async with fleet:
+            await fleet.wait_connected()
+            assert await fleet.plug_in("CP1", 1, "T", need_wh=9000, max_current_a=16)
+            point = await cs.point("CP1")
+            conn = fleet.connector("CP1", 1)
+            if version == "1.6":
+                assert (await point.call(c16.UnlockConnector(connector_id=4))).status == \
+                    "UnlockFailed"
+                assert (await point.call(c16.UnlockConnector(connector_id=1))).status == "Unlocked"
+                await cs.wait_for(lambda: stops(cs, version), "the stop")
+                assert stops(cs, version)[0][2] == "UnlockCommand" and conn.tx is None
+            else:
+                unlock = lambda e: point.call(c201.UnlockConnector(evse_id=e, connector_id=1))
+                assert (await unlock(4)).status == "UnknownConnector"
+                assert (await unlock(1)).status == "OngoingAuthorizedTransaction"
+                assert conn.tx is not None
+                fleet.unplug("CP1", 1)
+                assert (await unlock(1)).status == "Unlocked"
