@@ -12,7 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.mp_alloc_bench import measure
+import time
+
+from bench.mp_alloc_bench import Meter, measure, site
+from edge.core import allocation
+from edge.core.alloc_config import AllocConfig
 
 REPO = Path(__file__).resolve().parent.parent
 CPY_TARGETS = {1000: ("< 2 ms", 2.0)}
@@ -38,7 +42,43 @@ def _rows(impl: str, cases: list[dict], targets: dict) -> list[dict]:
 
 def _cpython(quick: bool) -> list[dict]:
     plan = ((10, 300), (100, 200), (1000, 100)) if not quick else ((10, 30), (100, 20), (1000, 10))
-    return _rows("CPython %d.%d" % sys.version_info[:2], [measure(n, runs) for n, runs in plan], CPY_TARGETS)
+    impl = "CPython %d.%d" % sys.version_info[:2]
+    rows = _rows(impl, [measure(n, runs) for n, runs in plan], CPY_TARGETS)
+    for n, runs in plan:
+        rows.extend(_rule_only(impl, n, runs))
+    return rows
+
+
+def _rule_only(impl: str, n: int, runs: int) -> list[dict]:
+    """share() alone (admission, water-filling, top-up) on one cycle's inputs: how
+    much of a cycle the rule itself takes, the rest being input reading and ramping."""
+    captured = {}
+    real_share = allocation.share
+
+    def spy(layout, caps, items):
+        captured["args"] = (layout, list(caps), [list(i) for i in items])
+        return real_share(layout, caps, items)
+
+    tree, sessions = site(n)
+    cfg = AllocConfig(rotate_after_s=600)
+    state = allocation.allocate(tree, sessions, Meter([n * 10] * 3, 1000), 1000, None, cfg).state
+    allocation.share = spy     # only to capture the inputs of one cycle
+    try:
+        allocation.allocate(tree, sessions, Meter([n * 10] * 3, 1001), 1001, state, cfg)
+    finally:
+        allocation.share = real_share
+    layout, caps, items = captured["args"]
+    times = []
+    for _ in range(runs):
+        fresh_caps = list(caps)
+        t0 = time.perf_counter()
+        real_share(layout, fresh_caps, items)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    times.sort()
+    picks = (("median", times[len(times) // 2]), ("p99", times[min(len(times) - 1, len(times) * 99 // 100)]))
+    return [{"area": "alloc", "case": "%s, %d connectors" % (impl, n), "metric": "share() %s (rule only)" % name,
+             "value": round(value, 3), "unit": "ms", "target": None, "ok": None, "runs": runs}
+            for name, value in picks]
 
 
 def _micropython(quick: bool) -> list[dict]:
