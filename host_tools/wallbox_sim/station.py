@@ -246,7 +246,9 @@ class Station:
         tx = Tx(next(self._tx_ids), id_tag, now, int(conn.meter_wh), not self.online,
                 remote_start_id=remote_start_id)
         if self.spec.version == "2.0.1":
-            tx.server_id = "%s-%d-%d" % (self.id, int(now), tx.local_id)
+            # 2.0.1 transactionId: at most 36 characters, unique for this station even
+            # across restarts (start time in hex).
+            tx.server_id = "%s-%x-%d" % (self.id[:16], int(now), tx.local_id)
         conn.tx = tx
         self.spawn(self._meter_loop(conn, tx))
         start = Record("start", conn.id, now, not self.online, tx,

@@ -183,3 +183,15 @@ async def test_pending_boot_is_retried_and_nothing_else_is_sent_before_acceptanc
         actions = [a for _, a, _ in cs.received]
         assert actions[:3] == ["BootNotification", "BootNotification", "StatusNotification"]
         assert fleet.links["CP1"].boots == 1
+
+
+async def test_v201_transaction_ids_fit_the_36_character_limit():
+    long_id = "A-VERY-LONG-STATION-NAME-01"
+    async with Central(tokens={"T"}) as cs:
+        fleet = fleet_for(cs, [spec(long_id, "2.0.1")])   # schema checks on both sides
+        async with fleet:
+            await fleet.wait_connected()
+            assert await fleet.plug_in(long_id, 1, "T", need_wh=9000, max_current_a=16)
+            await cs.wait_for(lambda: starts(cs, "2.0.1"), "a start")
+        tx_id = cs.calls("TransactionEvent")[0]["transaction_info"]["transaction_id"]
+        assert len(tx_id) <= 36
