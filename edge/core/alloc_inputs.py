@@ -12,6 +12,7 @@ from edge.core.errors import ValidationError
 METER_MISSING = "meter_missing"
 METER_STALE = "meter_stale"
 METER_INVALID = "meter_invalid"
+METER_PARTIAL = "meter_partial"    # some phases unknown: fail-safe on those only
 _MAX_DA = 100000
 _FUTURE_SLACK_S = 5
 
@@ -29,16 +30,23 @@ def _field(obj, name):
 
 
 def read_meter(meter, now_s, max_age_s):
-    """(current per site phase as a tuple, None) or (None, reason) for fail-safe."""
+    """(current per site phase as a tuple, None) when the reading is good;
+    (None, reason) for fail-safe; (tuple with None for unknown phases,
+    METER_PARTIAL) when the meter reports some phases as not available."""
     if meter is None:
         return None, METER_MISSING
     cur = _field(meter, "current_da")
     at_s = _field(meter, "at_s")
     if not isinstance(cur, (list, tuple)) or len(cur) != 3:
         return None, METER_INVALID
+    unknown = 0
     for v in cur:
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v > _MAX_DA:
+        if v is None:
+            unknown += 1
+        elif not isinstance(v, int) or isinstance(v, bool) or v < 0 or v > _MAX_DA:
             return None, METER_INVALID
+    if unknown == 3:
+        return None, METER_INVALID
     if not isinstance(at_s, (int, float)) or isinstance(at_s, bool) or at_s != at_s:
         return None, METER_INVALID
     if at_s > now_s + _FUTURE_SLACK_S:
@@ -46,7 +54,7 @@ def read_meter(meter, now_s, max_age_s):
         return None, METER_INVALID
     if now_s - at_s > max_age_s:
         return None, METER_STALE
-    return tuple(cur), None
+    return tuple(cur), (METER_PARTIAL if unknown else None)
 
 
 def read_site_limit(site_limit, now_s, notes):

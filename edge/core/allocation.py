@@ -10,7 +10,8 @@ limit per connector. It does no I/O; time and memory come in as arguments.
    site limit) minus the safety margin minus the non-EV load; a power limit
    becomes a limit on the sum of the phase currents. Without a fresh, valid
    meter reading the site is in fail-safe: the non-EV load is the configured
-   worst case instead. Wallboxes that ignore our profiles take their maximum.
+   worst case instead (only on the phases a meter cannot read, if it reads the
+   others). Wallboxes that ignore our profiles take their maximum.
 2. Order. Sessions go by priority (highest first), then by the rotation order
    of alloc_state.order_key (charging sessions keep their place, the latest
    arrivals wait, and after rotate_after_s waiting sessions swap in).
@@ -147,7 +148,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
             new_memos[key] = next_memo(memo, item[7], mode, a > 0, now_s)
 
     limits, changed, sent = _ramp_all(layout, by_index, state, now_s, cfg)
-    mode = FAILSAFE if grid_da is None else NORMAL
+    mode = NORMAL if reason is None else FAILSAFE
     since = state.mode_since_s if mode == state.mode and state.mode_since_s is not None else now_s
     new_state = AllocState(new_memos, sent, mode, reason, since)
     status = {"mode": mode, "reason": reason, "since_s": since, "paused": paused,
@@ -177,7 +178,17 @@ def _capacities(layout, live, state, grid_da, ext_da, cfg):
                     wiring = layout.specs[i].wiring
                     for p in (wiring[:1] if rec.phases == 1 else wiring):
                         ev[p] += rec.limit_da
-        non_ev = [grid_da[p] - ev[p] if grid_da[p] > ev[p] else 0 for p in range(3)]
+        non_ev = [0, 0, 0]
+        for p in range(3):
+            g = grid_da[p]
+            if g is None:
+                # This phase is not measured: its worst case, as in fail-safe.
+                if cfg.failsafe_non_ev_da is not None:
+                    non_ev[p] = cfg.failsafe_non_ev_da[p]
+                else:
+                    non_ev[p] = _INF
+            elif g > ev[p]:
+                non_ev[p] = g - ev[p]
     elif cfg.failsafe_non_ev_da is not None:
         non_ev = list(cfg.failsafe_non_ev_da)
     else:
@@ -193,7 +204,7 @@ def _capacities(layout, live, state, grid_da, ext_da, cfg):
             # load. Nothing is left for EVs, and that is not reported as an overload.
             non_ev = [0, 0, 0]
             worst = True
-        if worst:
+        if worst or non_ev[p] == _INF:
             non_ev[p] = lim if lim > 0 else 0
         caps[layout.root_phase[p]] = lim - non_ev[p]
     if layout.root_sum is not None:

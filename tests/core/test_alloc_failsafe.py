@@ -1,6 +1,7 @@
 # Fail-safe: the grid meter goes missing, stale or mad; the site falls back and recovers.
 from edge.core.alloc_config import AllocConfig
 from edge.core.allocation import allocate
+from edge.core.circuits import CircuitTree
 from test_alloc_kit import Meter, flat_tree, limit_of, run, sent_of, session
 
 
@@ -112,3 +113,20 @@ def test_fail_safe_still_reserves_uncontrollable_wallboxes():
     assert r.targets[("CP0", 1)] == (160, 3)
     assert limit_of(r, "CP1") == 0 and limit_of(r, "CP2") == 0
     assert r.status["paused"] == [("CP1", 1), ("CP2", 1)]
+
+
+def test_a_phase_the_meter_cannot_read_is_fail_safe_on_that_phase_only():
+    t = CircuitTree()
+    t.add_circuit("grid", None, 400)
+    t.add_connector(("A", 1), "grid", 1, (0,), 60, 320)
+    t.add_connector(("B", 1), "grid", 1, (1,), 60, 320)
+    t.add_connector(("C", 1), "grid", 3, (0, 1, 2), 60, 320)
+    s = [session("A", drawn_da=(0, 0, 0)), session("B", drawn_da=(0, 0, 0)), session("C", drawn_da=(0, 0, 0))]
+    r = allocate(t, s, Meter([100, None, 50], 1000), 1000, None, _cfg())
+    assert r.status["mode"] == "failsafe" and r.status["reason"] == "meter_partial"
+    # L1 measured: 400 - 100 = 300 for A and C; L2 unknown: 400 - 200 assumed = 200 for B and C.
+    assert limit_of(r, "A") == 200 and limit_of(r, "C") == 100 and limit_of(r, "B") == 100
+    # Without a configured budget the unknown phase gives nothing: C (3-phase) pauses, A does not.
+    r = allocate(t, s, Meter([100, None, 50], 1000), 1000, None, AllocConfig())
+    assert limit_of(r, "A") == 300 and limit_of(r, "B") == 0 and limit_of(r, "C") == 0
+    assert r.status["overloaded"] == []

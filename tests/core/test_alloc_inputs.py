@@ -67,3 +67,9 @@ def test_one_bad_session_does_not_stop_the_others():
     r = run(t, rows)
     assert limit_of(r, "CP0") == 150 and limit_of(r, "CP2") == 150
     assert "sessions[1].key" in r.status["notes"][0]
+
+
+def test_meter_phases_not_available():
+    assert read_meter(Meter([1, None, 3], 100), 100, 10) == ((1, None, 3), "meter_partial")
+    assert read_meter(Meter([None, None, None], 100), 100, 10) == (None, "meter_invalid")
+    assert read_meter(Meter([1, None, 3], 80), 100, 10) == (None, "meter_stale")
