@@ -32,3 +32,32 @@ def ramp(target_da, phases, prev, min_da, now_s, cfg):
     if new - last < cfg.min_change_da and last != 0:
         return last, prev
     return new, Sent(new, phases, now_s)
+
+
+def ramp_all(layout, by_index, state, now_s, cfg):
+    """Ramp every connector of the layout (``by_index[i]``: its (target, phases), None
+    when idle: 0). Returns (limits, changed, sent records) keyed by connector."""
+    limits = {}
+    changed = {}
+    sent = {}
+    old = state.sent
+    phases = layout.phases
+    min_da = layout.min_da
+    get_old = old.get
+    i = -1
+    for key in layout.keys:
+        i += 1
+        t = by_index[i]
+        if t is None:
+            t = (0, phases[i])
+        prev = get_old(key)
+        if prev is not None and prev.limit_da == t[0] and prev.phases == t[1]:
+            limits[key] = t
+            sent[key] = prev
+            continue
+        value, rec = ramp(t[0], t[1], prev, min_da[i], now_s, cfg)
+        limits[key] = (value, t[1])
+        sent[key] = rec
+        if rec is not prev:
+            changed[key] = (value, t[1])
+    return limits, changed, sent

@@ -4,8 +4,9 @@ One call, ``allocate(tree, sessions, meter, now_s, state, cfg, site_limit)``,
 turns the circuit tree, the live sessions and the grid meter into a current
 limit per connector. It does no I/O; time and memory come in as arguments.
 
-1. Capacity. The non-EV load per phase is the grid meter minus what the EVs
-   draw (an EV that reports nothing is assumed to draw its last limit). The
+1. Capacity (alloc_capacity.capacities). The non-EV load per phase is the
+   grid meter minus what the EVs draw (an EV that reports nothing is assumed
+   to draw its last limit). The
    root's capacity per phase is its limit (lowered by an unexpired external
    site limit) minus the safety margin minus the non-EV load; a power limit
    becomes a limit on the sum of the phase currents. Without a fresh, valid
@@ -34,7 +35,7 @@ limit per connector. It does no I/O; time and memory come in as arguments.
       left unused is given to others).
    Lower priorities only get what the higher ones leave: a prioritised session
    is held back only by its own demand or by a limit that is full.
-4. Demand: an EV that clearly draws less than its limit (by more than
+4. Demand (alloc_capacity.demand): an EV that clearly draws less than its limit (by more than
    unused_headroom_da, after the limit has been in place for raise_holdoff_s)
    is given its draw plus that headroom; the rest goes to others.
 5. Ramping (alloc_ramp): cuts are sent at once, raises are held back and
@@ -43,9 +44,10 @@ limit per connector. It does no I/O; time and memory come in as arguments.
 
 import heapq
 
+from edge.core.alloc_capacity import capacities, demand
 from edge.core.alloc_config import AllocConfig
 from edge.core.alloc_inputs import read_meter, read_sessions, read_site_limit
-from edge.core.alloc_ramp import ramp
+from edge.core.alloc_ramp import ramp_all
 from edge.core.alloc_state import (
     FAILSAFE, NORMAL, AllocState, next_memo, order_key, phase_options,
 )
@@ -88,7 +90,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     grid_da, reason = read_meter(meter, now_s, cfg.meter_max_age_s)
     live = read_sessions(sessions, layout, now_s, notes)
     ext_da = read_site_limit(site_limit, now_s, notes)
-    caps = _capacities(layout, live, state, grid_da, ext_da, cfg)
+    caps = capacities(layout, live, state, grid_da, ext_da, cfg)
 
     targets = {}
     by_index = [None] * layout.n    # the targets again, by connector number, for ramping
@@ -116,7 +118,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
         if drawn is not None and memo is not None and memo.run_since_s is not None:
             rec = sent_map.get(key)
             if rec is not None and rec.limit_da > 0:
-                hi = _demand(layout, i, drawn, memo, rec, now_s, cfg)
+                hi = demand(layout, i, drawn, memo, rec, now_s, cfg)
         options = phase_options(layout.specs[i], memo, now_s, cfg) if switch[i] else _FULL_ONLY
         cls, rank = order_key(memo, started, now_s, rotate)
         keyed.append((-prio, cls, rank, started, key, [i, min_da[i], hi, prio, options, key, memo, sid]))
@@ -147,7 +149,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
         else:
             new_memos[key] = next_memo(memo, item[7], mode, a > 0, now_s)
 
-    limits, changed, sent = _ramp_all(layout, by_index, state, now_s, cfg)
+    limits, changed, sent = ramp_all(layout, by_index, state, now_s, cfg)
     mode = NORMAL if reason is None else FAILSAFE
     since = state.mode_since_s if mode == state.mode and state.mode_since_s is not None else now_s
     new_state = AllocState(new_memos, sent, mode, reason, since)
@@ -155,127 +157,6 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
               "one_phase": one_phase, "overloaded": overloaded, "site_limit_da": ext_da,
               "notes": notes}
     return Allocation(limits, changed, targets, status, new_state)
-
-
-def _capacities(layout, live, state, grid_da, ext_da, cfg):
-    root = layout.root
-    worst = False
-    if grid_da is not None:
-        ev = [0, 0, 0]
-        sent = state.sent
-        for i, key, _, _, _, d, controllable in live:
-            if d is not None:
-                ev[0] += d[0]
-                ev[1] += d[1]
-                ev[2] += d[2]
-            elif controllable:
-                # Unknown draw: assume the limit it was sent, on the phases it was
-                # sent for. (An uncontrollable one is assumed to draw nothing here,
-                # so its current is never counted in our favour; its maximum is
-                # reserved anyway.)
-                rec = sent.get(key)
-                if rec is not None and rec.limit_da:
-                    wiring = layout.specs[i].wiring
-                    for p in (wiring[:1] if rec.phases == 1 else wiring):
-                        ev[p] += rec.limit_da
-        non_ev = [0, 0, 0]
-        for p in range(3):
-            g = grid_da[p]
-            if g is None:
-                # This phase is not measured: its worst case, as in fail-safe.
-                if cfg.failsafe_non_ev_da is not None:
-                    non_ev[p] = cfg.failsafe_non_ev_da[p]
-                else:
-                    non_ev[p] = _INF
-            elif g > ev[p]:
-                non_ev[p] = g - ev[p]
-    elif cfg.failsafe_non_ev_da is not None:
-        non_ev = list(cfg.failsafe_non_ev_da)
-    else:
-        non_ev = None
-    caps = list(layout.cap)
-    for p in range(3):
-        lim = root.max_da[p]
-        if ext_da is not None and ext_da < lim:
-            lim = ext_da
-        lim -= root.margin_da
-        if non_ev is None:
-            # Fail-safe without a configured budget: all of it is taken as other
-            # load. Nothing is left for EVs, and that is not reported as an overload.
-            non_ev = [0, 0, 0]
-            worst = True
-        if worst or non_ev[p] == _INF:
-            non_ev[p] = lim if lim > 0 else 0
-        caps[layout.root_phase[p]] = lim - non_ev[p]
-    if layout.root_sum is not None:
-        k = layout.root_sum
-        caps[k] = layout.cap[k] - 3 * root.margin_da - non_ev[0] - non_ev[1] - non_ev[2]
-    return caps
-
-
-def _loaded(spec, memo):
-    if memo is not None and memo.mode == ONE:
-        return spec.wiring[:1]
-    return spec.wiring
-
-
-def _demand(layout, i, drawn, memo, sent, now_s, cfg):
-    """The most a charging session should get: its maximum unless it clearly uses less.
-
-    ``drawn`` is what it draws per site phase, ``sent`` what its connector was last
-    sent (a limit above 0).
-    """
-    spec = layout.specs[i]
-    hi = spec.max_da
-    if now_s - sent.changed_s < cfg.raise_holdoff_s:
-        # The car has not had time to follow its last limit: judge it later. Its
-        # fair share stays reserved meanwhile (the ramp holds what is sent), so the
-        # others' targets do not swing up and back.
-        return hi
-    if sent.phases != (1 if memo.mode == ONE else spec.phases):
-        return hi
-    lim = sent.limit_da
-    d = 0
-    for p in _loaded(spec, memo):
-        if drawn[p] > d:
-            d = drawn[p]
-    head = cfg.unused_headroom_da
-    if d + head < lim:
-        return _clamp(d + head, spec.min_da, hi)
-    if d + head // 2 >= lim:
-        return hi
-    return _clamp(lim, spec.min_da, hi)
-
-
-def _clamp(v, lo, hi):
-    return lo if v < lo else (hi if v > hi else v)
-
-
-def _ramp_all(layout, by_index, state, now_s, cfg):
-    limits = {}
-    changed = {}
-    sent = {}
-    old = state.sent
-    phases = layout.phases
-    min_da = layout.min_da
-    get_old = old.get
-    i = -1
-    for key in layout.keys:
-        i += 1
-        t = by_index[i]
-        if t is None:
-            t = (0, phases[i])
-        prev = get_old(key)
-        if prev is not None and prev.limit_da == t[0] and prev.phases == t[1]:
-            limits[key] = t
-            sent[key] = prev
-            continue
-        value, rec = ramp(t[0], t[1], prev, min_da[i], now_s, cfg)
-        limits[key] = (value, t[1])
-        sent[key] = rec
-        if rec is not prev:
-            changed[key] = (value, t[1])
-    return limits, changed, sent
 
 
 def share(layout, caps, items):
