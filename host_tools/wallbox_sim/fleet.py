@@ -58,6 +58,8 @@ class Fleet:
 
     async def start(self) -> None:
         """Start connecting every station (returns at once; see `wait_connected`)."""
+        if self._tasks:
+            raise RuntimeError("fleet: already started")
         n = len(self.links)
         for i, link in enumerate(self.links.values()):
             self._tasks.append(asyncio.ensure_future(self._run_link(link, i, n)))

@@ -119,6 +119,10 @@ async def test_plug_in_checks_the_connector():
         await fleet.plug_in("Z", 1, "T", need_wh=1000, max_current_a=16)
     with pytest.raises(ValueError, match="need_wh"):
         await fleet.plug_in("A", 1, "T", need_wh=0, max_current_a=16)
+    await fleet.start()
+    with pytest.raises(RuntimeError, match="already started"):
+        await fleet.start()
+    await fleet.stop()
     # Offline and not in any list: refused, connector occupied by the car.
     assert not await fleet.plug_in("A", 1, "T", need_wh=1000, max_current_a=16)
     with pytest.raises(ValueError, match="occupied"):
