@@ -73,3 +73,18 @@ def test_idle_connectors_are_set_to_zero_and_a_new_session_starts_at_once():
     assert r.changed == {("CP1", 1): (120, 3)}
     r = run(t, [session("CP0"), session("CP1")], now_s=140, state=r.state, cfg=CFG)
     assert r.changed == {("CP1", 1): (150, 3)}
+
+
+def test_a_phase_switch_is_a_change_sent_at_once():
+    from edge.core.circuits import CircuitTree
+    t = CircuitTree()
+    t.add_circuit("grid", None, (200, 100, 100))
+    t.add_connector(("S", 1), "grid", 3, (0, 1, 2), 60, 160, True)
+    cfg = AllocConfig(raise_holdoff_s=30, phase_hold_s=0)
+    r = run(t, [session("S")], grid_da=(0, 0, 0), now_s=100, cfg=cfg)
+    assert r.changed == {("S", 1): (100, 3)}
+    # Other load on L2/L3 leaves room for one phase only: switched and sent in the
+    # same cycle, although 160 on one phase is a raise inside the hold-off.
+    r = run(t, [session("S", drawn_da=(100, 100, 100))], grid_da=(100, 150, 150), now_s=101,
+            state=r.state, cfg=cfg)
+    assert r.changed == {("S", 1): (160, 1)}

@@ -4,6 +4,8 @@ The checks recompute every load from the circuit tree itself (not from the
 compiled layout the allocation uses), so a wrong path, a wrongly pruned
 constraint or a wrong power conversion shows up as a violated limit.
 """
+import copy
+
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from edge.core.alloc_config import AllocConfig
@@ -256,7 +258,12 @@ def test_every_cycle_respects_every_limit_with_state_rotation_and_switching(case
         grid = (l1, l2, grid[2])
         order = list(sessions)
         rnd.shuffle(order)    # the order of the gateway's list must not matter
+        before = copy.deepcopy(order)
+        old_sent = dict(state.sent) if state is not None else None
         r = allocate(tree, order, Meter(grid, now), now, state, cfg, site_limit)
+        # Pure: neither the inputs nor the previous state are changed.
+        assert order == before
+        assert state is None or state.sent == old_sent
         non_ev = non_ev_with_state(tree, grid, sessions, prev)
         check_limits_hold(tree, r.targets, sessions, non_ev, ext)
         specs = {c.key: c for c in tree.connectors}
