@@ -172,3 +172,27 @@ async def test_limit_shows_what_the_profiles_allow_not_what_the_car_takes(versio
             assert (one.limit_a, one.drawn_a) == (17.0, 16.0)
             assert (two.limit_a, two.drawn_a) == (14.0, 10.0)
             assert idle.limit_a == 4.0 and idle.drawn_a == 0.0
+
+
+async def test_v16_clear_by_purpose_and_stack_level():
+    from ocpp.v16 import call as c16
+    async with Central(tokens={"T"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", "1.6")])
+        async with fleet:
+            await fleet.wait_connected()
+            await fleet.plug_in("CP1", 1, "T", need_wh=90_000, max_current_a=16)
+            conn = fleet.connector("CP1", 1)
+            point = await cs.point("CP1")
+            await point.call(profile("1.6", 1, "TxDefaultProfile", 10, stack=0))
+            await point.call(profile("1.6", 2, "TxDefaultProfile", 8, stack=1))
+            await point.call(profile("1.6", 3, "max", 12))
+            assert conn.drawn_a == 8.0
+            res = await point.call(c16.ClearChargingProfile(
+                charging_profile_purpose="TxDefaultProfile", stack_level=1))
+            assert res.status == "Accepted" and conn.drawn_a == 10.0
+            res = await point.call(c16.ClearChargingProfile(
+                charging_profile_purpose="TxDefaultProfile"))
+            assert res.status == "Accepted" and conn.drawn_a == 12.0   # the maximum is left
+            res = await point.call(c16.ClearChargingProfile(
+                charging_profile_purpose="TxDefaultProfile"))
+            assert res.status == "Unknown"

@@ -157,3 +157,24 @@ def test_local_list_expiry_and_all_or_nothing_updates():
         entry_from_info({"status": "Maybe"}, "x")
     with pytest.raises(ListError, match="expiry_date"):
         entry_from_info({"status": "Accepted", "expiry_date": "later"}, "x")
+
+
+def test_connector_default_beats_station_wide_default_at_the_same_level():
+    store = ProfileStore()
+    store.install(parse_v16(0, _v16(pid=1, stack=2, periods=((0, 20),)), T0))
+    store.install(parse_v16(2, _v16(pid=2, stack=2, periods=((0, 9),)), T0))
+    store.install(parse_v16(3, _v16(pid=3, stack=1, periods=((0, 7),)), T0))
+    assert store.connector_limit(1, T0, None, 3) == (20.0, None)
+    assert store.connector_limit(2, T0, None, 3) == (9.0, None)
+    assert store.connector_limit(3, T0, None, 3) == (20.0, None)   # higher level wins
+
+
+def test_weekly_recurrence_and_station_maximum_in_watts():
+    p = parse_v16(0, _v16(purpose="ChargePointMaxProfile", kind="Recurring",
+                          recurrency_kind="Weekly", start_schedule=iso(T0), unit="W",
+                          periods=((0, 22080), (DAY, 11040))), T0)
+    store = ProfileStore()
+    store.install(p)
+    assert store.station_limit(T0 + 3600, 3) == 32.0
+    assert store.station_limit(T0 + DAY + 1, 3) == 16.0
+    assert store.station_limit(T0 + 7 * DAY + 1, 3) == 32.0          # next week again
