@@ -108,6 +108,7 @@ class Logic:
                      connector_id, rec["session_id"], rec["transaction_id"],
                      ", reported late" if late else "")
             st.drawn_da.pop(int(connector_id), None)
+            st.drawn_at_s.pop(int(connector_id), None)
             self.emit("session_started", dict(rec))
             self._close_superseded(st, rec)
         return rec, decision, created
@@ -154,8 +155,12 @@ class Logic:
         for at_s in sorted(by_time):
             energy_wh, currents = _fold(by_time[at_s])
             drawn = _to_site_phases(currents, conn) if conn is not None else None
-            if drawn is not None and rec is not None and rec["state"] == "started":
-                st.drawn_da[int(connector_id)] = drawn
+            cid = int(connector_id) if connector_id else None
+            # Samples replayed late (an offline queue) must not overwrite a newer picture.
+            if (drawn is not None and rec is not None and rec["state"] == "started"
+                    and at_s >= st.drawn_at_s.get(cid, at_s)):
+                st.drawn_da[cid] = drawn
+                st.drawn_at_s[cid] = at_s
             if rec is not None and rec["state"] == "started":
                 self.sessions.add_sample(rec["session_id"], at_s, energy_wh,
                                          drawn if drawn is not None else None)
@@ -176,6 +181,7 @@ class Logic:
                                  cost_fn=_cost)
         if was_open:
             st.drawn_da.pop(rec["connector"], None)
+            st.drawn_at_s.pop(rec["connector"], None)
             st.profiles.forget(rec["connector"])
             log.info("station %s: session %s completed, %s Wh", st.id, rec["session_id"],
                      rec["energy_wh"])

@@ -463,6 +463,7 @@ class Gateway:
                 "started_s": rec["started_s"],
                 "drawn_da": list(st.drawn_da[rec["connector"]])
                 if rec["connector"] in st.drawn_da else None,
+                "drawn_at_s": st.drawn_at_s.get(rec["connector"]),
                 # the phases of the last accepted profile (phase switching), else wiring
                 "phases": last[2] if last is not None and last[3] else conn.phases,
                 "controllable": bool(controllable),

@@ -28,6 +28,7 @@ class StationState:
         self.connector_status: dict[int, str] = {}
         self.connector_error: dict[int, str | None] = {}   # None = no error
         self.drawn_da: dict[int, list[int]] = {}      # per connector, per site phase
+        self.drawn_at_s: dict[int, int] = {}          # when that sample was taken (wallbox clock)
         self.controllable = True
         self.settings: dict[str, str] = {}  # neutral setting name -> wallbox's answer
         self.profiles = ProfileTracker()

@@ -108,6 +108,28 @@ async def test_single_phase_connector_maps_to_its_site_phase(gateway):
                                           "unit": "A"}]}]))
     live = gateway.live_sessions()
     assert live[0]["key"] == ("CP16", 2) and live[0]["drawn_da"] == [0, 96, 0]
+    assert live[0]["drawn_at_s"] == NOW + 5
+    await c.close()
+
+
+async def test_an_older_sample_replayed_late_does_not_hide_the_newer_one(gateway):
+    """The allocation judges a car by its newest sample and when it was taken."""
+    c = await connect(gateway.port, "CP16", "1.6", PW)
+    res = await c.cp.call(call.StartTransaction(connector_id=2, id_tag="STAFF1", meter_start=0,
+                                                timestamp=ts(NOW)))
+
+    async def sample(at, amps):
+        await c.cp.call(call.MeterValues(connector_id=2, transaction_id=res.transaction_id,
+                                         meter_value=[{"timestamp": ts(at), "sampled_value": [
+                                             {"value": amps, "measurand": "Current.Import",
+                                              "unit": "A"}]}]))
+    await sample(NOW + 20, "12.0")
+    await sample(NOW + 10, "6.0")
+    live = gateway.live_sessions()
+    assert live[0]["drawn_da"] == [0, 120, 0] and live[0]["drawn_at_s"] == NOW + 20
+    await sample(NOW + 30, "7.5")
+    live = gateway.live_sessions()
+    assert live[0]["drawn_da"] == [0, 75, 0] and live[0]["drawn_at_s"] == NOW + 30
     await c.close()
 
 
