@@ -46,6 +46,7 @@ class EdgeService:
         self._last_telemetry_s = 0.0
         self._listeners: list[Callable[["EdgeService"], None]] = []
         self._sample_s: dict[tuple, float] = {}     # connector key -> when its last sample was taken
+        self._notes: set[str] = set()                # input problems already logged
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -107,6 +108,7 @@ class EdgeService:
         if self.last is None or result.status["mode"] != self.last.status["mode"]:
             level = logging.WARNING if result.status["mode"] != "normal" else logging.INFO
             log.log(level, "allocation mode %s (%s)", result.status["mode"], result.status["reason"])
+        self._log_notes(result.status.get("notes") or [])
         self.last = result
         self.cycles += 1
         # All limits, not only result.changed: the allocation dedups per connector, but a
@@ -137,6 +139,15 @@ class EdgeService:
                 s = dict(s, drawn_da=None)
             out.append(s)
         return out
+
+    def _log_notes(self, notes: list[str]) -> None:
+        """Bad inputs the allocation worked around: logged once per incident, not per cycle."""
+        current = set(notes)
+        for note in sorted(current - self._notes):
+            log.warning("allocation input refused (safe value used instead): %s", note)
+        for note in sorted(self._notes - current):
+            log.info("allocation input fixed: %s", note)
+        self._notes = current
 
     async def _control_loop(self) -> None:
         while not self._stopping.is_set():
