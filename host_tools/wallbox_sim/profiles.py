@@ -170,18 +170,41 @@ def parse_v201(evse_id: int, p: dict, now_s: float, max_periods: int = 24) -> Pr
     return Profile(**out)
 
 
+def _start(profile: Profile, tx_started_s: float | None) -> float:
+    if profile.kind == "Relative":
+        return tx_started_s if tx_started_s is not None else profile.installed_s
+    if profile.kind == "Recurring":
+        return profile.start_s
+    return profile.start_s if profile.start_s is not None else profile.installed_s
+
+
+def next_change(profile: Profile, now_s: float, tx_started_s: float | None) -> float | None:
+    """The next instant after `now_s` at which `profile` may give another limit."""
+    out = []
+    for edge in (profile.valid_from_s, profile.valid_to_s):
+        if edge is not None and edge > now_s:
+            out.append(edge)
+    start = _start(profile, tx_started_s)
+    if profile.kind == "Recurring":
+        cycle = RECURRENCY_S[profile.recurrency]
+        start += ((now_s - start) // cycle) * cycle if now_s > start else 0
+        ends = [start + cycle]
+    else:
+        ends = []
+    edges = [start + p.start_s for p in profile.periods] + ends
+    if profile.duration_s is not None:
+        edges.append(start + profile.duration_s)
+    out += [e for e in edges if e > now_s]
+    return min(out) if out else None
+
+
 def period_at(profile: Profile, now_s: float, tx_started_s: float | None) -> Period | None:
     """The period of `profile` in force at `now_s`, or None."""
     if profile.valid_from_s is not None and now_s < profile.valid_from_s:
         return None
     if profile.valid_to_s is not None and now_s >= profile.valid_to_s:
         return None
-    if profile.kind == "Relative":
-        start = tx_started_s if tx_started_s is not None else profile.installed_s
-    elif profile.kind == "Recurring":
-        start = profile.start_s
-    else:
-        start = profile.start_s if profile.start_s is not None else profile.installed_s
+    start = _start(profile, tx_started_s)
     elapsed = now_s - start
     if elapsed < 0:
         return None
@@ -278,6 +301,23 @@ class ProfileStore:
         defaults = [p for p in self._profiles.values() if p.purpose == TX_DEFAULT
                     and p.connector_id in (0, connector_id)]
         return self._best(defaults, now_s, tx_started_s, phases)
+
+    def next_change(self, now_s: float, tx_starts: dict) -> float | None:
+        """The next instant any installed profile may change a limit.
+
+        `tx_starts`: {connector_id: start of its running transaction}.
+        """
+        out = []
+        for p in self._profiles.values():
+            if p.kind == "Relative":
+                starts = [t for c, t in tx_starts.items() if p.connector_id in (0, c)]
+            else:
+                starts = [None]
+            for started in starts:
+                t = next_change(p, now_s, started)
+                if t is not None:
+                    out.append(t)
+        return min(out) if out else None
 
     def station_limit(self, now_s: float, phases: int):
         """The station-wide cap in amps per phase, or None."""

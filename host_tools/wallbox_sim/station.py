@@ -40,6 +40,8 @@ class Station:
         self.queue_changed = asyncio.Event()
         self.link = None            # set by the link: has `async authorize(id_tag) -> str`
         self._tx_ids = itertools.count(1)
+        self._wake_s: float | None = None   # when the next schedule change is due
+        self._wake_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         # Observations for benchmarks and displays (bounded: a demo may run for days).
         self.authorize_rtt_s: collections.deque[float] = collections.deque(maxlen=10000)
@@ -161,6 +163,24 @@ class Station:
                     self.spawn(self._follow_later(conn, delay))
             elif conn.tx is not None:
                 self._update_state(conn)
+        self._plan_wake(now)
+
+    def _plan_wake(self, now: float) -> None:
+        """Wake up when a schedule period changes, so limits follow it on time."""
+        starts = {c.id: c.tx.started_s for c in self.connectors.values() if c.tx is not None}
+        wake = self.profiles.next_change(now, starts) if starts else None
+        if wake == self._wake_s:
+            return
+        if self._wake_task is not None:
+            self._wake_task.cancel()
+        self._wake_s, self._wake_task = wake, None
+        if wake is not None:
+            self._wake_task = self.spawn(self._wake_at(wake))
+
+    async def _wake_at(self, wake: float) -> None:
+        await self.clock.sleep(wake - self.clock())
+        self._wake_s = self._wake_task = None
+        self.recompute()
 
     @staticmethod
     def _charging(conn: Connector) -> bool:

@@ -196,3 +196,26 @@ async def test_v16_clear_by_purpose_and_stack_level():
             res = await point.call(c16.ClearChargingProfile(
                 charging_profile_purpose="TxDefaultProfile"))
             assert res.status == "Unknown"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_a_schedule_period_takes_effect_on_time_between_meter_samples(version):
+    clock = ManualClock(1_700_000_000)
+    async with Central(tokens={"T"}) as cs:
+        fleet = fleet_for(cs, [spec("CP1", version, meter_interval_s=900)], clock)
+        async with fleet:
+            await fleet.wait_connected()
+            await fleet.plug_in("CP1", 1, "T", need_wh=90_000, max_current_a=32)
+            conn = fleet.connector("CP1", 1)
+            point = await cs.point("CP1")
+            await point.call(profile(version, 1, "TxDefaultProfile", 0, kind="Relative",
+                                     periods=[(0, 20), (125, 8), (300, 14)]))
+            assert conn.drawn_a == 20.0
+            await clock.advance(124)
+            assert conn.drawn_a == 20.0
+            await clock.advance(1)
+            assert conn.drawn_a == 8.0
+            await clock.advance(175)
+            assert conn.drawn_a == 14.0
+            # 20 A for 125 s, 8 A for 175 s on three phases: energy follows the schedule.
+            assert round(conn.session_wh, 3) == round((20 * 125 + 8 * 175) * 3 * 230 / 3600, 3)
