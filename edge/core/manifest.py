@@ -9,6 +9,7 @@ package(
     files=[
         "__init__.py",
         "core/__init__.py",
+        "core/alloc_capacity.py",
         "core/alloc_config.py",
         "core/alloc_inputs.py",
         "core/alloc_ramp.py",
