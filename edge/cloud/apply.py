@@ -172,7 +172,8 @@ class DownstreamHandler:
             book = self._domain(lambda: GroupBook.from_snapshot(
                 body, self.site, by="cloud:" + env.id, now_s=now_s, previous=previous), env)
         # The raw payload was fully validated: storing it as is avoids re-encoding.
-        self.lists_store.save_snapshot(version, payload, FORM_ENVELOPE, now_s)
+        self.lists_store.save_snapshot(version, payload, FORM_ENVELOPE, now_s,
+                                       history=book.history[len(previous.history):])
         self.lists.replace(book)
         log.info("cloud lists: snapshot %s applied, version %d", env.id, version)
         done = Handled(APPLIED, env.type, env.id)
@@ -190,9 +191,11 @@ class DownstreamHandler:
             raise ProtocolError(VERSION_MISMATCH, "body.base_version", delta["base_version"],
                                 "delta applies to version %d, edge has %d"
                                 % (delta["base_version"], current), env.type, env.id)
-        book = self._domain(lambda: self.lists.book.apply_delta(delta, self.site, by="cloud:" + env.id,
-                                                                now_s=now_s), env)
-        self.lists_store.record_delta(current, delta["version"], codec.encode(delta), book, now_s)
+        previous = self.lists.book
+        book = self._domain(lambda: previous.apply_delta(delta, self.site, by="cloud:" + env.id,
+                                                         now_s=now_s), env)
+        self.lists_store.record_delta(current, delta["version"], codec.encode(delta), book, now_s,
+                                      history=book.history[len(previous.history):])
         self.lists.replace(book)
         log.info("cloud lists: delta %s applied, version %d -> %d", env.id, current, delta["version"])
         done = Handled(APPLIED, env.type, env.id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from edge.cloud import codec
 from edge.core.errors import ValidationError
@@ -37,6 +37,11 @@ _SCHEMA = (
            base_version INTEGER NOT NULL,
            form TEXT NOT NULL,
            blob BLOB NOT NULL)""",
+    # The user groups' change history, append-only. Kept beside the lists (not inside
+    # them) because replaying the lists would rebuild it as fresh "create" entries.
+    """CREATE TABLE IF NOT EXISTS group_history (
+           seq INTEGER PRIMARY KEY AUTOINCREMENT,
+           entry BLOB NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS site_limit (
            slot INTEGER PRIMARY KEY CHECK (slot = 1),
            body BLOB NOT NULL)""",
@@ -61,9 +66,11 @@ class ListsStore:
 
     # -- writing (each joins the caller's transaction when there is one) ----------------
     def save_snapshot(self, version: int, blob: bytes, form: str = FORM_ENVELOPE,
-                      now_s: int = 0) -> None:
+                      now_s: int = 0, history: Sequence[dict] = ()) -> None:
+        """``history``: the change-history entries this snapshot adds, stored with it."""
         _check_form(form)
         with transaction(self._conn) as conn:
+            _append_history(conn, history)
             conn.execute("DELETE FROM lists_delta")
             conn.execute("INSERT OR REPLACE INTO lists_base(slot, version, form, blob, saved_s) "
                          "VALUES(1, ?, ?, ?, ?)", (int(version), form, bytes(blob), int(now_s)))
@@ -82,14 +89,15 @@ class ListsStore:
                          (int(version), int(base_version), form, bytes(blob)))
 
     def record_delta(self, base_version: int, version: int, blob: bytes, book: Any,
-                     now_s: int = 0) -> None:
+                     now_s: int = 0, history: Sequence[dict] = ()) -> None:
         """Store an applied delta; ``book`` is the book it produced.
 
         When the stored lists are not at ``base_version`` (the book in memory did not
         come from this store, e.g. the store was wiped) the whole book is stored
         instead, so what is stored always replays to what is in force.
         """
-        with transaction(self._conn):
+        with transaction(self._conn) as conn:
+            _append_history(conn, history)
             if self.stored_version() == base_version:
                 self.save_delta(base_version, version, blob, FORM_BODY)
             else:
@@ -167,9 +175,24 @@ class ListsStore:
         except ValidationError as exc:
             log.warning("stored cloud lists no longer valid for this site, ignoring them: %s", exc)
             return None
+        history = self.load_history()
+        if history:
+            # The replay above wrote "restore" entries; what really happened is stored.
+            # The book is not shared with any reader yet, so it can take its history.
+            book.history = history
         if len(deltas) > self.compact_after:
             self.compact(book, now_s)
         return book
+
+    def load_history(self) -> List[dict]:
+        """The stored change history, oldest first (unreadable entries are skipped, logged)."""
+        out = []
+        for seq, blob in self._conn.execute("SELECT seq, entry FROM group_history ORDER BY seq"):
+            try:
+                out.append(_decode(FORM_BODY, blob, "stored history entry %d" % seq))
+            except StoredListsError as exc:
+                log.warning("%s", exc)
+        return out
 
     def load_site_limit(self) -> Optional[dict]:
         row = self._conn.execute("SELECT body FROM site_limit WHERE slot = 1").fetchone()
@@ -180,6 +203,12 @@ class ListsStore:
         except StoredListsError as exc:
             log.warning("%s", exc)
             return None
+
+
+def _append_history(conn: sqlite3.Connection, entries: Sequence[dict]) -> None:
+    if entries:
+        conn.executemany("INSERT INTO group_history(entry) VALUES(?)",
+                         [(codec.encode(e),) for e in entries])
 
 
 def _check_form(form: str) -> None:

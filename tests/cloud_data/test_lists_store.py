@@ -97,3 +97,39 @@ def test_site_limit_persisted(db_path):
     assert store.load_site_limit() == {"limit_id": "a", "max_da": 100, "expires_s": 5}
     store.save_site_limit(None)
     assert store.load_site_limit() is None
+
+
+def test_change_history_survives_restarts_without_restore_entries(db_path, site, clock):
+    """The history says who changed what when; a restart must neither lose it nor add to it."""
+    from edge.cloud.apply import DownstreamHandler
+    from edge.lists_holder import ListsHolder
+    from edge.store.outbox import Outbox
+
+    from .cloud_samples import SITE_ID, Rng
+
+    def open_edge():
+        conn = open_db(db_path)
+        store = ListsStore(conn)
+        holder = ListsHolder(site, store.load_book(site), clock=clock)
+        handler = DownstreamHandler(site, SITE_ID, holder, store, Outbox(conn, clock=clock, rng=Rng()),
+                                    clock=clock)
+        return conn, store, holder, handler
+
+    conn, store, holder, handler = open_edge()
+    down = "evc/%s/down/lists" % SITE_ID
+    assert handler.handle(down, codec.encode_envelope("snapshot", "c-1", SITE_ID, 0, snapshot(1, 4))).outcome == "applied"
+    renamed = delta(1, 2)
+    staff = copy.deepcopy(snapshot(1, 4)["groups"][0])
+    staff["name"] = "Staff (renamed)"
+    renamed["groups_upsert"] = [staff]
+    clock.advance(60)
+    assert handler.handle(down, codec.encode_envelope("delta", "c-2", SITE_ID, 0, renamed)).outcome == "applied"
+    before = list(holder.book.history)
+    assert [e["change"] for e in before] == ["create", "create", "name"]
+    assert before[-1]["by"] == "cloud:c-2" and before[-1]["after"] == "Staff (renamed)"
+    conn.close()
+
+    for _ in range(2):
+        conn, store, holder, handler = open_edge()
+        assert holder.book.history == before
+        conn.close()
