@@ -5,11 +5,38 @@ Capacity: the root's limit per phase (lowered by an external cap) minus the safe
 margin minus the non-EV load, which is the grid meter minus what the EVs draw; in
 fail-safe the configured worst case. Demand: a session's maximum, unless its car
 clearly leaves current unused.
+
+Samples and limit changes. A car's sample (drawn_da, taken at drawn_at_s) only
+shows how the car follows its limit if the car had raise_holdoff_s to follow it:
+- Demand: a sample counts if taken at or after the connector's last raise (or
+  phase change) plus raise_holdoff_s. One from before a raise would make a car
+  that was just raised look like it leaves current unused and cut it back. Cuts
+  since then do not make it stale: the car was shown drawing that little under a
+  higher limit, and it still does under a lower one. A sample that does not
+  count is treated like no sample: the car wants its maximum.
+- Non-EV load: a sample taken before the last change plus raise_holdoff_s may
+  be from before a cut or a phase switch the car has not followed yet, or not
+  followed yet when the meter read. It counts at most min(sample, limit in
+  force) per phase, and only on the phases that limit was sent for: the car's
+  draw is never overestimated, so the non-EV load is never underestimated.
+A sample without a time is taken to be current, as it always was.
 """
 
 from edge.core.circuits import ONE
 
 _INF = 1 << 62
+
+
+def fresh_for_demand(at_s, sent, holdoff_s):
+    """Whether a sample taken at ``at_s`` can show that the car leaves part of the
+    limit in force (``sent``) unused."""
+    return at_s is None or at_s >= sent.raised_s + holdoff_s
+
+
+def fresh_for_draw(at_s, sent, holdoff_s):
+    """Whether a sample taken at ``at_s`` can be counted as what the car draws now
+    under the limit in force (``sent``, None when nothing was sent yet)."""
+    return sent is None or at_s is None or at_s >= sent.changed_s + holdoff_s
 
 
 def capacities(layout, live, state, grid_da, ext_da, cfg):
@@ -19,11 +46,20 @@ def capacities(layout, live, state, grid_da, ext_da, cfg):
     if grid_da is not None:
         ev = [0, 0, 0]
         sent = state.sent
-        for i, key, _, _, _, d, controllable in live:
+        holdoff = cfg.raise_holdoff_s
+        for i, key, _, _, _, d, controllable, at in live:
             if d is not None:
-                ev[0] += d[0]
-                ev[1] += d[1]
-                ev[2] += d[2]
+                rec = sent.get(key) if at is not None else None
+                if fresh_for_draw(at, rec, holdoff):
+                    ev[0] += d[0]
+                    ev[1] += d[1]
+                    ev[2] += d[2]
+                else:
+                    # Stale: at most what it drew and at most its limit, where it was sent.
+                    wiring = layout.specs[i].wiring
+                    lim = rec.limit_da
+                    for p in (wiring[:1] if rec.phases == 1 else wiring):
+                        ev[p] += d[p] if d[p] < lim else lim
             elif controllable:
                 # Unknown draw: assume the limit it was sent, on the phases it was
                 # sent for. (An uncontrollable one is assumed to draw nothing here,

@@ -18,9 +18,13 @@ _FUTURE_SLACK_S = 5
 
 
 # A live session as the allocation sees it is a tuple (fast to build and unpack):
-#   (i, key, session_id, priority, started_s, drawn_da, controllable)
+#   (i, key, session_id, priority, started_s, drawn_da, controllable, drawn_at_s)
 # i is the connector's number in the layout; drawn_da is a tuple of 3 per site
-# phase or None (unknown).
+# phase or None (unknown); drawn_at_s is when that sample was taken (UTC
+# seconds), None when the producer does not say, or SAMPLE_TIME_BAD when it
+# said something unusable (then the sample is judged as if taken long ago).
+
+SAMPLE_TIME_BAD = -(1 << 62)
 
 
 def _field(obj, name):
@@ -78,6 +82,11 @@ def read_site_limit(site_limit, now_s, notes):
 
 
 def read_sessions(sessions, layout, now_s, notes):
+    """Like read_live, without the sample times: rows of 7."""
+    return [row[:7] for row in read_live(sessions, layout, now_s, notes)]
+
+
+def read_live(sessions, layout, now_s, notes):
     """Sessions known to the layout, one per connector; the rest are reported.
 
     The common case (every field well-formed) takes the short path; any odd
@@ -126,7 +135,11 @@ def read_sessions(sessions, layout, now_s, notes):
         ctl = s.get("controllable", True)
         if ctl is not True and ctl is not False:
             ctl = _controllable(s, n, notes)
-        out.append((i, key, s.get("session_id"), prio, started, drawn, ctl))
+        at = s.get("drawn_at_s")
+        if at is not None and ((type(at) is not int and (type(at) is not float or at != at))
+                               or at > now_s + _FUTURE_SLACK_S):
+            at = _drawn_at(s, n, now_s, notes)
+        out.append((i, key, s.get("session_id"), prio, started, drawn, ctl, at))
     return out
 
 
@@ -179,6 +192,20 @@ def _drawn(s, n, notes):
             return tuple(d)
     notes.append(str(ValidationError(f + ".drawn_da", d, "must be 3 deciamp values per site phase")))
     return None
+
+
+def _drawn_at(s, n, now_s, notes):
+    f = "sessions[%d].drawn_at_s" % n
+    t = s.get("drawn_at_s")
+    if isinstance(t, (int, float)) and not isinstance(t, bool) and t == t:
+        if t <= now_s + _FUTURE_SLACK_S:
+            return t
+        # A wallbox clock ahead of ours: its times cannot be compared with our limits.
+        notes.append(str(ValidationError(f, t, "must not be in the future (now %s)" % (now_s,))))
+    else:
+        notes.append(str(ValidationError(f, t, "must be UTC seconds")))
+    # When it was taken is unknown: it may predate any limit, so it is judged stale.
+    return SAMPLE_TIME_BAD
 
 
 def _controllable(s, n, notes):

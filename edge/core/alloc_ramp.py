@@ -14,9 +14,11 @@ from edge.core.alloc_state import Sent
 
 def ramp(target_da, phases, prev, min_da, now_s, cfg):
     """(limit to send, Sent record) for one connector; the record is ``prev`` when unchanged."""
-    if prev is None or phases != prev.phases or target_da < prev.limit_da:
-        # First limit, a phase switch (decided under its own hold) or a cut.
+    if prev is None or phases != prev.phases:
+        # First limit or a phase switch (decided under its own hold): sent at once.
         return target_da, Sent(target_da, phases, now_s)
+    if target_da < prev.limit_da:
+        return target_da, Sent(target_da, phases, now_s, prev.raised_s)
     last = prev.limit_da
     if target_da == last:
         return last, prev

@@ -6,7 +6,8 @@ moment by building a state by hand.
 
 Per session (by connector key): the session id (a new id on the same connector
 starts afresh), since when it charges or is paused, its phase mode and when
-that mode last changed. Per connector: the limit last sent and when it changed.
+that mode last changed. Per connector: the limit last sent, when it changed and
+when it last went up.
 """
 
 from edge.core.circuits import FULL, ONE
@@ -25,10 +26,13 @@ class SessionMemo:
 
 
 class Sent:
-    def __init__(self, limit_da, phases, changed_s):
+    def __init__(self, limit_da, phases, changed_s, raised_s=None):
         self.limit_da = limit_da
         self.phases = phases
-        self.changed_s = changed_s
+        self.changed_s = changed_s    # last change of limit or phases
+        # Last time the limit went up or the phases changed (cuts keep it): since
+        # then the car has only been asked to draw less.
+        self.raised_s = changed_s if raised_s is None else raised_s
 
 
 class AllocState:

@@ -37,16 +37,18 @@ limit per connector. It does no I/O; time and memory come in as arguments.
    is held back only by its own demand or by a limit that is full.
 4. Demand (alloc_capacity.demand): an EV that clearly draws less than its limit (by more than
    unused_headroom_da, after the limit has been in place for raise_holdoff_s)
-   is given its draw plus that headroom; the rest goes to others.
+   is given its draw plus that headroom; the rest goes to others. Only a
+   sample taken after the car had raise_holdoff_s to follow its last raise
+   counts (alloc_capacity.fresh_for_demand).
 5. Ramping (alloc_ramp): cuts are sent at once, raises are held back and
    stepped, small raises are not sent.
 """
 
 import heapq
 
-from edge.core.alloc_capacity import capacities, demand
+from edge.core.alloc_capacity import capacities, demand, fresh_for_demand
 from edge.core.alloc_config import AllocConfig
-from edge.core.alloc_inputs import read_meter, read_sessions, read_site_limit
+from edge.core.alloc_inputs import read_live, read_meter, read_site_limit
 from edge.core.alloc_ramp import ramp_all
 from edge.core.alloc_state import (
     FAILSAFE, NORMAL, AllocState, next_memo, order_key, phase_options,
@@ -88,7 +90,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
         state = AllocState()
     notes = []
     grid_da, reason = read_meter(meter, now_s, cfg.meter_max_age_s)
-    live = read_sessions(sessions, layout, now_s, notes)
+    live = read_live(sessions, layout, now_s, notes)
     ext_da = read_site_limit(site_limit, now_s, notes)
     caps = capacities(layout, live, state, grid_da, ext_da, cfg)
 
@@ -102,8 +104,9 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     max_da = layout.max_da
     min_da = layout.min_da
     switch = layout.switch
+    holdoff = cfg.raise_holdoff_s
     for live_session in live:
-        i, key, sid, prio, started, drawn, controllable = live_session
+        i, key, sid, prio, started, drawn, controllable, drawn_at = live_session
         memo = old_memos.get(key)
         if memo is not None and memo.session_id != sid:
             memo = None     # a new session on this connector starts afresh
@@ -117,7 +120,9 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
         hi = max_da[i]
         if drawn is not None and memo is not None and memo.run_since_s is not None:
             rec = sent_map.get(key)
-            if rec is not None and rec.limit_da > 0:
+            # A sample from before the car could follow its last raise would make it
+            # look like it leaves current unused: not used here.
+            if rec is not None and rec.limit_da > 0 and fresh_for_demand(drawn_at, rec, holdoff):
                 hi = demand(layout, i, drawn, memo, rec, now_s, cfg)
         options = phase_options(layout.specs[i], memo, now_s, cfg) if switch[i] else _FULL_ONLY
         cls, rank = order_key(memo, started, now_s, rotate)

@@ -317,3 +317,34 @@ def test_water_filling_is_max_min_fair_within_a_priority(case):
                 held = True
                 break
         assert held, (s, limit)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites(), st.lists(st.tuples(st.integers(1, 40), st.integers(0, 900),
+                                   st.lists(st.sampled_from(["none", "old", "recent", "now", "bad"]),
+                                            min_size=30, max_size=30)),
+                         min_size=2, max_size=8))
+def test_old_sample_times_never_make_the_non_ev_estimate_lower(case, steps):
+    """Whatever the sample times (unknown, before or after the last change, unreadable),
+    every limit holds against the non-EV load estimated as if every sample were
+    current: an old sample may only make the estimate higher (fail-safe)."""
+    tree, sessions, grid, ext = case
+    cfg = AllocConfig(rotate_after_s=60, phase_hold_s=30, raise_holdoff_s=10)
+    site_limit = {"max_da": ext, "expires_s": 10 ** 9} if ext is not None else None
+    state = None
+    prev = None
+    now = 1000
+    for dt, l1, kinds in steps:
+        now += dt
+        grid = (l1, grid[1], grid[2])
+        timed = []
+        for n, s in enumerate(sessions):
+            rec = state.sent.get(s["key"]) if state is not None else None
+            changed = rec.changed_s if rec is not None else now - 100
+            at = {"none": None, "old": changed - 1, "recent": changed + 5, "now": now,
+                  "bad": "soon"}[kinds[n % len(kinds)]]
+            timed.append(dict(s, drawn_at_s=at))
+        r = allocate(tree, timed, Meter(grid, now), now, state, cfg, site_limit)
+        check_limits_hold(tree, r.targets, sessions, non_ev_with_state(tree, grid, sessions, prev), ext)
+        state = r.state
+        prev = r.limits
