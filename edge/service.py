@@ -45,7 +45,6 @@ class EdgeService:
         self._stopping = asyncio.Event()
         self._last_telemetry_s = 0.0
         self._listeners: list[Callable[["EdgeService"], None]] = []
-        self._sample_s: dict[tuple, float] = {}     # connector key -> when its last sample was taken
         self._notes: set[str] = set()                # input problems already logged
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -102,7 +101,7 @@ class EdgeService:
         now = self.clock()
         meter = self.poller.latest(self.cfg.grid_meter) if self.cfg.grid_meter else None
         site_limit = self.cloud.handler.site_limit(now) if self.cloud is not None else None
-        result = allocate(self.tree, self._fresh_sessions(), meter, now, self.alloc_state,
+        result = allocate(self.tree, self.gateway.live_sessions(), meter, now, self.alloc_state,
                           self.cfg.alloc, site_limit)
         self.alloc_state = result.state
         if self.last is None or result.status["mode"] != self.last.status["mode"]:
@@ -121,24 +120,6 @@ class EdgeService:
         for cb in self._listeners:
             cb(self)
         return result
-
-    def _fresh_sessions(self) -> list[dict]:
-        """Live sessions with what each car draws, where that sample can still be trusted.
-
-        A car's sample only says how much of its limit it uses if it was taken after the
-        car had time to follow that limit (raise_holdoff_s). An older sample would make a
-        car that was just raised look like it leaves current unused, and cut it back.
-        """
-        out = []
-        holdoff = self.cfg.alloc.raise_holdoff_s
-        for s in self.gateway.live_sessions():
-            sent = self.alloc_state.sent.get(s["key"])
-            taken = self._sample_s.get(s["key"])
-            if s.get("drawn_da") is not None and sent is not None and (
-                    taken is None or taken < sent.changed_s + holdoff):
-                s = dict(s, drawn_da=None)
-            out.append(s)
-        return out
 
     def _log_notes(self, notes: list[str]) -> None:
         """Bad inputs the allocation worked around: logged once per incident, not per cycle."""
@@ -182,8 +163,6 @@ class EdgeService:
         return bool(self.cloud is not None and self.cloud.online)
 
     def _on_gateway_event(self, name: str, body: dict) -> None:
-        if name == "meter_sample" and body.get("drawn_da") is not None and body.get("connector"):
-            self._sample_s[(body["station"], int(body["connector"]))] = body["at_s"]
         if name in ("session_started", "session_stopped") and self.cloud is not None:
             self.cloud.notify_outbox()
         if name in ("station_connected", "status") and self.cloud is not None:
