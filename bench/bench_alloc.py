@@ -55,9 +55,9 @@ def _rule_only(impl: str, n: int, runs: int) -> list[dict]:
     captured = {}
     real_share = allocation.share
 
-    def spy(layout, caps, items):
-        captured["args"] = (layout, list(caps), [list(i) for i in items])
-        return real_share(layout, caps, items)
+    def spy(layout, caps, items, extra_da=None):
+        captured["args"] = (layout, list(caps), [list(i) for i in items], extra_da)
+        return real_share(layout, caps, items, extra_da)
 
     tree, sessions = site(n)
     cfg = AllocConfig(rotate_after_s=600)
@@ -67,12 +67,12 @@ def _rule_only(impl: str, n: int, runs: int) -> list[dict]:
         allocation.allocate(tree, sessions, Meter([n * 10] * 3, 1001), 1001, state, cfg)
     finally:
         allocation.share = real_share
-    layout, caps, items = captured["args"]
+    layout, caps, items, extra_da = captured["args"]
     times = []
     for _ in range(runs):
         fresh_caps = list(caps)
         t0 = time.perf_counter()
-        real_share(layout, fresh_caps, items)
+        real_share(layout, fresh_caps, items, extra_da)
         times.append((time.perf_counter() - t0) * 1000.0)
     times.sort()
     picks = (("median", times[len(times) // 2]), ("p99", times[min(len(times) - 1, len(times) * 99 // 100)]))

@@ -27,49 +27,39 @@ from edge.core.circuits import ONE
 _INF = 1 << 62
 
 
-def fresh_for_demand(at_s, sent, holdoff_s):
-    """Whether a sample taken at ``at_s`` can show that the car leaves part of the
-    limit in force (``sent``) unused."""
-    return at_s is None or at_s >= sent.raised_s + holdoff_s
+# The freshness tests themselves are inlined in allocation.allocate (they run for
+# every session every cycle):
+#   demand:  drawn_at_s is None or drawn_at_s >= sent.raised_s + raise_holdoff_s
+#   draw:    sent is None or drawn_at_s is None or drawn_at_s >= sent.changed_s + raise_holdoff_s
+# A fresh sample counts as drawn; the two functions below cover the rest.
 
 
-def fresh_for_draw(at_s, sent, holdoff_s):
-    """Whether a sample taken at ``at_s`` can be counted as what the car draws now
-    under the limit in force (``sent``, None when nothing was sent yet)."""
-    return sent is None or at_s is None or at_s >= sent.changed_s + holdoff_s
+def stale_draw(ev, layout, i, drawn, sent):
+    """Add to ``ev`` (per site phase) what connector i's car is taken to draw when
+    its sample is older than its last change: at most the sample and at most the
+    limit in force, and only on the phases that limit was sent for."""
+    wiring = layout.specs[i].wiring
+    lim = sent.limit_da
+    for p in (wiring[:1] if sent.phases == 1 else wiring):
+        ev[p] += drawn[p] if drawn[p] < lim else lim
 
 
-def capacities(layout, live, state, grid_da, ext_da, cfg):
-    """What every constraint can carry for the EVs this cycle (a new list)."""
+def assumed_draw(ev, layout, i, sent):
+    """Add to ``ev`` what a controllable car that reports nothing is taken to draw:
+    the limit it was sent, on the phases it was sent for. (An uncontrollable one is
+    assumed to draw nothing here, so its current is never counted in our favour;
+    its maximum is reserved anyway.)"""
+    wiring = layout.specs[i].wiring
+    for p in (wiring[:1] if sent.phases == 1 else wiring):
+        ev[p] += sent.limit_da
+
+
+def capacities(layout, ev, grid_da, ext_da, cfg):
+    """What every constraint can carry for the EVs this cycle (a new list), given
+    what the EVs draw per site phase (``ev``)."""
     root = layout.root
     worst = False
     if grid_da is not None:
-        ev = [0, 0, 0]
-        sent = state.sent
-        holdoff = cfg.raise_holdoff_s
-        for i, key, _, _, _, d, controllable, at in live:
-            if d is not None:
-                rec = sent.get(key) if at is not None else None
-                if fresh_for_draw(at, rec, holdoff):
-                    ev[0] += d[0]
-                    ev[1] += d[1]
-                    ev[2] += d[2]
-                else:
-                    # Stale: at most what it drew and at most its limit, where it was sent.
-                    wiring = layout.specs[i].wiring
-                    lim = rec.limit_da
-                    for p in (wiring[:1] if rec.phases == 1 else wiring):
-                        ev[p] += d[p] if d[p] < lim else lim
-            elif controllable:
-                # Unknown draw: assume the limit it was sent, on the phases it was
-                # sent for. (An uncontrollable one is assumed to draw nothing here,
-                # so its current is never counted in our favour; its maximum is
-                # reserved anyway.)
-                rec = sent.get(key)
-                if rec is not None and rec.limit_da:
-                    wiring = layout.specs[i].wiring
-                    for p in (wiring[:1] if rec.phases == 1 else wiring):
-                        ev[p] += rec.limit_da
         non_ev = [0, 0, 0]
         for p in range(3):
             g = grid_da[p]

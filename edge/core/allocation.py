@@ -39,14 +39,14 @@ limit per connector. It does no I/O; time and memory come in as arguments.
    unused_headroom_da, after the limit has been in place for raise_holdoff_s)
    is given its draw plus that headroom; the rest goes to others. Only a
    sample taken after the car had raise_holdoff_s to follow its last raise
-   counts (alloc_capacity.fresh_for_demand).
+   counts (alloc_capacity: "Samples and limit changes").
 5. Ramping (alloc_ramp): cuts are sent at once, raises are held back and
    stepped, small raises are not sent.
 """
 
 import heapq
 
-from edge.core.alloc_capacity import capacities, demand, fresh_for_demand
+from edge.core.alloc_capacity import assumed_draw, capacities, demand, stale_draw
 from edge.core.alloc_config import AllocConfig
 from edge.core.alloc_inputs import read_live, read_meter, read_site_limit
 from edge.core.alloc_ramp import ramp_all
@@ -92,46 +92,74 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     grid_da, reason = read_meter(meter, now_s, cfg.meter_max_age_s)
     live = read_live(sessions, layout, now_s, notes)
     ext_da = read_site_limit(site_limit, now_s, notes)
-    caps = capacities(layout, live, state, grid_da, ext_da, cfg)
 
+    # One pass over the sessions: what the EVs draw (for the capacity), what each
+    # wants, and where it stands in the order. This loop and the one after share()
+    # run for every session every cycle: they are written for speed.
     targets = {}
     by_index = [None] * layout.n    # the targets again, by connector number, for ramping
     new_memos = {}
     keyed = []
+    fixed = []
+    ev = [0, 0, 0]
+    e0 = e1 = e2 = 0
     rotate = cfg.rotate_after_s
-    old_memos = state.sessions
-    sent_map = state.sent
+    get_memo = state.sessions.get
+    get_sent = state.sent.get
     max_da = layout.max_da
     min_da = layout.min_da
     switch = layout.switch
     holdoff = cfg.raise_holdoff_s
-    for live_session in live:
-        i, key, sid, prio, started, drawn, controllable, drawn_at = live_session
-        memo = old_memos.get(key)
+    for i, key, sid, prio, started, drawn, controllable, drawn_at in live:
+        rec = get_sent(key)
+        # Freshness of samples: alloc_capacity, "Samples and limit changes".
+        if drawn is not None:
+            if rec is None or drawn_at is None or drawn_at >= rec.changed_s + holdoff:
+                e0 += drawn[0]
+                e1 += drawn[1]
+                e2 += drawn[2]
+            else:
+                stale_draw(ev, layout, i, drawn, rec)
+        elif controllable and rec is not None and rec.limit_da:
+            assumed_draw(ev, layout, i, rec)
+        memo = get_memo(key)
         if memo is not None and memo.session_id != sid:
             memo = None     # a new session on this connector starts afresh
         if not controllable:
-            hi = max_da[i]
-            for k in layout.path[i][FULL]:
-                caps[k] -= hi
-            targets[key] = by_index[i] = (hi, layout.phases[i])
+            fixed.append(i)
+            targets[key] = by_index[i] = (max_da[i], layout.phases[i])
             new_memos[key] = next_memo(memo, sid, FULL, True, now_s)
             continue
         hi = max_da[i]
-        if drawn is not None and memo is not None and memo.run_since_s is not None:
-            rec = sent_map.get(key)
-            # A sample from before the car could follow its last raise would make it
-            # look like it leaves current unused: not used here.
-            if rec is not None and rec.limit_da > 0 and fresh_for_demand(drawn_at, rec, holdoff):
-                hi = demand(layout, i, drawn, memo, rec, now_s, cfg)
-        options = phase_options(layout.specs[i], memo, now_s, cfg) if switch[i] else _FULL_ONLY
+        if memo is None:
+            keyed.append((-prio, 3, started, started, key, [i, min_da[i], hi, prio,
+                          phase_options(layout.specs[i], None, now_s, cfg) if switch[i] else _FULL_ONLY,
+                          key, None, sid]))
+            continue
+        # A sample from before the car could follow its last raise would make it
+        # look like it leaves current unused: not used for its demand.
+        if drawn is not None and memo.run_since_s is not None and rec is not None and rec.limit_da > 0 \
+                and (drawn_at is None or drawn_at >= rec.raised_s + holdoff):
+            hi = demand(layout, i, drawn, memo, rec, now_s, cfg)
         cls, rank = order_key(memo, started, now_s, rotate)
-        keyed.append((-prio, cls, rank, started, key, [i, min_da[i], hi, prio, options, key, memo, sid]))
+        keyed.append((-prio, cls, rank, started, key, [i, min_da[i], hi, prio,
+                      phase_options(layout.specs[i], memo, now_s, cfg) if switch[i] else _FULL_ONLY,
+                      key, memo, sid]))
+    ev[0] += e0
+    ev[1] += e1
+    ev[2] += e2
+    caps = capacities(layout, ev, grid_da, ext_da, cfg)
+    # Wallboxes that ignore our profiles take their maximum on their path.
+    paths = layout.path
+    for i in fixed:
+        hi = max_da[i]
+        for k in paths[i][FULL]:
+            caps[k] -= hi
     keyed.sort()
     items = [t[5] for t in keyed]
     overloaded = [p for p in range(3) if caps[layout.root_phase[p]] < 0]
 
-    alloc, modes = share(layout, caps, items)
+    alloc, modes = share(layout, caps, items, cfg.phase_up_margin_da)
 
     paused = []
     one_phase = []
@@ -143,16 +171,22 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
         memo = item[6]
         mode = modes[j]
         a = alloc[j]
+        i = item[0]
         if mode is None:
             mode = memo.mode if memo is not None else FULL
             paused.append(key)
-        elif mode == ONE:
-            one_phase.append(key)
-        targets[key] = by_index[item[0]] = (a, 1 if mode == ONE else phases[item[0]])
-        if memo is not None and memo.mode == mode and (memo.run_since_s is not None) == (a > 0):
-            new_memos[key] = memo
+            targets[key] = by_index[i] = (0, 1 if mode == ONE else phases[i])
+            if memo is None or memo.mode != mode or memo.run_since_s is not None:
+                memo = next_memo(memo, item[7], mode, False, now_s)
         else:
-            new_memos[key] = next_memo(memo, item[7], mode, a > 0, now_s)
+            if mode == ONE:
+                one_phase.append(key)
+                targets[key] = by_index[i] = (a, 1)
+            else:
+                targets[key] = by_index[i] = (a, phases[i])
+            if memo is None or memo.mode != mode or (memo.run_since_s is not None) != (a > 0):
+                memo = next_memo(memo, item[7], mode, a > 0, now_s)
+        new_memos[key] = memo
 
     limits, changed, sent = ramp_all(layout, by_index, state, now_s, cfg)
     mode = NORMAL if reason is None else FAILSAFE
@@ -164,13 +198,22 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     return Allocation(limits, changed, targets, status, new_state)
 
 
-def share(layout, caps, items):
+def share(layout, caps, items, extra_da=None):
     """The rule proper. ``items`` are ``[i, min_da, demand_da, priority, options, ...]``
     in admission order with priorities descending; ``options`` are the phase modes
-    to try as ``(mode, extra_da)``. ``caps`` is what every constraint can still
-    carry; it is used up in place. Returns (allocation per item, 0 when paused;
-    mode per item, None when paused).
+    to try as ``(mode, extra_da)``; ``extra_da`` is the largest of those extras
+    (found in ``items`` when not given). ``caps`` is what every constraint can
+    still carry; it is used up in place, except the root's when the root cannot
+    bind (then it is left out: Layout.paths_for). Returns (allocation per item,
+    0 when paused; mode per item, None when paused).
     """
+    if extra_da is None:
+        extra_da = 0
+        for item in items:
+            for _, extra in item[4]:
+                if extra > extra_da:
+                    extra_da = extra
+    paths, exact = layout.paths_for(caps, extra_da)
     count = len(items)
     alloc = [0] * count
     modes = [None] * count
@@ -185,20 +228,19 @@ def share(layout, caps, items):
         end = start
         while end < count and items[end][3] == prio:
             end += 1
-        _stage(layout, caps, items, start, end, alloc, modes, st, by, ij)
+        _stage(layout.members, paths, exact, caps, items, start, end, alloc, modes, st, by, ij)
         # Top up before the next priority, so a lower one never takes a rest a
         # higher one could still use; lowest allocation first (max-min fairness).
         which = _below_demand(caps, items, start, end, alloc, modes, by)
         which.sort(key=lambda j: alloc[j])
-        given = _top_up(layout, caps, items, which, alloc, modes, by, 1)
+        given = _top_up(paths, exact, caps, items, which, alloc, modes, 1)
         # Limits only fill up, so only those that got a deciamp can take more.
-        _top_up(layout, caps, items, given, alloc, modes, by, _INF)
+        _top_up(paths, exact, caps, items, given, alloc, modes, _INF)
         start = end
     return alloc, modes
 
 
-def _stage(layout, caps, items, start, end, alloc, modes, st, by, ij):
-    paths = layout.path
+def _stage(members, paths, exact, caps, items, start, end, alloc, modes, st, by, ij):
     R = list(caps)
     rate = [0] * len(caps)
     lo0 = _INF
@@ -207,17 +249,37 @@ def _stage(layout, caps, items, start, end, alloc, modes, st, by, ij):
             lo0 = items[j][1]
     admitted = []
     waits = []
-    exact = layout.has_sums
     for j in range(start, end):
         item = items[j]
         i = item[0]
         lo = item[1]
         options = item[4]
+        fast = lo == lo0 and not exact
+        got = 0     # 1: fits, 2: fits and already taken from caps
         for mode, extra in options:
             path = paths[i][mode]
             need = lo + extra
             if need == 0 and len(options) > 1:
                 need = 1    # a mode that leaves 0 A does not "fit" when another may not
+            if fast and need == lo:
+                # The common case: check and take in one pass, undone if it does not
+                # fit (a path names each constraint once here).
+                got = 2
+                for k in path:
+                    c = caps[k]
+                    if c < lo:
+                        for k2 in path:
+                            if k2 == k:
+                                break
+                            caps[k2] += lo
+                            rate[k2] -= 1
+                        got = 0
+                        break
+                    caps[k] = c - lo
+                    rate[k] += 1
+                if got:
+                    break
+                continue
             if exact:
                 fits = _fits_repeated(caps, path, need)
             else:
@@ -227,12 +289,15 @@ def _stage(layout, caps, items, start, end, alloc, modes, st, by, ij):
                         fits = False
                         break
             if fits:
+                got = 1
                 break
-        else:
+        if not got:
             continue
         modes[j] = mode
         admitted.append(j)
-        if lo == lo0:
+        if got == 2:
+            st[j] = _ACTIVE
+        elif lo == lo0:
             st[j] = _ACTIVE
             for k in path:
                 caps[k] -= lo
@@ -248,14 +313,12 @@ def _stage(layout, caps, items, start, end, alloc, modes, st, by, ij):
     heapq.heapify(heap)
     by_hi = sorted(admitted, key=lambda j: items[j][2])
     waits.sort(key=lambda j: items[j][1])
-    _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij)
+    _rise(members, paths, exact, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij)
     caps[:] = R
 
 
-def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij):
+def _rise(members, paths, exact, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij):
     """Raise the level until every admitted session has stopped."""
-    paths = layout.path
-    members = layout.members
     pc = 0
     pw = 0
     n_hi = len(by_hi)
@@ -313,7 +376,7 @@ def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij):
                     if j >= 0 and st[j] == _ACTIVE and modes[j] == mode:
                         by[j] = k
                         if rest > 0:
-                            _stop(paths[i][mode], j, nb, k, items[j][2], R, rate, alloc, st)
+                            _stop(paths[i][mode], j, nb, k, items[j][2], R, rate, alloc, st, exact)
                             rest = R[k] - rate[k] * nb
                             continue
                         alloc[j] = nb
@@ -323,13 +386,20 @@ def _rise(layout, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij):
                             rate[k2] -= 1
 
 
-def _stop(path, j, level, k, hi, R, rate, alloc, st):
+def _stop(path, j, level, k, hi, R, rate, alloc, st, exact):
     """Session j stops at ``level`` on full constraint k, which still has a rounding
     rest (R[k] - rate[k] * level, less than rate[k]); what it takes is final on every
     limit it passes. It takes one deciamp of the rest if every other limit on its
     path has room for it too, before anyone still rising can. (The check keeps every
     limit's fill level at or above ``level``: heap entries stay at or below the truth.)"""
-    if hi > level:
+    if hi > level and not exact:
+        # Each constraint once on the path: room for one more is R > rate * level.
+        for k2 in path:
+            if R[k2] <= rate[k2] * level:
+                break
+        else:
+            level += 1
+    elif hi > level:
         for k2 in path:
             R[k2] -= 1
         for k2 in path:
@@ -388,12 +458,10 @@ def _below_demand(caps, items, start, end, alloc, modes, by):
     return out
 
 
-def _top_up(layout, caps, items, which, alloc, modes, by, most):
+def _top_up(paths, exact, caps, items, which, alloc, modes, most):
     # Called with most=1 first, so a rest of a few deciamps is spread one by one
     # rather than all given to the first session; then without bound.
     # Returns the sessions that were given something.
-    paths = layout.path
-    exact = layout.has_sums
     given = []
     for j in which:
         a = alloc[j]

@@ -169,6 +169,7 @@ class Layout:
                         lst.append(i)
         self.n = len(self.specs)
         self.m = len(self.cap)
+        self._add_root_bound(tree)
         # Per-connector columns: the allocation reads these thousands of times a cycle.
         self.min_da = [c.min_da for c in self.specs]
         self.max_da = [c.max_da for c in self.specs]
@@ -238,6 +239,80 @@ class Layout:
                 self._phase_k[(cid, p)] = len(self.cap)
                 self.cap.append(lim - spec.margin_da)
                 self.label.append((cid, p))
+
+    def _add_root_bound(self, tree):
+        # The most the connectors can load the root with, given every limit below
+        # it, plus one deciamp per connector and phase: when the root's capacity
+        # of a cycle is at least that, it can neither refuse a minimum nor fill
+        # up, not even to a rounding rest, so leaving it out of every path gives
+        # the same result for less work (allocation.share does).
+        load = {}
+        total = {}
+        for cid in tree.circuits:
+            load[cid] = [0, 0, 0]
+            total[cid] = 0
+        count = [0, 0, 0]
+        for c in self.specs:
+            w = load[c.circuit.id]
+            for p in c.wiring:
+                w[p] += c.max_da
+                count[p] += 1
+            total[c.circuit.id] += c.max_da * c.phases
+        # Children before parents (MicroPython's dicts keep no insertion order).
+        deepest_first = []
+        for cid in tree.circuits:
+            depth = 0
+            spec = tree.circuits[cid]
+            while spec.parent is not None:
+                depth += 1
+                spec = spec.parent
+            deepest_first.append((-depth, cid))
+        deepest_first.sort(key=lambda t: t[0])
+        for _, cid in deepest_first:
+            spec = tree.circuits[cid]
+            if spec.parent is None:
+                continue
+            w = load[cid]
+            t = total[cid]
+            for p in PHASES:
+                lim = spec.max_da[p]
+                if lim is not None and lim - spec.margin_da < w[p]:
+                    w[p] = lim - spec.margin_da if lim > spec.margin_da else 0
+            if spec.max_power_w is not None:
+                lim = spec.max_power_w * 10 // self.voltage_v - 3 * spec.margin_da
+                if lim < t:
+                    t = lim if lim > 0 else 0
+            if w[0] + w[1] + w[2] < t:
+                t = w[0] + w[1] + w[2]
+            up_w = load[spec.parent.id]
+            for p in PHASES:
+                up_w[p] += w[p] if w[p] < t else t
+            total[spec.parent.id] += t
+        r = load[self.root.id]
+        self.root_bound = [r[p] + count[p] for p in PHASES]
+        self.root_bound_sum = total[self.root.id] + count[0] + count[1] + count[2]
+        root_ks = set(self.root_phase)
+        if self.root_sum is not None:
+            root_ks.add(self.root_sum)
+        self.path_below_root = []
+        for full, one in self.path:
+            f = tuple(k for k in full if k not in root_ks)
+            o = f if one is full else tuple(k for k in one if k not in root_ks)
+            self.path_below_root.append((f, o))
+        self.has_sums_below_root = len(self._sum_k) > (0 if self.root_sum is None else 1)
+
+    def paths_for(self, caps, extra_da=0):
+        """(paths, whether a path may name a constraint more than once) to use with
+        the capacities ``caps`` of a cycle: without the root's constraints when the
+        root cannot bind (see _add_root_bound). ``extra_da``: the most any admission
+        asks above a minimum (the phase-up margin)."""
+        root_phase = self.root_phase
+        bound = self.root_bound
+        if caps[root_phase[0]] >= bound[0] + extra_da and caps[root_phase[1]] >= bound[1] + extra_da \
+                and caps[root_phase[2]] >= bound[2] + extra_da \
+                and (self.root_sum is None or caps[self.root_sum] >= self.root_bound_sum + 3 * extra_da):
+            return self.path_below_root, self.has_sums_below_root
+        return self.path, self.has_sums
 
     def _path_for(self, c, site_phases):
         # Root first: when the site is full, the root is where most checks stop.

@@ -348,3 +348,32 @@ def test_old_sample_times_never_make_the_non_ev_estimate_lower(case, steps):
         check_limits_hold(tree, r.targets, sessions, non_ev_with_state(tree, grid, sessions, prev), ext)
         state = r.state
         prev = r.limits
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites(), st.tuples(*[st.integers(-80, 80)] * 3), st.integers(-80, 80), st.booleans())
+def test_leaving_out_a_root_that_cannot_bind_changes_nothing(case, deltas, sum_delta, power_only):
+    """share() leaves the root's constraints out when its capacity is at least what
+    the connectors could load it with plus a rounding slack (Layout.paths_for); the
+    result must be the one the full paths give, deciamp for deciamp. The root is set
+    right around that bound, where a wrong bound would show."""
+    tree, _, _, _ = case
+    # Every connector busy and obeying: the root's load can reach its bound.
+    sessions = [{"key": c.key, "session_id": "s%d" % n, "started_s": n, "prioritised": n % 3 == 0,
+                 "drawn_da": None, "controllable": True} for n, c in enumerate(tree.connectors)]
+    layout = tree.compile()
+    root = tree.root
+    # No other load: the root's capacity is its limit minus the margin.
+    if root.max_power_w is not None and power_only:
+        deltas = (1000, 1000, 1000)     # the power limit alone near its bound
+    root.max_da = tuple(max(0, layout.root_bound[p] + root.margin_da + deltas[p]) for p in range(3))
+    if root.max_power_w is not None:
+        amps = max(1, layout.root_bound_sum + 3 * root.margin_da + sum_delta)
+        root.max_power_w = amps * tree.voltage_v // 10 + 1     # the layout rounds down
+    tree._layout = None
+    cfg = AllocConfig(phase_up_margin_da=15)
+    fast = allocate(tree, sessions, Meter((0, 0, 0), 100), 100, None, cfg)
+    tree.compile().root_bound = [1 << 60] * 3     # never leave the root out
+    full = allocate(tree, sessions, Meter((0, 0, 0), 100), 100, None, cfg)
+    assert fast.targets == full.targets
+    assert fast.status == full.status
