@@ -98,30 +98,34 @@ def read_live(sessions, layout, now_s, notes):
         notes.append(str(ValidationError("sessions", sessions, "must be a list")))
         return out
     index = layout.index
+    get_index = index.get
+    append = out.append
+    latest_s = now_s + _FUTURE_SLACK_S
     n = -1
     for s in sessions:
         n += 1
         if type(s) is not dict:
             notes.append(str(ValidationError("sessions[%d]" % n, s, "must be an object")))
             continue
-        key = s.get("key")
+        get = s.get
+        key = get("key")
         if type(key) is list:
             key = tuple(key)
-        i = index.get(key) if type(key) is tuple else None
+        i = get_index(key) if type(key) is tuple else None
         if i is None or seen[i] >= 0:
             _refuse_key(key, n, None if i is None else seen[i], notes)
             continue
         seen[i] = n
-        prio = s.get("priority")
+        prio = get("priority")
         if prio is None:
-            prio = s.get("prioritised", False)
+            prio = get("prioritised", False)
             prio = 1 if prio is True else (0 if prio is False else _priority(s, n, notes))
         elif type(prio) is not int or not -1000 <= prio <= 1000:
             prio = _priority(s, n, notes)
-        started = s.get("started_s")
+        started = get("started_s")
         if type(started) is not int and (type(started) is not float or started != started):
             started = _started(s, n, now_s, notes)
-        drawn = s.get("drawn_da")
+        drawn = get("drawn_da")
         if drawn is not None:
             if (type(drawn) is tuple or type(drawn) is list) and len(drawn) == 3:
                 a, b, c = drawn
@@ -132,14 +136,14 @@ def read_live(sessions, layout, now_s, notes):
                     drawn = _drawn(s, n, notes)
             else:
                 drawn = _drawn(s, n, notes)
-        ctl = s.get("controllable", True)
+        ctl = get("controllable", True)
         if ctl is not True and ctl is not False:
             ctl = _controllable(s, n, notes)
-        at = s.get("drawn_at_s")
+        at = get("drawn_at_s")
         if at is not None and ((type(at) is not int and (type(at) is not float or at != at))
-                               or at > now_s + _FUTURE_SLACK_S):
+                               or at > latest_s):
             at = _drawn_at(s, n, now_s, notes)
-        out.append((i, key, s.get("session_id"), prio, started, drawn, ctl, at))
+        append((i, key, get("session_id"), prio, started, drawn, ctl, at))
     return out
 
 

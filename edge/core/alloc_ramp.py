@@ -36,9 +36,14 @@ def ramp(target_da, phases, prev, min_da, now_s, cfg):
     return new, Sent(new, phases, now_s)
 
 
-def ramp_all(layout, by_index, state, now_s, cfg):
+NOT_LOOKED_UP = object()
+
+
+def ramp_all(layout, by_index, state, now_s, cfg, prev_by_index=None):
     """Ramp every connector of the layout (``by_index[i]``: its (target, phases), None
-    when idle: 0). Returns (limits, changed, sent records) keyed by connector."""
+    when idle: 0). ``prev_by_index[i]``, when given, is what state.sent holds for
+    connector i, or NOT_LOOKED_UP. Returns (limits, changed, sent records) keyed by
+    connector."""
     limits = {}
     changed = {}
     sent = {}
@@ -46,13 +51,17 @@ def ramp_all(layout, by_index, state, now_s, cfg):
     phases = layout.phases
     min_da = layout.min_da
     get_old = old.get
+    if prev_by_index is None:
+        prev_by_index = [NOT_LOOKED_UP] * layout.n
     i = -1
     for key in layout.keys:
         i += 1
         t = by_index[i]
         if t is None:
             t = (0, phases[i])
-        prev = get_old(key)
+        prev = prev_by_index[i]
+        if prev is NOT_LOOKED_UP:
+            prev = get_old(key)
         if prev is not None and prev.limit_da == t[0] and prev.phases == t[1]:
             limits[key] = t
             sent[key] = prev

@@ -36,12 +36,17 @@ class Sent:
 
 
 class AllocState:
-    def __init__(self, sessions=None, sent=None, mode=NORMAL, reason=None, mode_since_s=None):
+    def __init__(self, sessions=None, sent=None, mode=NORMAL, reason=None, mode_since_s=None,
+                 order=None):
         self.sessions = sessions if sessions is not None else {}   # key -> SessionMemo
         self.sent = sent if sent is not None else {}               # key -> Sent
         self.mode = mode
         self.reason = reason
         self.mode_since_s = mode_since_s
+        # Only a hint for speed: per connector number, its place in the last cycle's
+        # order (-1: none), and how many places there were. The order changes little
+        # from cycle to cycle, and sorting what is nearly sorted is cheap.
+        self.order = order
 
     def sent_limit(self, key):
         s = self.sent.get(key)

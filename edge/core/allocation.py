@@ -49,7 +49,7 @@ import heapq
 from edge.core.alloc_capacity import assumed_draw, capacities, demand, stale_draw
 from edge.core.alloc_config import AllocConfig
 from edge.core.alloc_inputs import read_live, read_meter, read_site_limit
-from edge.core.alloc_ramp import ramp_all
+from edge.core.alloc_ramp import NOT_LOOKED_UP, ramp_all
 from edge.core.alloc_state import (
     FAILSAFE, NORMAL, AllocState, next_memo, order_key, phase_options,
 )
@@ -98,7 +98,15 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     # run for every session every cycle: they are written for speed.
     targets = {}
     by_index = [None] * layout.n    # the targets again, by connector number, for ramping
+    prev_by_index = [NOT_LOOKED_UP] * layout.n     # state.sent by connector number
     new_memos = {}
+    # Sessions go to their place of the last cycle first (sorted almost for free), new
+    # ones after them; the sort below decides.
+    order = state.order
+    if order is None or len(order[0]) != layout.n:
+        order = ([-1] * layout.n, 0)
+    last_place = order[0]
+    placed = [None] * order[1]
     keyed = []
     fixed = []
     ev = [0, 0, 0]
@@ -111,7 +119,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     switch = layout.switch
     holdoff = cfg.raise_holdoff_s
     for i, key, sid, prio, started, drawn, controllable, drawn_at in live:
-        rec = get_sent(key)
+        rec = prev_by_index[i] = get_sent(key)
         # Freshness of samples: alloc_capacity, "Samples and limit changes".
         if drawn is not None:
             if rec is None or drawn_at is None or drawn_at >= rec.changed_s + holdoff:
@@ -136,15 +144,25 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
                           phase_options(layout.specs[i], None, now_s, cfg) if switch[i] else _FULL_ONLY,
                           key, None, sid]))
             continue
+        place = last_place[i]
         # A sample from before the car could follow its last raise would make it
         # look like it leaves current unused: not used for its demand.
-        if drawn is not None and memo.run_since_s is not None and rec is not None and rec.limit_da > 0 \
+        if drawn is not None and memo.run_since_s is not None and rec is not None and rec.limit_da \
                 and (drawn_at is None or drawn_at >= rec.raised_s + holdoff):
             hi = demand(layout, i, drawn, memo, rec, now_s, cfg)
-        cls, rank = order_key(memo, started, now_s, rotate)
-        keyed.append((-prio, cls, rank, started, key, [i, min_da[i], hi, prio,
-                      phase_options(layout.specs[i], memo, now_s, cfg) if switch[i] else _FULL_ONLY,
-                      key, memo, sid]))
+        run = memo.run_since_s
+        if run is not None and (not rotate or now_s - run < rotate):
+            cls = 0     # charging, not yet due to yield (alloc_state.order_key)
+            rank = started
+        else:
+            cls, rank = order_key(memo, started, now_s, rotate)
+        entry = (-prio, cls, rank, started, key, [i, min_da[i], hi, prio,
+                 phase_options(layout.specs[i], memo, now_s, cfg) if switch[i] else _FULL_ONLY,
+                 key, memo, sid])
+        if place >= 0:
+            placed[place] = entry
+        else:
+            keyed.append(entry)
     ev[0] += e0
     ev[1] += e1
     ev[2] += e2
@@ -155,6 +173,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
         hi = max_da[i]
         for k in paths[i][FULL]:
             caps[k] -= hi
+    keyed = [e for e in placed if e is not None] + keyed
     keyed.sort()
     items = [t[5] for t in keyed]
     overloaded = [p for p in range(3) if caps[layout.root_phase[p]] < 0]
@@ -164,6 +183,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     paused = []
     one_phase = []
     phases = layout.phases
+    place = [-1] * layout.n
     j = -1
     for item in items:
         j += 1
@@ -172,6 +192,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
         mode = modes[j]
         a = alloc[j]
         i = item[0]
+        place[i] = j
         if mode is None:
             mode = memo.mode if memo is not None else FULL
             paused.append(key)
@@ -188,10 +209,10 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
                 memo = next_memo(memo, item[7], mode, a > 0, now_s)
         new_memos[key] = memo
 
-    limits, changed, sent = ramp_all(layout, by_index, state, now_s, cfg)
+    limits, changed, sent = ramp_all(layout, by_index, state, now_s, cfg, prev_by_index)
     mode = NORMAL if reason is None else FAILSAFE
     since = state.mode_since_s if mode == state.mode and state.mode_since_s is not None else now_s
-    new_state = AllocState(new_memos, sent, mode, reason, since)
+    new_state = AllocState(new_memos, sent, mode, reason, since, (place, len(items)))
     status = {"mode": mode, "reason": reason, "since_s": since, "paused": paused,
               "one_phase": one_phase, "overloaded": overloaded, "site_limit_da": ext_da,
               "notes": notes}
