@@ -55,3 +55,20 @@ def test_the_compiled_layout_is_kept_until_the_tree_changes():
     assert t.compile() is layout
     t.add_circuit("extra", "grid", 100)
     assert t.compile() is not layout
+
+
+def test_the_order_of_the_last_cycle_is_only_a_hint():
+    # Rotation and pauses reorder sessions; the result must not depend on the hint.
+    t = _site(300)
+    sessions = _sessions(t)
+    cfg = AllocConfig(rotate_after_s=30, raise_holdoff_s=0)
+    hinted = plain = None
+    for now in range(100, 400, 20):
+        hinted = allocate(t, sessions, Meter([0, 0, 0], now), now, hinted and hinted.state, cfg)
+        if plain is not None:
+            plain.state.order = None
+        plain = allocate(t, sessions, Meter([0, 0, 0], now), now, plain and plain.state, cfg)
+        assert hinted.targets == plain.targets and hinted.limits == plain.limits, now
+        assert hinted.status == plain.status, now
+    place, count = hinted.state.order
+    assert count == len(sessions) and sorted(place) == list(range(count))
