@@ -270,12 +270,33 @@ def _stage(members, paths, exact, caps, items, start, end, alloc, modes, st, by,
             lo0 = items[j][1]
     admitted = []
     waits = []
+    simple = not exact
     for j in range(start, end):
         item = items[j]
-        i = item[0]
         lo = item[1]
         options = item[4]
-        fast = lo == lo0 and not exact
+        if options is _FULL_ONLY and lo == lo0 and simple:
+            # The common case: all phases, the stage's lowest minimum, each constraint
+            # once on the path. Check and take in one pass, undone if it does not fit.
+            path = paths[item[0]][FULL]
+            for k in path:
+                c = caps[k]
+                if c < lo:
+                    for k2 in path:
+                        if k2 == k:
+                            break
+                        caps[k2] += lo
+                        rate[k2] -= 1
+                    break
+                caps[k] = c - lo
+                rate[k] += 1
+            else:
+                modes[j] = FULL
+                admitted.append(j)
+                st[j] = _ACTIVE
+            continue
+        i = item[0]
+        fast = lo == lo0 and simple
         got = 0     # 1: fits, 2: fits and already taken from caps
         for mode, extra in options:
             path = paths[i][mode]
