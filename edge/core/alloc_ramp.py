@@ -53,9 +53,7 @@ def ramp_all(layout, by_index, state, now_s, cfg, prev_by_index=None):
     get_old = old.get
     if prev_by_index is None:
         prev_by_index = [NOT_LOOKED_UP] * layout.n
-    i = -1
-    for key in layout.keys:
-        i += 1
+    for i, key in enumerate(layout.keys):
         t = by_index[i]
         if t is None:
             t = (0, phases[i])

@@ -129,7 +129,13 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
             else:
                 stale_draw(ev, layout, i, drawn, rec)
         elif controllable and rec is not None and rec.limit_da:
-            assumed_draw(ev, layout, i, rec)
+            if rec.phases == 3:
+                # Sent for three phases: all site phases (alloc_capacity.assumed_draw).
+                e0 += rec.limit_da
+                e1 += rec.limit_da
+                e2 += rec.limit_da
+            else:
+                assumed_draw(ev, layout, i, rec)
         memo = get_memo(key)
         if memo is not None and memo.session_id != sid:
             memo = None     # a new session on this connector starts afresh
@@ -184,9 +190,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     one_phase = []
     phases = layout.phases
     place = [-1] * layout.n
-    j = -1
-    for item in items:
-        j += 1
+    for j, item in enumerate(items):
         key = item[5]
         memo = item[6]
         mode = modes[j]
