@@ -104,8 +104,12 @@ class Demo:
 
     async def arrive(self, station: str, token: str | None, need_wh: float, max_a: float, phases: int) -> bool:
         ok = await self.fleet.plug_in(station, 1, token, need_wh, max_a, phases=phases)
-        self.note("%s plugs in at %s: %s" % (token or "a guest", station,
-                                             "charging" if ok else "REFUSED (see reason in the log)"))
+        if ok:
+            outcome = "charging"
+        else:
+            # The same decision the edge gave the wallbox, for the reason code.
+            outcome = "REFUSED: %s" % self.service.lists.authorize(token, station, 1).reason
+        self.note("%s plugs in at %s: %s" % (token or "a guest", station, outcome))
         if not ok:
             self.fleet.unplug(station, 1)
         return ok

@@ -33,6 +33,7 @@ async def test_whole_site_prioritises_records_and_syncs(demo, until):
     assert await demo.arrive("CP004", "STAFF02", 20000, 32, 1)
     assert not await demo.arrive("CP002", "CARD99", 20000, 16, 3), "a blocked card charged"
     assert not await demo.arrive("CP002", "NOBODY", 20000, 16, 3), "an unknown token charged"
+    assert any("CARD99 plugs in at CP002: REFUSED: token_blocked" in e for e in demo.events), demo.events
 
     # The prioritised fleet car gets its full 16 A while the building leaves room;
     # the wallboxes receive and obey what the allocation decided.
