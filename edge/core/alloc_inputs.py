@@ -131,7 +131,8 @@ def read_live(sessions, layout, now_s, notes):
                 a, b, c = drawn
                 if type(a) is int and type(b) is int and type(c) is int \
                         and 0 <= a <= _MAX_DA and 0 <= b <= _MAX_DA and 0 <= c <= _MAX_DA:
-                    drawn = (a, b, c)
+                    if type(drawn) is not tuple:
+                        drawn = (a, b, c)
                 else:
                     drawn = _drawn(s, n, notes)
             else:

@@ -44,29 +44,31 @@ def ramp_all(layout, by_index, state, now_s, cfg, prev_by_index=None):
     when idle: 0). ``prev_by_index[i]``, when given, is what state.sent holds for
     connector i, or NOT_LOOKED_UP. Returns (limits, changed, sent records) keyed by
     connector."""
-    limits = {}
-    changed = {}
-    sent = {}
-    old = state.sent
-    phases = layout.phases
-    min_da = layout.min_da
-    get_old = old.get
+    keys = layout.keys
+    if None in by_index:
+        phases = layout.phases
+        by_index = [t if t is not None else (0, phases[i]) for i, t in enumerate(by_index)]
     if prev_by_index is None:
-        prev_by_index = [NOT_LOOKED_UP] * layout.n
-    for i, key in enumerate(layout.keys):
-        t = by_index[i]
-        if t is None:
-            t = (0, phases[i])
-        prev = prev_by_index[i]
-        if prev is NOT_LOOKED_UP:
-            prev = get_old(key)
+        get_old = state.sent.get
+        prev_by_index = [get_old(key) for key in keys]
+    elif NOT_LOOKED_UP in prev_by_index:
+        get_old = state.sent.get
+        prev_by_index = [get_old(keys[i]) if p is NOT_LOOKED_UP else p for i, p in enumerate(prev_by_index)]
+    # Most connectors keep what they were sent: build both dicts whole, then fix the
+    # few that ramp.
+    limits = dict(zip(keys, by_index))
+    sent = dict(zip(keys, prev_by_index))
+    changed = {}
+    min_da = layout.min_da
+    i = -1
+    for t, prev in zip(by_index, prev_by_index):
+        i += 1
         if prev is not None and prev.limit_da == t[0] and prev.phases == t[1]:
-            limits[key] = t
-            sent[key] = prev
             continue
         value, rec = ramp(t[0], t[1], prev, min_da[i], now_s, cfg)
-        limits[key] = (value, t[1])
-        sent[key] = rec
+        if value != t[0]:
+            limits[keys[i]] = (value, t[1])
+        sent[keys[i]] = rec
         if rec is not prev:
-            changed[key] = (value, t[1])
+            changed[keys[i]] = (value, t[1])
     return limits, changed, sent

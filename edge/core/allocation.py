@@ -182,21 +182,25 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     keyed = [e for e in placed if e is not None] + keyed
     keyed.sort()
     items = [t[5] for t in keyed]
+    # Freed now rather than at the end: fewer live containers, fewer garbage
+    # collector passes during the cycle.
+    live = placed = keyed = None
+    place = [-1] * layout.n
+    j = 0
+    for item in items:
+        place[item[0]] = j
+        j += 1
     overloaded = [p for p in range(3) if caps[layout.root_phase[p]] < 0]
 
-    alloc, modes = share(layout, caps, items, cfg.phase_up_margin_da)
+    alloc, modes = share(layout, caps, items, cfg.phase_up_margin_da, place)
 
     paused = []
     one_phase = []
     phases = layout.phases
-    place = [-1] * layout.n
-    for j, item in enumerate(items):
+    for item, a, mode in zip(items, alloc, modes):
+        i = item[0]
         key = item[5]
         memo = item[6]
-        mode = modes[j]
-        a = alloc[j]
-        i = item[0]
-        place[i] = j
         if mode is None:
             mode = memo.mode if memo is not None else FULL
             paused.append(key)
@@ -223,13 +227,14 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     return Allocation(limits, changed, targets, status, new_state)
 
 
-def share(layout, caps, items, extra_da=None):
+def share(layout, caps, items, extra_da=None, ij=None):
     """The rule proper. ``items`` are ``[i, min_da, demand_da, priority, options, ...]``
     in admission order with priorities descending; ``options`` are the phase modes
     to try as ``(mode, extra_da)``; ``extra_da`` is the largest of those extras
     (found in ``items`` when not given). ``caps`` is what every constraint can
     still carry; it is used up in place, except the root's when the root cannot
-    bind (then it is left out: Layout.paths_for). Returns (allocation per item,
+    bind (then it is left out: Layout.paths_for). ``ij``, when given, is each
+    connector's place in ``items`` (-1: none). Returns (allocation per item,
     0 when paused; mode per item, None when paused).
     """
     if extra_da is None:
@@ -244,20 +249,25 @@ def share(layout, caps, items, extra_da=None):
     modes = [None] * count
     st = [0] * count
     by = [-1] * count     # the constraint that stopped each session, -1: its demand
-    ij = [-1] * layout.n
-    for j in range(count):
-        ij[items[j][0]] = j
+    if ij is None:
+        ij = [-1] * layout.n
+        for j in range(count):
+            ij[items[j][0]] = j
+    his = [item[2] for item in items]
+    los = [item[1] for item in items]
+    hi_of = _getter(his)
+    alloc_of = _getter(alloc)
     start = 0
     while start < count:
         prio = items[start][3]
         end = start
         while end < count and items[end][3] == prio:
             end += 1
-        _stage(layout.members, paths, exact, caps, items, start, end, alloc, modes, st, by, ij)
+        _stage(layout.members, paths, exact, caps, items, start, end, alloc, modes, st, by, ij, his, los, hi_of)
         # Top up before the next priority, so a lower one never takes a rest a
         # higher one could still use; lowest allocation first (max-min fairness).
-        which = _below_demand(caps, items, start, end, alloc, modes, by)
-        which.sort(key=lambda j: alloc[j])
+        which = _below_demand(caps, his, start, end, alloc, modes, by)
+        which.sort(key=alloc_of)
         given = _top_up(paths, exact, caps, items, which, alloc, modes, 1)
         # Limits only fill up, so only those that got a deciamp can take more.
         _top_up(paths, exact, caps, items, given, alloc, modes, _INF)
@@ -265,13 +275,17 @@ def share(layout, caps, items, extra_da=None):
     return alloc, modes
 
 
-def _stage(members, paths, exact, caps, items, start, end, alloc, modes, st, by, ij):
+def _getter(seq):
+    # A sort key in C where the interpreter has one (MicroPython lists lack __getitem__).
+    try:
+        return seq.__getitem__
+    except AttributeError:
+        return lambda j: seq[j]
+
+
+def _stage(members, paths, exact, caps, items, start, end, alloc, modes, st, by, ij, his, los, hi_of):
     R = list(caps)
-    rate = [0] * len(caps)
-    lo0 = _INF
-    for j in range(start, end):
-        if items[j][1] < lo0:
-            lo0 = items[j][1]
+    lo0 = min(los[start:end])
     admitted = []
     waits = []
     simple = not exact
@@ -290,10 +304,8 @@ def _stage(members, paths, exact, caps, items, start, end, alloc, modes, st, by,
                         if k2 == k:
                             break
                         caps[k2] += lo
-                        rate[k2] -= 1
                     break
                 caps[k] = c - lo
-                rate[k] += 1
             else:
                 modes[j] = FULL
                 admitted.append(j)
@@ -318,11 +330,9 @@ def _stage(members, paths, exact, caps, items, start, end, alloc, modes, st, by,
                             if k2 == k:
                                 break
                             caps[k2] += lo
-                            rate[k2] -= 1
                         got = 0
                         break
                     caps[k] = c - lo
-                    rate[k] += 1
                 if got:
                     break
                 continue
@@ -347,7 +357,6 @@ def _stage(members, paths, exact, caps, items, start, end, alloc, modes, st, by,
             st[j] = _ACTIVE
             for k in path:
                 caps[k] -= lo
-                rate[k] += 1
         else:
             waits.append(j)
             for k in path:
@@ -355,21 +364,33 @@ def _stage(members, paths, exact, caps, items, start, end, alloc, modes, st, by,
                 R[k] -= lo
     if not admitted:
         return
+    # Every active session took lo0 from each constraint it passes (once per time it
+    # passes), a waiting one as much from R too: so the count of active sessions
+    # through k is what caps lost against R, in lo0 steps.
+    if lo0 > 0:
+        rate = [(r - c) // lo0 for r, c in zip(R, caps)]
+    else:
+        rate = [0] * len(caps)
+        for j in admitted:
+            if st[j] == _ACTIVE:
+                for k in paths[items[j][0]][modes[j]]:
+                    rate[k] += 1
     heap = [(R[k] // r, k) for k, r in enumerate(rate) if r]
     heapq.heapify(heap)
-    by_hi = sorted(admitted, key=lambda j: items[j][2])
+    admitted.sort(key=hi_of)
     waits.sort(key=lambda j: items[j][1])
-    _rise(members, paths, exact, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij)
+    _rise(members, paths, exact, items, R, rate, heap, admitted, waits, alloc, modes, st, by, ij, his)
     caps[:] = R
 
 
-def _rise(members, paths, exact, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij):
+def _rise(members, paths, exact, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij, his_all):
     """Raise the level until every admitted session has stopped."""
     pc = 0
     pw = 0
     n_hi = len(by_hi)
     n_w = len(waits)
-    his = [items[j][2] for j in by_hi] + [_INF]
+    his = [his_all[j] for j in by_hi]
+    his.append(_INF)
     los = [items[j][1] for j in waits] + [_INF]
     heappush = heapq.heappush
     heappop = heapq.heappop
@@ -421,15 +442,28 @@ def _rise(members, paths, exact, items, R, rate, heap, by_hi, waits, alloc, mode
                     j = ij[i]
                     if j >= 0 and st[j] == _ACTIVE and modes[j] == mode:
                         by[j] = k
+                        path = paths[i][mode]
+                        level = nb
                         if rest > 0:
-                            _stop(paths[i][mode], j, nb, k, items[j][2], R, rate, alloc, st, exact)
-                            rest = R[k] - rate[k] * nb
-                            continue
-                        alloc[j] = nb
+                            if exact:
+                                _stop(path, j, nb, k, his_all[j], R, rate, alloc, st, exact)
+                                rest = R[k] - rate[k] * nb
+                                continue
+                            if his_all[j] > nb:
+                                # _stop, inlined for the common case (each constraint
+                                # once on the path): one deciamp of the rest if it fits.
+                                for k2 in path:
+                                    if R[k2] <= rate[k2] * nb:
+                                        break
+                                else:
+                                    level = nb + 1
+                        alloc[j] = level
                         st[j] = _DONE
-                        for k2 in paths[i][mode]:
-                            R[k2] -= nb
+                        for k2 in path:
+                            R[k2] -= level
                             rate[k2] -= 1
+                        if level != nb:
+                            rest = R[k] - rate[k] * nb
 
 
 def _stop(path, j, level, k, hi, R, rate, alloc, st, exact):
@@ -491,11 +525,11 @@ def _reserve(caps, path, need):
     return False
 
 
-def _below_demand(caps, items, start, end, alloc, modes, by):
+def _below_demand(caps, his, start, end, alloc, modes, by):
     """Admitted sessions below their demand whose stopping limit has room again."""
     out = []
     for j in range(start, end):
-        if modes[j] is None or alloc[j] >= items[j][2]:
+        if alloc[j] >= his[j] or modes[j] is None:
             continue
         k = by[j]
         if k >= 0 and caps[k] <= 0:
