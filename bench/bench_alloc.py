@@ -55,9 +55,9 @@ def _rule_only(impl: str, n: int, runs: int) -> list[dict]:
     captured = {}
     real_share = allocation.share
 
-    def spy(layout, caps, items, extra_da=None):
+    def spy(layout, caps, items, extra_da=None, ij=None):
         captured["args"] = (layout, list(caps), [list(i) for i in items], extra_da)
-        return real_share(layout, caps, items, extra_da)
+        return real_share(layout, caps, items, extra_da, ij)
 
     tree, sessions = site(n)
     cfg = AllocConfig(rotate_after_s=600)
