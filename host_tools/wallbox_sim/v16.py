@@ -1,7 +1,6 @@
 """OCPP 1.6 face of a simulated wallbox (the `ocpp` library's charge-point side)."""
 from __future__ import annotations
 
-import itertools
 import logging
 
 from ocpp.routing import after, on
@@ -10,8 +9,8 @@ from ocpp.v16 import ChargePoint, call, call_result
 from .clock import iso
 from .local_list import ListError, entry_from_info
 from .model import Record
+from .point_base import SimPoint
 from .profiles import PURPOSES_16, ProfileError, parse_v16
-from .station import Station
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +36,8 @@ def sampled_values(data: dict, context: str, wanted: str) -> list[dict]:
     return out
 
 
-class Point16(ChargePoint):
+class Point16(SimPoint, ChargePoint):
     """Handlers of the messages a 1.6 Central System sends, and the calls we make."""
-
-    def __init__(self, station: Station, connection, response_timeout: float = 30,
-                 validate: bool = True) -> None:
-        super().__init__(station.id, connection, response_timeout=response_timeout)
-        self.station = station
-        self.validate = validate
-        # Message ids only need to be unique per connection; a counter spares the
-        # os.urandom call of uuid4 on every message (noticeable with 500 stations).
-        self._unique_id_generator = itertools.count(1).__next__
-        if not validate:
-            for handlers in self.route_map.values():
-                handlers["_skip_schema_validation"] = True
-
-    async def _call(self, payload):
-        """A call that raises on a CallError; schema checks unless the fleet is lean."""
-        return await self.call(payload, suppress=False, skip_schema_validation=not self.validate)
 
     # -- calls to the server -------------------------------------------------
     async def send_boot(self, reason: str = "PowerUp") -> tuple[str, int]:

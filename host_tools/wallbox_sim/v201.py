@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import itertools
 import logging
 
 from ocpp.routing import after, on
@@ -12,8 +11,8 @@ from . import config as cfg
 from .clock import iso
 from .local_list import ListError, entry_from_info
 from .model import Record
+from .point_base import SimPoint
 from .profiles import PURPOSES_201, ProfileError, parse_v201
-from .station import Station
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +44,7 @@ def id_token(tag: str, remote: bool = False) -> dict:
     return {"id_token": tag, "type": "Central" if remote else "ISO14443"}
 
 
-class Point201(ChargePoint):
-    def __init__(self, station: Station, connection, response_timeout: float = 30,
-                 validate: bool = True) -> None:
-        super().__init__(station.id, connection, response_timeout=response_timeout)
-        self.station = station
-        self.validate = validate
-        # Message ids only need to be unique per connection; a counter spares the
-        # os.urandom call of uuid4 on every message (noticeable with 500 stations).
-        self._unique_id_generator = itertools.count(1).__next__
-        if not validate:
-            for handlers in self.route_map.values():
-                handlers["_skip_schema_validation"] = True
-
-    async def _call(self, payload):
-        """A call that raises on a CallError; schema checks unless the fleet is lean."""
-        return await self.call(payload, suppress=False, skip_schema_validation=not self.validate)
-
+class Point201(SimPoint, ChargePoint):
     # -- calls to the server -------------------------------------------------
     async def send_boot(self, reason: str = "PowerUp") -> tuple[str, int]:
         spec = self.station.spec
