@@ -110,22 +110,8 @@ def validate_active_on(a, field, site):
     need_dict(a, field)
     no_unknown_keys(a, field, _ACTIVE_KEYS)
     on_site = need_bool(a.get("site", False), field + ".site")
-    cgroups = []
-    for i, cg in enumerate(need_list(a.get("charging_groups", []), field + ".charging_groups")):
-        f = "%s.charging_groups[%d]" % (field, i)
-        if not isinstance(cg, str) or site.charging_group(cg) is None:
-            raise ValidationError(f, cg, "unknown charging group")
-        if cg in cgroups:
-            raise ValidationError(f, cg, "listed twice")
-        cgroups.append(cg)
-    stations = []
-    for i, sid in enumerate(need_list(a.get("stations", []), field + ".stations")):
-        f = "%s.stations[%d]" % (field, i)
-        if not isinstance(sid, str) or site.station(sid) is None:
-            raise ValidationError(f, sid, "unknown station")
-        if sid in stations:
-            raise ValidationError(f, sid, "listed twice")
-        stations.append(sid)
+    cgroups = _known_ids(a, "charging_groups", field, site.charging_group, "unknown charging group")
+    stations = _known_ids(a, "stations", field, site.station, "unknown station")
     conns = []
     for i, pair in enumerate(need_list(a.get("connectors", []), field + ".connectors")):
         f = "%s.connectors[%d]" % (field, i)
@@ -200,3 +186,16 @@ def check_one_eroaming(groups, field):
             if found is not None:
                 raise ValidationError(field, gid, "a site has at most one active eRoaming group (already %s)" % found)
             found = gid
+
+
+def _known_ids(a, key, field, lookup, unknown):
+    """The ids listed under ``a[key]``: each one known to ``lookup``, none twice."""
+    out = []
+    for i, ident in enumerate(need_list(a.get(key, []), field + "." + key)):
+        f = "%s.%s[%d]" % (field, key, i)
+        if not isinstance(ident, str) or lookup(ident) is None:
+            raise ValidationError(f, ident, unknown)
+        if ident in out:
+            raise ValidationError(f, ident, "listed twice")
+        out.append(ident)
+    return out
