@@ -87,19 +87,24 @@ def read_sessions(sessions, layout, now_s, notes):
 
 
 def read_live(sessions, layout, now_s, notes):
-    """Sessions known to the layout, one per connector; the rest are reported.
+    """Sessions known to the layout, one per connector, as a list of rows."""
+    return list(iter_live(sessions, layout, now_s, notes))
+
+
+def iter_live(sessions, layout, now_s, notes):
+    """Sessions known to the layout, one per connector, row by row; the rest are
+    reported. The allocation takes the rows one at a time, so a cycle never holds
+    a thousand of them at once (fewer garbage-collector passes).
 
     The common case (every field well-formed) takes the short path; any odd
     field goes through the checks below, which name it.
     """
-    out = []
     seen = [-1] * layout.n    # per connector: the list position of its session
     if not isinstance(sessions, (list, tuple)):
         notes.append(str(ValidationError("sessions", sessions, "must be a list")))
-        return out
+        return
     index = layout.index
     get_index = index.get
-    append = out.append
     latest_s = now_s + _FUTURE_SLACK_S
     n = -1
     for s in sessions:
@@ -144,8 +149,7 @@ def read_live(sessions, layout, now_s, notes):
         if at is not None and ((type(at) is not int and (type(at) is not float or at != at))
                                or at > latest_s):
             at = _drawn_at(s, n, now_s, notes)
-        append((i, key, get("session_id"), prio, started, drawn, ctl, at))
-    return out
+        yield i, key, get("session_id"), prio, started, drawn, ctl, at
 
 
 def _refuse_key(key, n, first, notes):

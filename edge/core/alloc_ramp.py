@@ -36,24 +36,13 @@ def ramp(target_da, phases, prev, min_da, now_s, cfg):
     return new, Sent(new, phases, now_s)
 
 
-NOT_LOOKED_UP = object()
-
-
 def ramp_all(layout, by_index, state, now_s, cfg, prev_by_index=None):
-    """Ramp every connector of the layout (``by_index[i]``: its (target, phases), None
-    when idle: 0). ``prev_by_index[i]``, when given, is what state.sent holds for
-    connector i, or NOT_LOOKED_UP. Returns (limits, changed, sent records) keyed by
-    connector."""
+    """Ramp every connector of the layout (``by_index[i]``: its (target, phases)).
+    ``prev_by_index[i]``, when given, is what state.sent holds for connector i.
+    Returns (limits, changed, sent records) keyed by connector."""
     keys = layout.keys
-    if None in by_index:
-        phases = layout.phases
-        by_index = [t if t is not None else (0, phases[i]) for i, t in enumerate(by_index)]
     if prev_by_index is None:
-        get_old = state.sent.get
-        prev_by_index = [get_old(key) for key in keys]
-    elif NOT_LOOKED_UP in prev_by_index:
-        get_old = state.sent.get
-        prev_by_index = [get_old(keys[i]) if p is NOT_LOOKED_UP else p for i, p in enumerate(prev_by_index)]
+        prev_by_index = list(map(state.sent.get, keys))
     # Most connectors keep what they were sent: build both dicts whole, then fix the
     # few that ramp.
     limits = dict(zip(keys, by_index))

@@ -37,16 +37,18 @@ class Sent:
 
 class AllocState:
     def __init__(self, sessions=None, sent=None, mode=NORMAL, reason=None, mode_since_s=None,
-                 order=None):
+                 hint=None):
         self.sessions = sessions if sessions is not None else {}   # key -> SessionMemo
         self.sent = sent if sent is not None else {}               # key -> Sent
         self.mode = mode
         self.reason = reason
         self.mode_since_s = mode_since_s
-        # Only a hint for speed: per connector number, its place in the last cycle's
-        # order (-1: none), and how many places there were. The order changes little
-        # from cycle to cycle, and sorting what is nearly sorted is cheap.
-        self.order = order
+        # Only a hint for speed, never needed for the result: (layout, the last
+        # order as connector numbers, each connector's sort key, which connectors
+        # were in that order, each connector's target pair). The order changes
+        # little from cycle to cycle: it is only sorted again when a sort key or the
+        # set of sessions changed, and then it is nearly sorted, which is cheap.
+        self.hint = hint
 
     def sent_limit(self, key):
         s = self.sent.get(key)

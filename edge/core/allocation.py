@@ -48,8 +48,8 @@ import heapq
 
 from edge.core.alloc_capacity import assumed_draw, capacities, demand, stale_draw
 from edge.core.alloc_config import AllocConfig
-from edge.core.alloc_inputs import read_live, read_meter, read_site_limit
-from edge.core.alloc_ramp import NOT_LOOKED_UP, ramp_all
+from edge.core.alloc_inputs import iter_live, read_meter, read_site_limit
+from edge.core.alloc_ramp import ramp_all
 from edge.core.alloc_state import (
     FAILSAFE, NORMAL, AllocState, next_memo, order_key, phase_options,
 )
@@ -90,36 +90,44 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
         state = AllocState()
     notes = []
     grid_da, reason = read_meter(meter, now_s, cfg.meter_max_age_s)
-    live = read_live(sessions, layout, now_s, notes)
-    ext_da = read_site_limit(site_limit, now_s, notes)
 
     # One pass over the sessions: what the EVs draw (for the capacity), what each
     # wants, and where it stands in the order. This loop and the one after share()
-    # run for every session every cycle: they are written for speed.
+    # run for every session every cycle: they are written for speed. What a session
+    # needs is kept in columns by connector number, not in an object per session:
+    # fewer objects made per cycle means fewer garbage-collector passes.
+    n = layout.n
+    keys = layout.keys
+    prev_sent = list(map(state.sent.get, keys))
+    hint = state.hint
+    if hint is None or hint[0] is not layout:
+        hint = (layout, [], [None] * n, bytearray(n), [None] * n)
+    _, last_order, last_sort, in_last, last_targets = hint
+    sort_key = list(last_sort)    # per connector: its place in the order, as a sort key
+    dirty = False
+    fresh = []
+    present = bytearray(n)    # connectors with a session we control
+    count = 0
+    hi = list(layout.max_da)
+    prio_of = [0] * n
+    options_of = [_FULL_ONLY] * n
+    memo_of = [None] * n
+    sid_of = [None] * n
+    by_index = list(layout.idle)
     targets = {}
-    by_index = [None] * layout.n    # the targets again, by connector number, for ramping
-    prev_by_index = [NOT_LOOKED_UP] * layout.n     # state.sent by connector number
     new_memos = {}
-    # Sessions go to their place of the last cycle first (sorted almost for free), new
-    # ones after them; the sort below decides.
-    order = state.order
-    if order is None or len(order[0]) != layout.n:
-        order = ([-1] * layout.n, 0)
-    last_place = order[0]
-    placed = [None] * order[1]
-    keyed = []
     fixed = []
     ev = [0, 0, 0]
     e0 = e1 = e2 = 0
     rotate = cfg.rotate_after_s
     get_memo = state.sessions.get
-    get_sent = state.sent.get
     max_da = layout.max_da
-    min_da = layout.min_da
     switch = layout.switch
+    specs = layout.specs
     holdoff = cfg.raise_holdoff_s
-    for i, key, sid, prio, started, drawn, controllable, drawn_at in live:
-        rec = prev_by_index[i] = get_sent(key)
+    for i, _, sid, prio, started, drawn, controllable, drawn_at in iter_live(sessions, layout, now_s, notes):
+        rec = prev_sent[i]
+        key = keys[i]
         # Freshness of samples: alloc_capacity, "Samples and limit changes".
         if drawn is not None:
             if rec is None or drawn_at is None or drawn_at >= rec.changed_s + holdoff:
@@ -144,133 +152,138 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
             targets[key] = by_index[i] = (max_da[i], layout.phases[i])
             new_memos[key] = next_memo(memo, sid, FULL, True, now_s)
             continue
-        hi = max_da[i]
         if memo is None:
-            keyed.append((-prio, 3, started, started, key, [i, min_da[i], hi, prio,
-                          phase_options(layout.specs[i], None, now_s, cfg) if switch[i] else _FULL_ONLY,
-                          key, None, sid]))
-            continue
-        place = last_place[i]
-        # A sample from before the car could follow its last raise would make it
-        # look like it leaves current unused: not used for its demand.
-        if drawn is not None and memo.run_since_s is not None and rec is not None and rec.limit_da \
-                and (drawn_at is None or drawn_at >= rec.raised_s + holdoff):
-            hi = demand(layout, i, drawn, memo, rec, now_s, cfg)
-        run = memo.run_since_s
-        if run is not None and (not rotate or now_s - run < rotate):
-            cls = 0     # charging, not yet due to yield (alloc_state.order_key)
-            rank = started
+            place = (-prio, 3, started, started, key)
+            if switch[i]:
+                options_of[i] = phase_options(specs[i], None, now_s, cfg)
         else:
-            cls, rank = order_key(memo, started, now_s, rotate)
-        entry = (-prio, cls, rank, started, key, [i, min_da[i], hi, prio,
-                 phase_options(layout.specs[i], memo, now_s, cfg) if switch[i] else _FULL_ONLY,
-                 key, memo, sid])
-        if place >= 0:
-            placed[place] = entry
-        else:
-            keyed.append(entry)
+            # A sample from before the car could follow its last raise would make it
+            # look like it leaves current unused: not used for its demand.
+            if drawn is not None and memo.run_since_s is not None and rec is not None and rec.limit_da \
+                    and (drawn_at is None or drawn_at >= rec.raised_s + holdoff):
+                hi[i] = demand(layout, i, drawn, memo, rec, now_s, cfg)
+            run = memo.run_since_s
+            if run is not None and (not rotate or now_s - run < rotate):
+                # Charging, not yet due to yield (alloc_state.order_key).
+                place = (-prio, 0, started, started, key)
+            else:
+                cls, rank = order_key(memo, started, now_s, rotate)
+                place = (-prio, cls, rank, started, key)
+            if switch[i]:
+                options_of[i] = phase_options(specs[i], memo, now_s, cfg)
+        if place != sort_key[i]:
+            sort_key[i] = place
+            dirty = True
+        prio_of[i] = prio
+        memo_of[i] = memo
+        sid_of[i] = sid
+        present[i] = 1
+        count += 1
+        if not in_last[i]:
+            fresh.append(i)
     ev[0] += e0
     ev[1] += e1
     ev[2] += e2
+    ext_da = read_site_limit(site_limit, now_s, notes)
     caps = capacities(layout, ev, grid_da, ext_da, cfg)
     # Wallboxes that ignore our profiles take their maximum on their path.
     paths = layout.path
     for i in fixed:
-        hi = max_da[i]
+        m = max_da[i]
         for k in paths[i][FULL]:
-            caps[k] -= hi
-    keyed = [e for e in placed if e is not None] + keyed
-    keyed.sort()
-    items = [t[5] for t in keyed]
-    # Freed now rather than at the end: fewer live containers, fewer garbage
-    # collector passes during the cycle.
-    live = placed = keyed = None
-    place = [-1] * layout.n
-    j = 0
-    for item in items:
-        place[item[0]] = j
-        j += 1
+            caps[k] -= m
+    if dirty or fresh or count != len(last_order):
+        # Last cycle's order, less the sessions that left, plus the new ones: nearly
+        # sorted, so sorting it again is cheap. Otherwise it is kept as it is.
+        order = [i for i in last_order if present[i]]
+        order.extend(fresh)
+        order.sort(key=_getter(sort_key))
+    else:
+        order = last_order
     overloaded = [p for p in range(3) if caps[layout.root_phase[p]] < 0]
 
-    alloc, modes = share(layout, caps, items, cfg.phase_up_margin_da, place)
+    alloc, modes = share(layout, caps, order, layout.min_da, hi, prio_of, options_of, cfg.phase_up_margin_da)
 
     paused = []
     one_phase = []
     phases = layout.phases
-    for item, a, mode in zip(items, alloc, modes):
-        i = item[0]
-        key = item[5]
-        memo = item[6]
+    for i in order:
+        key = keys[i]
+        memo = memo_of[i]
+        mode = modes[i]
         if mode is None:
+            a = 0
             mode = memo.mode if memo is not None else FULL
             paused.append(key)
-            targets[key] = by_index[i] = (0, 1 if mode == ONE else phases[i])
+            ph = 1 if mode == ONE else phases[i]
             if memo is None or memo.mode != mode or memo.run_since_s is not None:
-                memo = next_memo(memo, item[7], mode, False, now_s)
+                memo = next_memo(memo, sid_of[i], mode, False, now_s)
         else:
+            a = alloc[i]
             if mode == ONE:
                 one_phase.append(key)
-                targets[key] = by_index[i] = (a, 1)
+                ph = 1
             else:
-                targets[key] = by_index[i] = (a, phases[i])
+                ph = phases[i]
             if memo is None or memo.mode != mode or (memo.run_since_s is not None) != (a > 0):
-                memo = next_memo(memo, item[7], mode, a > 0, now_s)
+                memo = next_memo(memo, sid_of[i], mode, a > 0, now_s)
+        # Last cycle's pair when it is the same: most are, and then nothing is made.
+        t = last_targets[i]
+        if t is None or t[0] != a or t[1] != ph:
+            t = (a, ph)
+        targets[key] = by_index[i] = t
         new_memos[key] = memo
 
-    limits, changed, sent = ramp_all(layout, by_index, state, now_s, cfg, prev_by_index)
+    limits, changed, sent = ramp_all(layout, by_index, state, now_s, cfg, prev_sent)
     mode = NORMAL if reason is None else FAILSAFE
     since = state.mode_since_s if mode == state.mode and state.mode_since_s is not None else now_s
-    new_state = AllocState(new_memos, sent, mode, reason, since, (place, len(items)))
+    new_state = AllocState(new_memos, sent, mode, reason, since,
+                           (layout, order, sort_key, present, by_index))
     status = {"mode": mode, "reason": reason, "since_s": since, "paused": paused,
               "one_phase": one_phase, "overloaded": overloaded, "site_limit_da": ext_da,
               "notes": notes}
     return Allocation(limits, changed, targets, status, new_state)
 
 
-def share(layout, caps, items, extra_da=None, ij=None):
-    """The rule proper. ``items`` are ``[i, min_da, demand_da, priority, options, ...]``
-    in admission order with priorities descending; ``options`` are the phase modes
-    to try as ``(mode, extra_da)``; ``extra_da`` is the largest of those extras
-    (found in ``items`` when not given). ``caps`` is what every constraint can
-    still carry; it is used up in place, except the root's when the root cannot
-    bind (then it is left out: Layout.paths_for). ``ij``, when given, is each
-    connector's place in ``items`` (-1: none). Returns (allocation per item,
-    0 when paused; mode per item, None when paused).
+def share(layout, caps, order, lo, hi, prio, options, extra_da=None):
+    """The rule proper, on columns by connector number. ``order`` is the connectors
+    with a session, in admission order with priorities (``prio[i]``) descending;
+    ``lo[i]`` and ``hi[i]`` are a session's minimum and demand, ``options[i]`` the
+    phase modes to try as ``(mode, extra_da)``; ``extra_da`` is the largest of those
+    extras (found in ``options`` when not given). ``caps`` is what every constraint
+    can still carry; it is used up in place, except the root's when the root cannot
+    bind (then it is left out: Layout.paths_for). Returns (allocation per connector,
+    0 when paused or idle; mode per connector, None when paused or idle).
     """
     if extra_da is None:
         extra_da = 0
-        for item in items:
-            for _, extra in item[4]:
+        for i in order:
+            for _, extra in options[i]:
                 if extra > extra_da:
                     extra_da = extra
     paths, exact = layout.paths_for(caps, extra_da)
-    count = len(items)
-    alloc = [0] * count
-    modes = [None] * count
-    st = [0] * count
-    by = [-1] * count     # the constraint that stopped each session, -1: its demand
-    if ij is None:
-        ij = [-1] * layout.n
-        for j in range(count):
-            ij[items[j][0]] = j
-    his = [item[2] for item in items]
-    los = [item[1] for item in items]
-    hi_of = _getter(his)
+    n = layout.n
+    count = len(order)
+    alloc = [0] * n
+    modes = [None] * n
+    st = [0] * n
+    by = [-1] * n     # the constraint that stopped each session, -1: its demand
     alloc_of = _getter(alloc)
     start = 0
     while start < count:
-        prio = items[start][3]
+        p = prio[order[start]]
         end = start
-        while end < count and items[end][3] == prio:
+        while end < count and prio[order[end]] == p:
             end += 1
-        _stage(layout.members, paths, exact, caps, items, start, end, alloc, modes, st, by, ij, his, los, hi_of)
+        stage = order if start == 0 and end == count else order[start:end]
+        _stage(layout.members, paths, exact, caps, stage, lo, hi, options, alloc, modes, st, by)
         # Top up before the next priority, so a lower one never takes a rest a
         # higher one could still use; lowest allocation first (max-min fairness).
-        which = _below_demand(caps, his, start, end, alloc, modes, by)
+        which = _below_demand(caps, stage, hi, alloc, modes, by)
         which.sort(key=alloc_of)
-        given = _top_up(paths, exact, caps, items, which, alloc, modes, 1)
+        given = _top_up(paths, exact, caps, which, hi, alloc, modes, 1)
         # Limits only fill up, so only those that got a deciamp can take more.
-        _top_up(paths, exact, caps, items, given, alloc, modes, _INF)
+        _top_up(paths, exact, caps, given, hi, alloc, modes, _INF)
         start = end
     return alloc, modes
 
@@ -283,56 +296,54 @@ def _getter(seq):
         return lambda j: seq[j]
 
 
-def _stage(members, paths, exact, caps, items, start, end, alloc, modes, st, by, ij, his, los, hi_of):
+def _stage(members, paths, exact, caps, stage, lo, hi, options, alloc, modes, st, by):
     R = list(caps)
-    lo0 = min(los[start:end])
+    lo0 = min(map(_getter(lo), stage))
     admitted = []
     waits = []
     simple = not exact
-    for j in range(start, end):
-        item = items[j]
-        lo = item[1]
-        options = item[4]
-        if options is _FULL_ONLY and lo == lo0 and simple:
+    for i in stage:
+        low = lo[i]
+        opts = options[i]
+        if opts is _FULL_ONLY and low == lo0 and simple:
             # The common case: all phases, the stage's lowest minimum, each constraint
             # once on the path. Check and take in one pass, undone if it does not fit.
-            path = paths[item[0]][FULL]
+            path = paths[i][FULL]
             for k in path:
                 c = caps[k]
-                if c < lo:
+                if c < low:
                     for k2 in path:
                         if k2 == k:
                             break
-                        caps[k2] += lo
+                        caps[k2] += low
                     break
-                caps[k] = c - lo
+                caps[k] = c - low
             else:
-                modes[j] = FULL
-                admitted.append(j)
-                st[j] = _ACTIVE
+                modes[i] = FULL
+                admitted.append(i)
+                st[i] = _ACTIVE
             continue
-        i = item[0]
-        fast = lo == lo0 and simple
+        fast = low == lo0 and simple
         got = 0     # 1: fits, 2: fits and already taken from caps
-        for mode, extra in options:
+        for mode, extra in opts:
             path = paths[i][mode]
-            need = lo + extra
-            if need == 0 and len(options) > 1:
+            need = low + extra
+            if need == 0 and len(opts) > 1:
                 need = 1    # a mode that leaves 0 A does not "fit" when another may not
-            if fast and need == lo:
+            if fast and need == low:
                 # The common case: check and take in one pass, undone if it does not
                 # fit (a path names each constraint once here).
                 got = 2
                 for k in path:
                     c = caps[k]
-                    if c < lo:
+                    if c < low:
                         for k2 in path:
                             if k2 == k:
                                 break
-                            caps[k2] += lo
+                            caps[k2] += low
                         got = 0
                         break
-                    caps[k] = c - lo
+                    caps[k] = c - low
                 if got:
                     break
                 continue
@@ -349,19 +360,19 @@ def _stage(members, paths, exact, caps, items, start, end, alloc, modes, st, by,
                 break
         if not got:
             continue
-        modes[j] = mode
-        admitted.append(j)
+        modes[i] = mode
+        admitted.append(i)
         if got == 2:
-            st[j] = _ACTIVE
-        elif lo == lo0:
-            st[j] = _ACTIVE
+            st[i] = _ACTIVE
+        elif low == lo0:
+            st[i] = _ACTIVE
             for k in path:
-                caps[k] -= lo
+                caps[k] -= low
         else:
-            waits.append(j)
+            waits.append(i)
             for k in path:
-                caps[k] -= lo
-                R[k] -= lo
+                caps[k] -= low
+                R[k] -= low
     if not admitted:
         return
     # Every active session took lo0 from each constraint it passes (once per time it
@@ -371,27 +382,30 @@ def _stage(members, paths, exact, caps, items, start, end, alloc, modes, st, by,
         rate = [(r - c) // lo0 for r, c in zip(R, caps)]
     else:
         rate = [0] * len(caps)
-        for j in admitted:
-            if st[j] == _ACTIVE:
-                for k in paths[items[j][0]][modes[j]]:
+        for i in admitted:
+            if st[i] == _ACTIVE:
+                for k in paths[i][modes[i]]:
                     rate[k] += 1
-    heap = [(R[k] // r, k) for k, r in enumerate(rate) if r]
+    # Heap entries are fill level * m + constraint, one int each: ordered as the
+    # pairs would be, without an object per entry.
+    m = len(caps)
+    heap = [R[k] // r * m + k for k, r in enumerate(rate) if r]
     heapq.heapify(heap)
-    admitted.sort(key=hi_of)
-    waits.sort(key=lambda j: items[j][1])
-    _rise(members, paths, exact, items, R, rate, heap, admitted, waits, alloc, modes, st, by, ij, his)
+    admitted.sort(key=_getter(hi))
+    waits.sort(key=_getter(lo))
+    _rise(members, paths, exact, R, rate, heap, m, admitted, waits, lo, hi, alloc, modes, st, by)
     caps[:] = R
 
 
-def _rise(members, paths, exact, items, R, rate, heap, by_hi, waits, alloc, modes, st, by, ij, his_all):
+def _rise(members, paths, exact, R, rate, heap, m, by_hi, waits, lo, hi, alloc, modes, st, by):
     """Raise the level until every admitted session has stopped."""
     pc = 0
     pw = 0
     n_hi = len(by_hi)
-    n_w = len(waits)
-    his = [his_all[j] for j in by_hi]
+    his = [hi[i] for i in by_hi]
     his.append(_INF)
-    los = [items[j][1] for j in waits] + [_INF]
+    los = [lo[i] for i in waits]
+    los.append(_INF)
     heappush = heapq.heappush
     heappop = heapq.heappop
     while True:
@@ -403,53 +417,53 @@ def _rise(members, paths, exact, items, R, rate, heap, by_hi, waits, alloc, mode
             return
         nb = _INF
         while heap:
-            lk, k = heap[0]
+            e = heap[0]
+            k = e % m
             r = rate[k]
             if r == 0:
                 heappop(heap)
                 continue
             t = R[k] // r
-            if t != lk:
+            if t * m + k != e:
                 heappop(heap)
-                heappush(heap, (t, k))
+                heappush(heap, t * m + k)
                 continue
-            nb = lk
+            nb = t
             break
         if nj <= ncap and nj <= nb:
             # A session with a higher minimum joins the rising level.
-            j = waits[pw]
+            i = waits[pw]
             pw += 1
-            lo = items[j][1]
-            st[j] = _ACTIVE
-            for k in paths[items[j][0]][modes[j]]:
-                R[k] += lo
+            low = lo[i]
+            st[i] = _ACTIVE
+            for k in paths[i][modes[i]]:
+                R[k] += low
                 rate[k] += 1
-                heappush(heap, (R[k] // rate[k], k))
+                heappush(heap, R[k] // rate[k] * m + k)
         elif ncap <= nb:
-            j = by_hi[pc]
+            i = by_hi[pc]
             pc += 1
-            alloc[j] = ncap
-            st[j] = _DONE
-            for k in paths[items[j][0]][modes[j]]:
+            alloc[i] = ncap
+            st[i] = _DONE
+            for k in paths[i][modes[i]]:
                 R[k] -= ncap
                 rate[k] -= 1
         else:
             # Constraint k is full at level nb: every session rising through it stops.
-            k = heap[0][1]
+            k = heap[0] % m
             rest = R[k] - rate[k] * nb
             for mode in (FULL, ONE):
                 for i in members[k][mode]:
-                    j = ij[i]
-                    if j >= 0 and st[j] == _ACTIVE and modes[j] == mode:
-                        by[j] = k
+                    if st[i] == _ACTIVE and modes[i] == mode:
+                        by[i] = k
                         path = paths[i][mode]
                         level = nb
                         if rest > 0:
                             if exact:
-                                _stop(path, j, nb, k, his_all[j], R, rate, alloc, st, exact)
+                                _stop(path, i, nb, k, hi[i], R, rate, alloc, st, exact)
                                 rest = R[k] - rate[k] * nb
                                 continue
-                            if his_all[j] > nb:
+                            if hi[i] > nb:
                                 # _stop, inlined for the common case (each constraint
                                 # once on the path): one deciamp of the rest if it fits.
                                 for k2 in path:
@@ -457,8 +471,8 @@ def _rise(members, paths, exact, items, R, rate, heap, by_hi, waits, alloc, mode
                                         break
                                 else:
                                     level = nb + 1
-                        alloc[j] = level
-                        st[j] = _DONE
+                        alloc[i] = level
+                        st[i] = _DONE
                         for k2 in path:
                             R[k2] -= level
                             rate[k2] -= 1
@@ -466,8 +480,8 @@ def _rise(members, paths, exact, items, R, rate, heap, by_hi, waits, alloc, mode
                             rest = R[k] - rate[k] * nb
 
 
-def _stop(path, j, level, k, hi, R, rate, alloc, st, exact):
-    """Session j stops at ``level`` on full constraint k, which still has a rounding
+def _stop(path, i, level, k, hi, R, rate, alloc, st, exact):
+    """Session i stops at ``level`` on full constraint k, which still has a rounding
     rest (R[k] - rate[k] * level, less than rate[k]); what it takes is final on every
     limit it passes. It takes one deciamp of the rest if every other limit on its
     path has room for it too, before anyone still rising can. (The check keeps every
@@ -491,8 +505,8 @@ def _stop(path, j, level, k, hi, R, rate, alloc, st, exact):
             level += 1
             for k2 in path:
                 R[k2] += 1
-    alloc[j] = level
-    st[j] = _DONE
+    alloc[i] = level
+    st[i] = _DONE
     for k2 in path:
         R[k2] -= level
         rate[k2] -= 1
@@ -525,31 +539,30 @@ def _reserve(caps, path, need):
     return False
 
 
-def _below_demand(caps, his, start, end, alloc, modes, by):
+def _below_demand(caps, stage, hi, alloc, modes, by):
     """Admitted sessions below their demand whose stopping limit has room again."""
     out = []
-    for j in range(start, end):
-        if alloc[j] >= his[j] or modes[j] is None:
+    for i in stage:
+        if alloc[i] >= hi[i] or modes[i] is None:
             continue
-        k = by[j]
+        k = by[i]
         if k >= 0 and caps[k] <= 0:
             continue     # what stopped it is still full: the common case
-        out.append(j)
+        out.append(i)
     return out
 
 
-def _top_up(paths, exact, caps, items, which, alloc, modes, most):
+def _top_up(paths, exact, caps, which, hi, alloc, modes, most):
     # Called with most=1 first, so a rest of a few deciamps is spread one by one
     # rather than all given to the first session; then without bound.
     # Returns the sessions that were given something.
     given = []
-    for j in which:
-        a = alloc[j]
-        item = items[j]
-        if a >= item[2]:
+    for i in which:
+        a = alloc[i]
+        if a >= hi[i]:
             continue
-        path = paths[item[0]][modes[j]]
-        h = item[2] - a
+        path = paths[i][modes[i]]
+        h = hi[i] - a
         if h > most:
             h = most
         for k in path:
@@ -567,8 +580,8 @@ def _top_up(paths, exact, caps, items, which, alloc, modes, most):
                 if room < h:
                     h = room
         if h > 0:
-            alloc[j] = a + h
-            given.append(j)
+            alloc[i] = a + h
+            given.append(i)
             for k in path:
                 caps[k] -= h
     return given

@@ -175,6 +175,7 @@ class Layout:
         self.max_da = [c.max_da for c in self.specs]
         self.phases = [c.phases for c in self.specs]
         self.switch = [c.can_switch_phases for c in self.specs]
+        self.idle = [(0, c.phases) for c in self.specs]    # the target of a connector without a session
 
     def _add_root(self):
         r = self.root

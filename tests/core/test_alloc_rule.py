@@ -207,8 +207,8 @@ def test_share_is_usable_on_its_own():
     t.add_connector(("B", 1), "grid", 1, (1,), 60, 160)
     layout = t.compile()
     caps = list(layout.cap)
-    items = [[0, 60, 160, 0, ((FULL, 0),)], [1, 60, 160, 0, ((FULL, 0),)]]
-    alloc, modes = share(layout, caps, items)
+    full = ((FULL, 0),)
+    alloc, modes = share(layout, caps, [1, 0], [60, 60], [160, 160], [0, 0], [full, full])
     assert alloc == [100, 100] and modes == [FULL, FULL]
     assert caps[layout.root_phase[0]] == 0 and caps[layout.root_phase[2]] == 100
 

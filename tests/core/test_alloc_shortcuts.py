@@ -66,9 +66,9 @@ def test_the_order_of_the_last_cycle_is_only_a_hint():
     for now in range(100, 400, 20):
         hinted = allocate(t, sessions, Meter([0, 0, 0], now), now, hinted and hinted.state, cfg)
         if plain is not None:
-            plain.state.order = None
+            plain.state.hint = None
         plain = allocate(t, sessions, Meter([0, 0, 0], now), now, plain and plain.state, cfg)
         assert hinted.targets == plain.targets and hinted.limits == plain.limits, now
         assert hinted.status == plain.status, now
-    place, count = hinted.state.order
-    assert count == len(sessions) and sorted(place) == list(range(count))
+    _, order, _, present, _ = hinted.state.hint
+    assert len(order) == len(sessions) and sorted(order) == [i for i in range(len(present)) if present[i]]
