@@ -386,18 +386,21 @@ def _stage(members, paths, exact, caps, stage, lo, hi, options, alloc, modes, st
             if st[i] == _ACTIVE:
                 for k in paths[i][modes[i]]:
                     rate[k] += 1
-    # Heap entries are fill level * m + constraint, one int each: ordered as the
-    # pairs would be, without an object per entry.
+    # Fill levels as level * m + constraint, one int each: ordered as the pairs
+    # would be, without an object per entry. The first ones go in a sorted list,
+    # later ones in a heap: most constraints never fill (their sessions stop
+    # elsewhere first), and passing one in a list costs less than a heap pop.
     m = len(caps)
-    heap = [R[k] // r * m + k for k, r in enumerate(rate) if r]
-    heapq.heapify(heap)
+    first = [R[k] // r * m + k for k, r in enumerate(rate) if r]
+    first.sort()
+    first.append(_INF * m)
     admitted.sort(key=_getter(hi))
     waits.sort(key=_getter(lo))
-    _rise(members, paths, exact, R, rate, heap, m, admitted, waits, lo, hi, alloc, modes, st, by)
+    _rise(members, paths, exact, R, rate, first, m, admitted, waits, lo, hi, alloc, modes, st, by)
     caps[:] = R
 
 
-def _rise(members, paths, exact, R, rate, heap, m, by_hi, waits, lo, hi, alloc, modes, st, by):
+def _rise(members, paths, exact, R, rate, first, m, by_hi, waits, lo, hi, alloc, modes, st, by):
     """Raise the level until every admitted session has stopped."""
     pc = 0
     pw = 0
@@ -406,6 +409,9 @@ def _rise(members, paths, exact, R, rate, heap, m, by_hi, waits, lo, hi, alloc, 
     his.append(_INF)
     los = [lo[i] for i in waits]
     los.append(_INF)
+    end = first[-1]    # both end with it, so neither runs out
+    heap = [end]
+    pf = 0
     heappush = heapq.heappush
     heappop = heapq.heappop
     while True:
@@ -415,21 +421,30 @@ def _rise(members, paths, exact, R, rate, heap, m, by_hi, waits, lo, hi, alloc, 
         nj = los[pw]
         if ncap == _INF and nj == _INF:
             return
-        nb = _INF
-        while heap:
-            e = heap[0]
-            k = e % m
-            r = rate[k]
-            if r == 0:
+        # The constraint that fills next: entries may be stale (a session through
+        # it stopped, so it fills later, or not at all): those are put right first.
+        while True:
+            e = first[pf]
+            h = heap[0]
+            if h < e:
+                e = h
+                k = e % m
+                r = rate[k]
+                if r and R[k] // r * m + k == e:
+                    break
                 heappop(heap)
-                continue
-            t = R[k] // r
-            if t * m + k != e:
-                heappop(heap)
-                heappush(heap, t * m + k)
-                continue
-            nb = t
-            break
+            elif e == end:
+                r = 0     # nothing left that could fill
+                break
+            else:
+                k = e % m
+                r = rate[k]
+                if r and R[k] // r * m + k == e:
+                    break
+                pf += 1
+            if r:
+                heappush(heap, R[k] // r * m + k)
+        nb = e // m if r else _INF
         if nj <= ncap and nj <= nb:
             # A session with a higher minimum joins the rising level.
             i = waits[pw]
@@ -450,7 +465,6 @@ def _rise(members, paths, exact, R, rate, heap, m, by_hi, waits, lo, hi, alloc, 
                 rate[k] -= 1
         else:
             # Constraint k is full at level nb: every session rising through it stops.
-            k = heap[0] % m
             rest = R[k] - rate[k] * nb
             for mode in (FULL, ONE):
                 for i in members[k][mode]:
