@@ -6,13 +6,26 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MP_STAMP := tools/mp/node_modules/.installed
 
-.PHONY: run test test-py test-mp bench deps clean mosquitto
+FAST_STAMP := $(VENV)/.fastcore
+# The core's hot modules, compiled with Cython from their own .py files (edge/compiled_core.py).
+FAST_SRC := setup.py $(wildcard edge/core/*.pxd) $(wildcard edge/core/alloc*.py)
+
+.PHONY: run test test-py test-mp bench deps clean mosquitto fastcore
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 python3-venv)
+	@command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq gcc python3-dev)
 	@test -x $(PY) || python3 -m venv $(VENV) || (apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV))
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $@
+
+# Rebuilt whenever a compiled module's source changes: a stale one would run old code.
+$(FAST_STAMP): $(STAMP) $(FAST_SRC)
+	$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v -i -e beta -e 'warnings.warn' || true
+	$(PY) -m edge.compiled_core --require
+	@touch $@
+
+fastcore: $(FAST_STAMP)
 
 # Mosquitto is the real broker the cloud-sync tests and `make run` use.
 mosquitto:
@@ -24,12 +37,14 @@ $(MP_STAMP): tools/mp/package.json
 	cd tools/mp && npm install --no-audit --no-fund --silent
 	@touch $@
 
-deps: $(STAMP) $(MP_STAMP) mosquitto
+deps: $(STAMP) $(FAST_STAMP) $(MP_STAMP) mosquitto
 
 test: deps test-py test-mp
 
-test-py: $(STAMP) mosquitto
+# Everything against the compiled core, then the core's own tests against its .py modules.
+test-py: $(STAMP) $(FAST_STAMP) mosquitto
 	$(PY) tools/run_pytest.py
+	EDGE_PURE_CORE=1 $(PY) tools/run_pytest.py tests/core tests/property
 
 test-mp: $(MP_STAMP)
 	node tools/mp/mp.mjs test tests/core
@@ -41,4 +56,4 @@ bench: deps
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) tools/mp/node_modules .pytest_cache bench/latest.json
+	rm -rf $(VENV) tools/mp/node_modules .pytest_cache bench/latest.json build edge/core/*.c edge/core/*.so

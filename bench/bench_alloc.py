@@ -4,19 +4,20 @@ The scenario (bench/mp_alloc_bench.py) is a site at its limit with mixed 1- and
 3-phase connectors, station and group limits, prioritised sessions and carried
 state, so every part of a cycle runs: reading sessions, the rule, ramping.
 MicroPython runs the same file through `node tools/mp/mp.mjs script`.
+
+CPython runs it twice, each in its own process: with the compiled core (the hot
+modules built by setup.py from their .py files, edge/compiled_core.py) and with
+EDGE_PURE_CORE=1, the plain .py modules that MicroPython also runs.
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import time
-
-from bench.mp_alloc_bench import Meter, measure, site
-from edge.core import allocation
-from edge.core.alloc_config import AllocConfig
 
 REPO = Path(__file__).resolve().parent.parent
 CPY_TARGETS = {1000: ("< 2 ms", 2.0)}
@@ -41,8 +42,33 @@ def _rows(impl: str, cases: list[dict], targets: dict) -> list[dict]:
 
 
 def _cpython(quick: bool) -> list[dict]:
-    plan = ((10, 300), (100, 200), (1000, 100)) if not quick else ((10, 30), (100, 20), (1000, 10))
-    impl = "CPython %d.%d" % sys.version_info[:2]
+    rows = []
+    for pure in (False, True):
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        env.pop("EDGE_PURE_CORE", None)
+        if pure:
+            env["EDGE_PURE_CORE"] = "1"
+        cmd = [sys.executable, "-m", "bench.bench_alloc", "--cases"] + (["--quick"] if quick else [])
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            rows.append({"area": "alloc", "case": "CPython", "metric": "allocate()", "value": None, "unit": "ms",
+                         "target": None, "ok": False, "error": proc.stderr[-500:]})
+            continue
+        rows.extend(json.loads(proc.stdout.splitlines()[-1]))
+    return rows
+
+
+def _cases(quick: bool) -> list[dict]:
+    """This process's figures (its core chosen by EDGE_PURE_CORE), as rows."""
+    from edge import compiled_core
+    if compiled_core.pure_requested():
+        compiled_core.use_pure_core()
+    from bench.mp_alloc_bench import measure
+    run = compiled_core.running()
+    core = "compiled core" if all(run.values()) else ("pure-Python core" if not any(run.values())
+                                                      else "partly compiled core")
+    impl = "CPython %d.%d, %s" % (sys.version_info[0], sys.version_info[1], core)
+    plan = ((10, 300), (100, 200), (1000, 200)) if not quick else ((10, 30), (100, 20), (1000, 10))
     rows = _rows(impl, [measure(n, runs) for n, runs in plan], CPY_TARGETS)
     for n, runs in plan:
         rows.extend(_rule_only(impl, n, runs))
@@ -52,12 +78,15 @@ def _cpython(quick: bool) -> list[dict]:
 def _rule_only(impl: str, n: int, runs: int) -> list[dict]:
     """share() alone (admission, water-filling, top-up) on one cycle's inputs: how
     much of a cycle the rule itself takes, the rest being input reading and ramping."""
+    from bench.mp_alloc_bench import Meter, site
+    from edge.core import allocation
+    from edge.core.alloc_config import AllocConfig
     captured = {}
     real_share = allocation.share
 
-    def spy(layout, caps, items, extra_da=None, ij=None):
-        captured["args"] = (layout, list(caps), [list(i) for i in items], extra_da)
-        return real_share(layout, caps, items, extra_da, ij)
+    def spy(layout, caps, order, lo, hi, prio, options, extra_da=None):
+        captured["args"] = (layout, list(caps), order, lo, list(hi), prio, options, extra_da)
+        return real_share(layout, caps, order, lo, hi, prio, options, extra_da)
 
     tree, sessions = site(n)
     cfg = AllocConfig(rotate_after_s=600)
@@ -67,12 +96,12 @@ def _rule_only(impl: str, n: int, runs: int) -> list[dict]:
         allocation.allocate(tree, sessions, Meter([n * 10] * 3, 1001), 1001, state, cfg)
     finally:
         allocation.share = real_share
-    layout, caps, items, extra_da = captured["args"]
+    layout, caps, order, lo, hi, prio, options, extra_da = captured["args"]
     times = []
     for _ in range(runs):
         fresh_caps = list(caps)
         t0 = time.perf_counter()
-        real_share(layout, fresh_caps, items, extra_da)
+        real_share(layout, fresh_caps, order, lo, hi, prio, options, extra_da)
         times.append((time.perf_counter() - t0) * 1000.0)
     times.sort()
     picks = (("median", times[len(times) // 2]), ("p99", times[min(len(times) - 1, len(times) * 99 // 100)]))
@@ -107,5 +136,8 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    for row in run(quick="--quick" in sys.argv):
-        print(row)
+    if "--cases" in sys.argv:
+        print(json.dumps(_cases(quick="--quick" in sys.argv)))
+    else:
+        for row in run(quick="--quick" in sys.argv):
+            print(row)

@@ -7,8 +7,14 @@ import logging
 import signal
 import sys
 
-from edge import config
-from edge.core.errors import ValidationError
+from edge import compiled_core
+
+if compiled_core.pure_requested():
+    # EDGE_PURE_CORE=1: the .py core even where a compiled one is installed.
+    compiled_core.use_pure_core()
+
+from edge import config  # noqa: E402 (after the choice of core)
+from edge.core.errors import ValidationError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

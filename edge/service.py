@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any, Callable
 
+from edge import compiled_core
 from edge.config import EdgeConfig
 from edge.core.allocation import Allocation, allocate
 from edge.core.alloc_state import AllocState
@@ -26,6 +27,16 @@ from edge.store.outbox import Outbox
 from edge.store.sessions import SessionStore
 
 log = logging.getLogger(__name__)
+
+
+def _log_core() -> None:
+    old = compiled_core.stale()
+    if old:
+        log.warning("compiled core modules older than their source run old code: %s; "
+                    "run `make fastcore` or reinstall", ", ".join(old))
+    run = compiled_core.running()
+    log.info("allocation core: %s", "compiled" if all(run.values()) else
+             "pure Python" if not any(run.values()) else "partly compiled")
 
 
 class EdgeService:
@@ -50,6 +61,7 @@ class EdgeService:
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.cfg
+        _log_core()
         now = int(self.clock())
         self.conn = open_db(cfg.store_path)
         self.outbox = Outbox(self.conn, clock=self.clock)

@@ -412,6 +412,7 @@ def _rise(members, paths, exact, R, rate, first, m, by_hi, waits, lo, hi, alloc,
     end = first[-1]    # both end with it, so neither runs out
     heap = [end]
     pf = 0
+    k = 0    # always set by the search below; said here for C compilers (compiled core)
     heappush = heapq.heappush
     heappop = heapq.heappop
     while True:
@@ -451,18 +452,18 @@ def _rise(members, paths, exact, R, rate, first, m, by_hi, waits, lo, hi, alloc,
             pw += 1
             low = lo[i]
             st[i] = _ACTIVE
-            for k in paths[i][modes[i]]:
-                R[k] += low
-                rate[k] += 1
-                heappush(heap, R[k] // rate[k] * m + k)
+            for k2 in paths[i][modes[i]]:
+                R[k2] += low
+                rate[k2] += 1
+                heappush(heap, R[k2] // rate[k2] * m + k2)
         elif ncap <= nb:
             i = by_hi[pc]
             pc += 1
             alloc[i] = ncap
             st[i] = _DONE
-            for k in paths[i][modes[i]]:
-                R[k] -= ncap
-                rate[k] -= 1
+            for k2 in paths[i][modes[i]]:
+                R[k2] -= ncap
+                rate[k2] -= 1
         else:
             # Constraint k is full at level nb: every session rising through it stops.
             rest = R[k] - rate[k] * nb
