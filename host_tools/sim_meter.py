@@ -176,6 +176,8 @@ class SimMeter:
         """None (healthy), "exception", "silent", "short", "garbage", "bad_length", "slow"
         or "late".
 
+        "exception" answers every request with ``exception_code``, or only those
+        starting at ``address`` when it is given.
         "late" holds the answer to the request at ``address`` until another request
         of the same length arrives, then sends it just before that one's answer:
         the classic late RTU reply that fits the next request.
@@ -193,7 +195,7 @@ class SimMeter:
 
     async def _action(self, function_code, start_address, address, count, registers, set_values):
         self.requests += 1
-        if self.fault == "exception":
+        if self.fault == "exception" and (self.fault_address is None or address == self.fault_address):
             return self.exception_code
         if self.fault == "slow":
             await asyncio.sleep(self.delay_s)

@@ -101,8 +101,10 @@ def _spec_value(model, spec, registers, origin, field, wraps, pending) -> Option
 
 
 def decode_reading(model: MeterModel, registers: Mapping[int, int], *, meter_id: str,
-                   at_s: float, origin: int = 0, wraps: Optional[WrapTracker] = None) -> MeterReading:
-    """Decode the registers the model names; raises MeterDataError on bad values."""
+                   at_s: float, origin: int = 0, wraps: Optional[WrapTracker] = None,
+                   missing: frozenset[str] = frozenset()) -> MeterReading:
+    """Decode the registers the model names; raises MeterDataError on bad values.
+    Totals named in ``missing`` (registers this meter refuses) are None."""
     pending: dict = {}
     phases = {}
     for key in PHASE_FIELDS:
@@ -112,7 +114,8 @@ def decode_reading(model: MeterModel, registers: Mapping[int, int], *, meter_id:
     # Some meters sign the current with the direction of flow. A breaker carries
     # the magnitude either way; the direction stays in the sign of the power.
     phases["current_da"] = tuple(None if v is None else abs(v) for v in phases["current_da"])
-    totals = {key: _spec_value(model, model.totals[key], registers, origin, key, wraps, pending)
+    totals = {key: None if key in missing else
+              _spec_value(model, model.totals[key], registers, origin, key, wraps, pending)
               for key in TOTAL_FIELDS}
     if totals["power_w"] is None and None not in phases["phase_power_w"]:
         totals["power_w"] = sum(phases["phase_power_w"])

@@ -24,6 +24,9 @@ MODELS_DIR = Path(__file__).with_name("models")
 
 PHASE_FIELDS = ("voltage_dv", "current_da", "phase_power_w")
 TOTAL_FIELDS = ("power_w", "import_wh", "export_wh")
+# Readings the allocation can do without: a meter variant that lacks their registers
+# is read without them (poller) rather than not at all.
+OPTIONAL_FIELDS = frozenset({"import_wh", "export_wh"})
 
 # Unit a register may be given in, per reading, and its power of ten relative
 # to the reading's own unit (dV, dA, W, Wh).
@@ -93,6 +96,17 @@ class MeterModel:
         for spec in self.totals.values():
             if spec:
                 yield from spec
+
+    def fields_in(self, address: int, count: int) -> set[str]:
+        """The readings with a register in ``address .. address+count-1`` (model addresses)."""
+        out = set()
+        named = [(key, spec) for key, specs in self.phases.items() for spec in specs]
+        named += list(self.totals.items())
+        for key, spec in named:
+            for part in spec or ():
+                if part.address < address + count and address < part.address + part.count:
+                    out.add(key)
+        return out
 
     def read_blocks(self, origin: int = 0) -> list[tuple[int, int]]:
         """(address, count) requests covering every register the model uses."""

@@ -21,12 +21,15 @@ from typing import Callable, Iterable, Optional
 
 from edge.meters.config import MeterConfig
 from edge.meters.decoder import WrapTracker, decode_reading
-from edge.meters.errors import MeterDataError, MeterError
+from edge.meters.errors import MeterDataError, MeterError, MeterExceptionResponse
+from edge.meters.model import OPTIONAL_FIELDS
 from edge.meters.reading import MeterReading
 from edge.meters.sunspec import find_model_block
 from edge.meters.transport import ModbusLink, quiet_pymodbus_logging
 
 log = logging.getLogger(__name__)
+
+ILLEGAL_DATA_ADDRESS = 2    # Modbus exception code
 
 
 def default_link_factory(cfg: MeterConfig) -> ModbusLink:
@@ -49,6 +52,9 @@ class _MeterState:
         self.incident_kinds: set[str] = set()
         self.incident_since_s: Optional[float] = None
         self.task: Optional[asyncio.Task] = None
+        # Requests this meter refused as "illegal data address" that only hold
+        # readings we can do without: start address -> those readings.
+        self.refused: dict[int, frozenset[str]] = {}
 
 
 class MeterPoller:
@@ -103,6 +109,7 @@ class MeterPoller:
             "last_error": state.last_error,
             "polls": state.polls,
             "errors_total": state.errors_total,
+            "not_read": sorted(set().union(*state.refused.values())),
         }
 
     def subscribe(self, callback: Callable[[MeterReading], None]) -> None:
@@ -137,11 +144,33 @@ class MeterPoller:
         origin = state.origin or 0
         registers: dict[int, int] = {}
         for address, count in model.read_blocks(origin):
-            words = await self._with_retries(
-                cfg, lambda a=address, c=count: state.link.read(model.function_code, a, c, cfg.device_id))
+            if address in state.refused:
+                continue
+            try:
+                words = await self._with_retries(
+                    cfg, lambda a=address, c=count: state.link.read(model.function_code, a, c, cfg.device_id))
+            except MeterExceptionResponse as exc:
+                if not self._refuses(state, exc, address, count, origin):
+                    raise
+                continue
             registers.update(zip(range(address, address + count), words))
+        missing = frozenset().union(*state.refused.values())
         return decode_reading(model, registers, meter_id=cfg.id, at_s=self._clock(),
-                              origin=origin, wraps=state.wraps)
+                              origin=origin, wraps=state.wraps, missing=missing)
+
+    def _refuses(self, state: _MeterState, exc: MeterExceptionResponse, address: int, count: int,
+                 origin: int) -> bool:
+        """Whether the meter lacks registers we can do without (a model variant without
+        energy counters, say): then it is read without them from now on, said once."""
+        fields = state.cfg.model.fields_in(address - origin, count)
+        if exc.code != ILLEGAL_DATA_ADDRESS or not fields or not fields <= OPTIONAL_FIELDS:
+            return False
+        state.refused[address] = frozenset(fields)
+        log.warning("meter %s (%s) refuses registers %d..%d (%s): %s; reading it without %s. "
+                    "If the meter has them, check that its model file matches its type label.",
+                    state.cfg.id, state.cfg.model.name, address, address + count - 1,
+                    ", ".join(sorted(fields)), exc, " and ".join(sorted(fields)))
+        return True
 
     async def _with_retries(self, cfg: MeterConfig, attempt):
         for n in range(cfg.retries + 1):
@@ -159,7 +188,10 @@ class MeterPoller:
         state.errors_total += 1
         state.last_error = message
         if kind != "data":
-            state.origin = None  # the device may have been swapped: find the SunSpec map again
+            # The device may have been swapped: find the SunSpec map again, and ask
+            # again for what the old one refused.
+            state.origin = None
+            state.refused.clear()
         if not state.incident_kinds:
             state.incident_since_s = self._clock()
             state.incident_kinds.add(kind)

@@ -1,10 +1,12 @@
 """The polling service: isolation, staleness, logging per incident, transports."""
 
 import asyncio
+import copy
 import logging
 
 from edge.meters import MeterConfig, MeterPoller
 from edge.meters.errors import MeterTimeout
+from edge.meters.model import MeterModel, load_model
 from meter_helpers import FakeClock, free_port, tcp_config
 
 POLLER_LOG = "edge.meters.poller"
@@ -223,3 +225,39 @@ async def test_concurrent_polls_on_a_shared_bus_with_different_function_codes(po
             assert a.current_da == (160, 160, 160) and b.current_da == (40, 50, 60)
     finally:
         await bus.stop()
+
+
+def _without_export(name):
+    data = copy.deepcopy(load_model(name).raw)
+    data["fields"]["export_wh"] = None
+    return MeterModel.from_dict(data, name)
+
+
+async def test_a_meter_without_export_registers_is_read_without_them(sim, poller, caplog):
+    # A model variant that lacks the export counter answers "illegal data address"
+    # for it: the currents still count, the counter is None, and that is said once.
+    meter = await sim(_without_export("carlo_gavazzi_em24"), values={"current_a": [12.5, 3.0, 0.0]})
+    p = poller([tcp_config("carlo_gavazzi_em24", meter.port)])
+    with caplog.at_level(logging.WARNING, logger="edge.meters.poller"):
+        readings = [await p.poll_once("m1") for _ in range(3)]
+    assert all(r is not None for r in readings), p.status("m1")["last_error"]
+    assert readings[-1].current_da == (125, 30, 0)
+    assert readings[-1].export_wh is None and readings[-1].import_wh is not None
+    assert p.status("m1")["not_read"] == ["export_wh"] and p.status("m1")["ok"]
+    refusals = [r for r in caplog.records if "refuses registers 78..79 (export_wh)" in r.getMessage()]
+    assert len(refusals) == 1
+
+
+async def test_only_missing_energy_counters_are_skipped(sim, poller):
+    meter = await sim("carlo_gavazzi_em24", values={"current_a": [12.5, 3.0, 0.0]})
+    p = poller([tcp_config("carlo_gavazzi_em24", meter.port)])
+    # Currents refused: no reading at all (the allocation must not see a guess).
+    meter.set_fault("exception", exception_code=2, address=0)
+    assert await p.poll_once("m1") is None
+    assert p.status("m1")["not_read"] == []
+    # The export counter failing for another reason (device busy) is a failed poll too.
+    meter.set_fault("exception", exception_code=6, address=78)
+    assert await p.poll_once("m1") is None
+    meter.set_fault(None)
+    r = await p.poll_once("m1")
+    assert r is not None and r.export_wh is not None and p.status("m1")["not_read"] == []
