@@ -88,8 +88,7 @@ class _PureFinder(importlib.abc.MetaPathFinder):
 def use_pure_core() -> None:
     """Import edge.core from its .py files from now on. Call before the core is
     imported: a module already imported stays as it is (checked)."""
-    loaded = [n for n in HOT if _is_compiled(sys.modules.get("edge.core." + n, ModuleType("x", None)))
-              and ("edge.core." + n) in sys.modules]
+    loaded = [n for n in HOT if "edge.core." + n in sys.modules and _is_compiled(sys.modules["edge.core." + n])]
     if loaded:
         raise RuntimeError("compiled core modules already imported: %s; call use_pure_core() first"
                            % ", ".join(loaded))

@@ -1,7 +1,7 @@
 # C types for allocation.py when Cython compiles it on CPython (setup.py); the .py
 # file stays the source and MicroPython never reads this. Only positions and
 # constraint numbers are C integers: current values stay Python ints, so no
-# hostile limit can overflow them. share() stays a plain def (tests wrap it).
+# hostile limit can overflow them. share() stays a plain def (the bench wraps it).
 import cython
 
 @cython.locals(i=Py_ssize_t, k=Py_ssize_t, k2=Py_ssize_t, m=Py_ssize_t, R=list, admitted=list, waits=list,
