@@ -14,7 +14,9 @@ FAST_SRC := setup.py $(wildcard edge/core/*.pxd) $(wildcard edge/core/alloc*.py)
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 python3-venv)
-	@command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq gcc python3-dev)
+	@command -v cc >/dev/null || (apt-get update -qq && apt-get install -y -qq gcc)
+	@python3 -c "import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
+		|| (apt-get update -qq && apt-get install -y -qq python3-dev)
 	@test -x $(PY) || python3 -m venv $(VENV) || (apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV))
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $@
