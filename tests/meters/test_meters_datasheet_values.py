@@ -47,33 +47,20 @@ async def test_eastron_float32_input_registers(sim, poller, model):
     assert r.export_wh == 500
 
 
-async def test_carlo_gavazzi_em24_int32_lsw_first(sim, poller):
-    r = await read(sim, poller, "carlo_gavazzi_em24", {
+# The two EM24 maps share V, A and W; their energies differ. In the PFA/PFB/X table
+# 0034h is a power factor (the plain EM24's kWh(+) TOT there).
+@pytest.mark.parametrize("model, import_at, export_at", [
+    ("carlo_gavazzi_em24", 0x0034, 0x004E),
+    ("carlo_gavazzi_em24_pfx", 0x003E, 0x005C),
+])
+async def test_carlo_gavazzi_em24_int32_lsw_first(sim, poller, model, import_at, export_at):
+    r = await read(sim, poller, model, {
         0x0000: [2301, 0], 0x0002: [2299, 0], 0x0004: [2310, 0],          # volt*10
         0x000C: [16040, 0], 0x000E: [450, 0], 0x0010: [0x86A0, 0x0001],   # ampere*1000
         0x0012: [0xA1A5, 0xFFFF], 0x0014: [0, 0], 0x0016: [10354, 0],     # watt*10
         0x0028: [0xCA17, 0xFFFF],                                         # W sum -1380.1
-        0x0034: [0xCD15, 0x075B],                                         # 12345678.9 kWh
-        0x004E: [5, 0],                                                   # 0.5 kWh
-    })
-    assert r.voltage_dv == (2301, 2299, 2310)
-    assert r.current_da == (160, 5, 1000)
-    assert r.phase_power_w == (-2416, 0, 1035)
-    assert r.power_w == -1380
-    assert r.import_wh == 12_345_678_900
-    assert r.export_wh == 500
-
-
-async def test_carlo_gavazzi_em24_pfx_models_have_their_own_energy_addresses(sim, poller):
-    # PFA/PFB/X table 2.3-1: 0034h is a power factor there (the plain EM24's kWh(+) TOT);
-    # kWh(+) TOT is at 003Eh, kWh(-) TOT at 005Ch.
-    r = await read(sim, poller, "carlo_gavazzi_em24_pfx", {
-        0x0000: [2301, 0], 0x0002: [2299, 0], 0x0004: [2310, 0],          # volt*10
-        0x000C: [16040, 0], 0x000E: [450, 0], 0x0010: [0x86A0, 0x0001],   # ampere*1000
-        0x0012: [0xA1A5, 0xFFFF], 0x0014: [0, 0], 0x0016: [10354, 0],     # watt*10
-        0x0028: [0xCA17, 0xFFFF],                                         # W sum -1380.1
-        0x003E: [0xCD15, 0x075B],                                         # 12345678.9 kWh
-        0x005C: [5, 0],                                                   # 0.5 kWh
+        import_at: [0xCD15, 0x075B],                                      # 12345678.9 kWh
+        export_at: [5, 0],                                                # 0.5 kWh
     })
     assert r.voltage_dv == (2301, 2299, 2310)
     assert r.current_da == (160, 5, 1000)
