@@ -200,19 +200,28 @@ class Point201(SimPoint, ChargePoint):
                    "=profiles": str(len(st.profiles)), "=rate_unit": "A,W"}
         return special[source] if source.startswith("=") else st.conf(source)
 
+    def _resolve(self, item):
+        """(result with component/variable/type, source of the value) for one requested
+        variable; the source is None when the status is already set (unknown, or not
+        the Actual attribute)."""
+        comp, var = item["component"], item["variable"]
+        kind = item.get("attribute_type", "Actual")
+        source, known = self._variable(comp, var)
+        res = {"component": comp, "variable": var, "attribute_type": kind}
+        if source is None:
+            res["attribute_status"] = "UnknownVariable" if known else "UnknownComponent"
+            return res, None
+        if kind != "Actual":
+            res["attribute_status"] = "NotSupportedAttributeType"
+            return res, None
+        return res, source
+
     @on("GetVariables")
     def on_get_variables(self, get_variable_data, **_):
         results = []
         for item in get_variable_data:
-            comp, var = item["component"], item["variable"]
-            kind = item.get("attribute_type", "Actual")
-            source, known = self._variable(comp, var)
-            res = {"component": comp, "variable": var, "attribute_type": kind}
-            if source is None:
-                res["attribute_status"] = "UnknownVariable" if known else "UnknownComponent"
-            elif kind != "Actual":
-                res["attribute_status"] = "NotSupportedAttributeType"
-            else:
+            res, source = self._resolve(item)
+            if source is not None:
                 res["attribute_status"] = "Accepted"
                 res["attribute_value"] = self._value(source)
             results.append(res)
@@ -223,17 +232,10 @@ class Point201(SimPoint, ChargePoint):
         st = self.station
         results = []
         for item in set_variable_data:
-            comp, var = item["component"], item["variable"]
-            kind = item.get("attribute_type", "Actual")
-            source, known = self._variable(comp, var)
-            res = {"component": comp, "variable": var, "attribute_type": kind}
-            if source is None:
-                res["attribute_status"] = "UnknownVariable" if known else "UnknownComponent"
-            elif kind != "Actual":
-                res["attribute_status"] = "NotSupportedAttributeType"
-            elif source.startswith("="):
-                res["attribute_status"] = "Rejected"
-            else:
+            res, source = self._resolve(item)
+            if source is not None and source.startswith("="):
+                res["attribute_status"] = "Rejected"    # derived values cannot be set
+            elif source is not None:
                 status = st.change_conf(source, item["attribute_value"])
                 res["attribute_status"] = "Accepted" if status == "Accepted" else "Rejected"
             results.append(res)
