@@ -13,7 +13,8 @@ from typing import Any
 
 from edge.core.errors import ValidationError
 
-BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
+# Shipped inside the package (edge/boards/), so an installed `edge flash` finds them.
+BOARDS_DIR = Path(__file__).resolve().parent.parent / "edge" / "boards"
 RUNTIMES = ("cpython", "micropython")
 CAPABILITIES = ("core", "ocpp_server", "meters_tcp", "meters_rtu", "cloud_mqtt", "sqlite_store")
 REQUIRED = {"id": str, "name": str, "runtime": str, "cpu": str, "ram_kb": int,
@@ -88,17 +89,25 @@ def all_boards(boards_dir: Path = BOARDS_DIR) -> list[dict]:
     return [load_board(p.stem, boards_dir) for p in sorted(boards_dir.glob("*.json"))]
 
 
+def configure(ap: argparse.ArgumentParser) -> None:
+    """`edge boards` takes no arguments yet."""
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prints one line per board; a broken board file raises ValidationError (exit 2)."""
+    for b in all_boards():
+        print(f"{b['id']:<18} {b['runtime']:<12} {b['name']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="List and check the supported boards")
-    ap.parse_args(argv)
+    configure(ap)
     try:
-        boards = all_boards()
+        return run(ap.parse_args(argv))
     except ValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for b in boards:
-        print(f"{b['id']:<18} {b['runtime']:<12} {b['name']}")
-    return 0
 
 
 if __name__ == "__main__":

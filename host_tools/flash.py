@@ -1,6 +1,7 @@
 """Put the edge core on a MicroPython board with mpremote.
 
-    python -m host_tools.flash --board esp32-devkitc --port /dev/ttyUSB0 [--config board.json] [--dry-run]
+    edge flash --board esp32-devkitc --port /dev/ttyUSB0 [--config board.json] [--dry-run]
+    (python -m host_tools.flash ... in a source tree)
 
 What a board gets: its micropython-lib dependencies (`mip install`, e.g. umqtt.simple),
 `lib/edge/__init__.py` and `lib/edge/core/*.py`, and optionally a JSON config file
@@ -99,15 +100,23 @@ def flash(board_id: str, port: str, config: Path | None, runner: Runner = defaul
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Flash the edge core onto a MicroPython board")
-    ap.add_argument("--board", required=True, help="board id: a file name in boards/ without .json")
+def configure(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--board", required=True, help="board id, as `edge boards` lists them")
     ap.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or /dev/ttyACM0")
     ap.add_argument("--config", type=Path, help="board configuration (JSON) to copy as edge_config.json")
     ap.add_argument("--dry-run", action="store_true", help="print the mpremote commands, run nothing")
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """A wrong board, port or config raises ValidationError (exit 2); a failed step is exit 1."""
+    return 0 if flash(args.board, args.port, args.config, dry_run=args.dry_run) == 0 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Flash the edge core onto a MicroPython board")
+    configure(ap)
     try:
-        return flash(args.board, args.port, args.config, dry_run=args.dry_run)
+        return run(ap.parse_args(argv))
     except ValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,7 +4,10 @@ import pytest
 
 from edge import config
 from edge.core.errors import ValidationError
-from host_tools import provision
+import argparse
+
+from edge.cli import init as provision
+from edge.cli import main as edge_main
 
 ARGS = ["--site-id", "acme-hq", "--grid-a", "63",
         "--station", "garage:CP001=3x16,3x16@L2L3L1", "--station", "visitors:CP002=1x32@L2",
@@ -15,7 +18,7 @@ ARGS = ["--site-id", "acme-hq", "--grid-a", "63",
 
 def test_provisioned_file_loads_with_the_service_rules(tmp_path, capsys):
     out = tmp_path / "site.json"
-    assert provision.main(ARGS + ["--out", str(out)]) == 0
+    assert edge_main(["init", *ARGS + ["--out", str(out)]]) == 0
     cfg = config.load(out)
     assert [g.id for g in cfg.site.charging_groups] == ["garage", "visitors"]
     cp1 = cfg.site.station("CP001")
@@ -33,8 +36,8 @@ def test_provisioned_file_loads_with_the_service_rules(tmp_path, capsys):
 
 def test_passwords_differ_per_station_and_per_run(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    provision.main(ARGS + ["--out", str(a)])
-    provision.main(ARGS + ["--out", str(b)])
+    edge_main(["init", *ARGS + ["--out", str(a)]])
+    edge_main(["init", *ARGS + ["--out", str(b)]])
     pa = json.loads(a.read_text())["ocpp"]["stations"]
     pb = json.loads(b.read_text())["ocpp"]["stations"]
     assert pa["CP001"]["password"] != pa["CP002"]["password"]
@@ -44,7 +47,7 @@ def test_passwords_differ_per_station_and_per_run(tmp_path):
 def test_existing_file_is_not_overwritten_without_force(tmp_path, capsys):
     out = tmp_path / "site.json"
     out.write_text("keep")
-    assert provision.main(ARGS + ["--out", str(out)]) == 2
+    assert edge_main(["init", *ARGS + ["--out", str(out)]]) == 2
     assert out.read_text() == "keep"
     assert "--force" in capsys.readouterr().err
 
@@ -58,13 +61,13 @@ def test_existing_file_is_not_overwritten_without_force(tmp_path, capsys):
 ])
 def test_bad_arguments_are_refused_and_nothing_written(tmp_path, capsys, bad, field):
     out = tmp_path / "site.json"
-    assert provision.main(ARGS + bad + ["--out", str(out)]) == 2
+    assert edge_main(["init", *ARGS + bad + ["--out", str(out)]]) == 2
     assert field in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_build_is_deterministic_with_an_injected_token_source():
-    ns = provision.argparse.Namespace(site_id="s", timezone="UTC0", grid_a=32, margin_a=1,
+    ns = argparse.Namespace(site_id="s", timezone="UTC0", grid_a=32, margin_a=1,
                                       station=["CP1=1x16"], meter=[], ocpp_port=9000, cloud_host=None,
                                       cloud_port=8883, store="x.db")
     cfg, creds = provision.build(ns, token=lambda n: "t" * 24)
