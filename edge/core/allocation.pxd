@@ -7,7 +7,7 @@ import cython
 @cython.locals(i=Py_ssize_t, k=Py_ssize_t, k2=Py_ssize_t, m=Py_ssize_t, R=list, admitted=list, waits=list,
                path=tuple, rate=list, first=list, got=int, simple=bint, fast=bint)
 cdef _stage(list members, list paths, object exact, list caps, list stage, list lo, list hi, list options,
-            list alloc, list modes, list st, list by)
+            list alloc, list modes, list st, list by, list why)
 
 @cython.locals(pc=Py_ssize_t, pw=Py_ssize_t, n_hi=Py_ssize_t, pf=Py_ssize_t, i=Py_ssize_t, k=Py_ssize_t,
                k2=Py_ssize_t, his=list, los=list, heap=list, path=tuple)
@@ -24,5 +24,5 @@ cdef list _top_up(list paths, object exact, list caps, list which, list hi, list
                sort_key=list, hi=list, prio_of=list, options_of=list, memo_of=list, sid_of=list, by_index=list,
                fixed=list, fresh=list, ev=list, max_da=list, switch=list, specs=list, caps=list, paths=list,
                order=list, last_order=list, last_targets=list, alloc=list, modes=list, phases=list,
-               paused=list, one_phase=list, targets=dict, new_memos=dict, dirty=bint)
+               paused=list, one_phase=list, targets=dict, new_memos=dict, dirty=bint, by=list, why=list)
 cpdef allocate(tree, sessions, meter, now_s, state=*, cfg=*, site_limit=*)

@@ -72,14 +72,26 @@ class Allocation:
               "paused": [keys], "one_phase": [keys], "overloaded": [site phases],
               "site_limit_da": int|None, "notes": [texts about bad inputs]}
     state    the AllocState to pass to the next cycle
+    reasons() {key: reason} why every connector gets what it gets (alloc_reasons)
     """
 
-    def __init__(self, limits, changed, targets, status, state):
+    def __init__(self, limits, changed, targets, status, state, trace=None):
         self.limits = limits
         self.changed = changed
         self.targets = targets
         self.status = status
         self.state = state
+        self._trace = trace
+        self._reasons = None
+
+    def reasons(self):
+        """{key: reason dict} for every connector (alloc_reasons.explain). Built from
+        what the cycle recorded while it allocated, on first request only: a cycle
+        nobody looks at pays nothing for it."""
+        if self._reasons is None:
+            from edge.core.alloc_reasons import explain
+            self._reasons = explain(self)
+        return self._reasons
 
 
 def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None):
@@ -202,7 +214,10 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
         order = last_order
     overloaded = [p for p in range(3) if caps[layout.root_phase[p]] < 0]
 
-    alloc, modes = share(layout, caps, order, layout.min_da, hi, prio_of, options_of, cfg.phase_up_margin_da)
+    by = [-1] * n
+    why = [-1] * n
+    alloc, modes = share(layout, caps, order, layout.min_da, hi, prio_of, options_of, cfg.phase_up_margin_da,
+                         by, why)
 
     paused = []
     one_phase = []
@@ -242,10 +257,12 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     status = {"mode": mode, "reason": reason, "since_s": since, "paused": paused,
               "one_phase": one_phase, "overloaded": overloaded, "site_limit_da": ext_da,
               "notes": notes}
-    return Allocation(limits, changed, targets, status, new_state)
+    # What the reasons are made of, if anyone asks (alloc_reasons.explain).
+    trace = (layout, order, fixed, alloc, modes, hi, by, why, caps, grid_da, ext_da, cfg)
+    return Allocation(limits, changed, targets, status, new_state, trace)
 
 
-def share(layout, caps, order, lo, hi, prio, options, extra_da=None):
+def share(layout, caps, order, lo, hi, prio, options, extra_da=None, by=None, why=None):
     """The rule proper, on columns by connector number. ``order`` is the connectors
     with a session, in admission order with priorities (``prio[i]``) descending;
     ``lo[i]`` and ``hi[i]`` are a session's minimum and demand, ``options[i]`` the
@@ -254,6 +271,12 @@ def share(layout, caps, order, lo, hi, prio, options, extra_da=None):
     can still carry; it is used up in place, except the root's when the root cannot
     bind (then it is left out: Layout.paths_for). Returns (allocation per connector,
     0 when paused or idle; mode per connector, None when paused or idle).
+
+    ``by`` and ``why``, lists of n filled with -1 when given, record what held each
+    session as the rule ran (alloc_reasons reads them): ``by[i]`` the constraint
+    that stopped a rising session (-1: its demand), ``why[i]`` for a paused one
+    2 * the constraint its minimum did not fit on, + 1 when a session of the same
+    priority ahead of it in the order holds that constraint (rotation's turn).
     """
     if extra_da is None:
         extra_da = 0
@@ -267,7 +290,10 @@ def share(layout, caps, order, lo, hi, prio, options, extra_da=None):
     alloc = [0] * n
     modes = [None] * n
     st = [0] * n
-    by = [-1] * n     # the constraint that stopped each session, -1: its demand
+    if by is None:
+        by = [-1] * n     # the constraint that stopped each session, -1: its demand
+    if why is None:
+        why = [-1] * n
     alloc_of = _getter(alloc)
     start = 0
     while start < count:
@@ -276,7 +302,7 @@ def share(layout, caps, order, lo, hi, prio, options, extra_da=None):
         while end < count and prio[order[end]] == p:
             end += 1
         stage = order if start == 0 and end == count else order[start:end]
-        _stage(layout.members, paths, exact, caps, stage, lo, hi, options, alloc, modes, st, by)
+        _stage(layout.members, paths, exact, caps, stage, lo, hi, options, alloc, modes, st, by, why)
         # Top up before the next priority, so a lower one never takes a rest a
         # higher one could still use; lowest allocation first (max-min fairness).
         which = _below_demand(caps, stage, hi, alloc, modes, by)
@@ -296,7 +322,7 @@ def _getter(seq):
         return lambda j: seq[j]
 
 
-def _stage(members, paths, exact, caps, stage, lo, hi, options, alloc, modes, st, by):
+def _stage(members, paths, exact, caps, stage, lo, hi, options, alloc, modes, st, by, why):
     R = list(caps)
     lo0 = min(map(_getter(lo), stage))
     admitted = []
@@ -316,6 +342,8 @@ def _stage(members, paths, exact, caps, stage, lo, hi, options, alloc, modes, st
                         if k2 == k:
                             break
                         caps[k2] += low
+                    # Paused on k; R still holds k's capacity at the stage's start.
+                    why[i] = 2 * k + (1 if R[k] > c else 0)
                     break
                 caps[k] = c - low
             else:
@@ -342,6 +370,7 @@ def _stage(members, paths, exact, caps, stage, lo, hi, options, alloc, modes, st
                                 break
                             caps[k2] += low
                         got = 0
+                        why[i] = 2 * k + (1 if R[k] > c else 0)
                         break
                     caps[k] = c - low
                 if got:
@@ -349,11 +378,15 @@ def _stage(members, paths, exact, caps, stage, lo, hi, options, alloc, modes, st
                 continue
             if exact:
                 fits = _fits_repeated(caps, path, need)
+                if not fits:
+                    k = _short(caps, path, need)
+                    why[i] = 2 * k + (1 if R[k] > caps[k] else 0)
             else:
                 fits = True
                 for k in path:
                     if caps[k] < need:
                         fits = False
+                        why[i] = 2 * k + (1 if R[k] > caps[k] else 0)
                         break
             if fits:
                 got = 1
@@ -534,6 +567,17 @@ def _fits_repeated(caps, path, need):
     for k in path:
         caps[k] += need
     return True
+
+
+def _short(caps, path, need):
+    """The first constraint on a path where ``need`` does not fit (a power limit
+    counted once per phase it appears for); only asked after a refusal."""
+    seen = {}
+    for k in path:
+        seen[k] = seen.get(k, 0) + 1
+        if caps[k] < need * seen[k]:
+            return k
+    return path[0]
 
 
 def _reserve(caps, path, need):

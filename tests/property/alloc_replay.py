@@ -84,7 +84,9 @@ def replay(seed):
             "changed": sorted((repr(k), v) for k, v in r.changed.items()),
             "targets": sorted((repr(k), v) for k, v in r.targets.items()),
             "status": {k: (repr(v) if k in ("paused", "one_phase") else v) for k, v in r.status.items()},
-            "memos": memos}, sort_keys=True))
+            "memos": memos,
+            "reasons": sorted((repr(k), v["code"], v["circuit"], v["phase"], v["left_da"])
+                              for k, v in r.reasons().items())}, sort_keys=True))
     return lines
 
 
