@@ -13,6 +13,7 @@ package(
         "core/alloc_config.py",
         "core/alloc_inputs.py",
         "core/alloc_ramp.py",
+        "core/alloc_reasons.py",
         "core/alloc_state.py",
         "core/allocation.py",
         "core/authorize.py",
