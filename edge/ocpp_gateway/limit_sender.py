@@ -23,6 +23,8 @@ async def send(st: StationState, limits: dict, results: dict, open_by_conn: dict
             results[key] = "offline"
             continue
         tx = rec["transaction_id"]
+        if rec.get("refused"):
+            limit_da = 0    # a refused start charges nothing, whatever was allocated
         if st.profiles.unchanged(cid, tx, int(limit_da), int(phases)):
             results[key] = "unchanged"
             continue

@@ -92,8 +92,15 @@ class Logic:
         else:
             decision = None
             payment_ref = None
-        group_id = decision.group_id if decision is not None else None
-        tariff = decision.tariff if decision is not None else None
+        refused = None
+        if decision is not None and not decision.accepted \
+                and not self._on_given_list(st, late, token):
+            # Refused: recorded (the car may draw all the same, and its stop will come),
+            # but through no group, at no tariff; the gateway stops it and allocates it
+            # nothing (docs/domain.md, "Refused starts").
+            refused = decision.reason
+        group_id = decision.group_id if decision is not None and refused is None else None
+        tariff = decision.tariff if decision is not None and refused is None else None
         # The natural key of a 1.6 start: the wallbox resends exactly these fields.
         dedup = None
         if transaction_id is None:
@@ -102,11 +109,12 @@ class Logic:
         rec, created = self.sessions.start(
             st.id, int(connector_id), transaction_id, token, meter_start_wh,
             int(started_s), group_id=group_id, tariff=tariff, payment_ref=payment_ref,
-            reported_late=late, dedup_key=dedup)
+            reported_late=late, dedup_key=dedup, refused=refused)
         if created:
-            log.info("station %s connector %s: session %s started (tx %s%s)", st.id,
+            log.info("station %s connector %s: session %s started (tx %s%s%s)", st.id,
                      connector_id, rec["session_id"], rec["transaction_id"],
-                     ", reported late" if late else "")
+                     ", reported late" if late else "",
+                     ", refused: %s" % refused if refused else "")
             st.drawn_da.pop(int(connector_id), None)
             st.drawn_at_s.pop(int(connector_id), None)
             self.emit("session_started", dict(rec))
@@ -132,7 +140,11 @@ class Logic:
         The energy has flowed and the wallbox did what we told it; for any other late
         start the real decision is sent (a token blocked meanwhile stops the session).
         """
-        if not rec["reported_late"] or token is None:
+        return self._on_given_list(st, rec["reported_late"], token)
+
+    @staticmethod
+    def _on_given_list(st: StationState, late: bool, token: str | None) -> bool:
+        if not late or token is None:
             return False
         held = {uid.upper() for uid in st.local_list.entries}
         return token.upper() in held

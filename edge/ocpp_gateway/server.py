@@ -20,7 +20,7 @@ from websockets.asyncio.server import serve
 
 from edge.core.authorize import PRIORITISED_CHARGING_PRIORITY
 from edge.core.errors import ValidationError
-from edge.ocpp_gateway import auth, framing, limit_sender, list_sync, profiles
+from edge.ocpp_gateway import auth, framing, limit_sender, list_sync, profiles, refusal
 from edge.ocpp_gateway.link import Link, TokenBucket
 from edge.ocpp_gateway.logic import Logic
 from edge.ocpp_gateway.station import StationState
@@ -278,7 +278,8 @@ class Gateway:
         async with self._locks[st.id]:
             done = await self._step(st, "configure", cp.configure(
                 {"meter_interval_s": self.meter_interval_s, "local_list_enabled": True,
-                 "measurands": MEASURANDS, "start_stop_measurands": ENERGY_REGISTER}))
+                 "measurands": MEASURANDS, "start_stop_measurands": ENERGY_REGISTER,
+                 "stop_on_invalid_id": True}))
             refused = sorted(k for k, v in (done or {}).items()
                              if v not in ("Accepted", "RebootRequired"))
             if refused:
@@ -373,6 +374,10 @@ class Gateway:
             open_by_conn = {r["connector"]: r for r in self.sessions.open_sessions(st.id)}
         await limit_sender.send(st, limits, results, open_by_conn, self.profile_timeout_s)
 
+    def stop_refused(self, st: StationState, rec: dict[str, Any]) -> None:
+        """A start answered with a refusal: cap it at 0 A and stop it (refusal.py)."""
+        self.spawn(refusal.stop_refused(st, rec, self.profile_timeout_s))
+
     # -- remote start / stop -----------------------------------------------------------
     async def remote_start(self, station: str, connector: int, payment_ref: str,
                            group_id: str | None = None) -> dict[str, Any]:
@@ -450,8 +455,8 @@ class Gateway:
         for rec in self.sessions.open_sessions():
             st = self.stations.get(rec["station"])
             conn = self.site.connector(rec["station"], rec["connector"])
-            if st is None or conn is None:
-                continue
+            if st is None or conn is None or rec.get("refused"):
+                continue    # a refused start is allocated nothing (refusal.py)
             group = self.lists.book.group(rec["group_id"]) if rec["group_id"] else None
             last = st.profiles.last(rec["connector"])
             controllable = st.connected and st.controllable and (last is None or last[3])

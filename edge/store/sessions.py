@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     stop_reason TEXT,
     state TEXT NOT NULL,
     reported_late INTEGER NOT NULL DEFAULT 0,
+    refused TEXT,                      -- the authorization reason code of a refused start
     dedup_key TEXT UNIQUE,
     UNIQUE (station, transaction_id)
 );
@@ -61,12 +62,16 @@ MAX_QUEUED_SAMPLES = 20000
 RECORD_KEYS = (
     "session_id", "station", "connector", "transaction_id", "token", "payment_ref",
     "group_id", "started_s", "stopped_s", "meter_start_wh", "meter_stop_wh",
-    "energy_wh", "tariff", "cost", "stop_reason", "state", "reported_late",
+    "energy_wh", "tariff", "cost", "stop_reason", "state", "reported_late", "refused",
 )
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(_SCHEMA)
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(sessions)")}
+    if "refused" not in cols:
+        # a store written before refused starts were recorded
+        conn.execute("ALTER TABLE sessions ADD COLUMN refused TEXT")
 
 
 def _int_or_none(v: Any) -> int | None:
@@ -106,14 +111,17 @@ class SessionStore:
               token: str | None, meter_start_wh: int | None, started_s: int, *,
               group_id: str | None = None, tariff: dict | None = None,
               payment_ref: str | None = None, reported_late: bool = False,
-              dedup_key: str | None = None) -> tuple[dict[str, Any], bool]:
+              dedup_key: str | None = None,
+              refused: str | None = None) -> tuple[dict[str, Any], bool]:
         """Record a started session; returns ``(record, created)``.
 
         A second start with the same ``dedup_key`` or the same (station, transaction_id)
         returns the existing record and ``created`` False: nothing is written twice.
         ``transaction_id`` None allocates a new integer id (OCPP 1.6).
         ``meter_start_wh`` None (the wallbox sent no register at the start) is filled in
-        by the first sample with an energy reading.
+        by the first sample with an energy reading. ``refused`` is the reason code of a
+        start the edge answered with a refusal: recorded (energy may flow all the same)
+        but through no group and at no tariff.
         """
         with transaction(self._conn) as c:
             existing = None
@@ -134,13 +142,13 @@ class SessionStore:
             c.execute(
                 "INSERT INTO sessions(session_id, station, connector, transaction_id, token,"
                 " payment_ref, group_id, started_s, meter_start_wh, last_meter_wh, tariff,"
-                " state, reported_late, dedup_key)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,'started',?,?)",
+                " state, reported_late, dedup_key, refused)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,'started',?,?,?)",
                 (sid, station, int(connector), str(transaction_id), token, payment_ref,
                  group_id, int(started_s), _int_or_none(meter_start_wh),
                  _int_or_none(meter_start_wh),
                  json.dumps(tariff) if tariff is not None else None,
-                 1 if reported_late else 0, dedup_key))
+                 1 if reported_late else 0, dedup_key, refused))
             rec = self._get(c, sid)
             self._enqueue(c, rec)
             return rec, True

@@ -385,6 +385,8 @@ class Station:
     def start_rejected(self, tx: Tx, status: str) -> None:
         """The server refused the token of a started (e.g. offline) transaction."""
         log.info("%s: transaction %s refused by the server (%s)", self.id, tx.server_id, status)
+        if not self.conf_bool("StopTransactionOnInvalidId"):
+            return      # charges on until the server stops it
         for conn in self.connectors.values():
             if conn.tx is tx:
                 tx.rejected = True

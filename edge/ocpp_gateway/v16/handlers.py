@@ -78,6 +78,7 @@ class StationV16(GuardedCalls, ChargePoint):
         self.st = st
         self.gw = gw
         self.logic = gw.logic
+        self._refused: dict | None = None   # a refused start answered just now
 
     # -- from the wallbox ---------------------------------------------------------
     @on(Action.boot_notification, skip_schema_validation=True)
@@ -116,8 +117,17 @@ class StationV16(GuardedCalls, ChargePoint):
         info = id_tag_info(decision)
         if self.logic.honour_offline_start(self.st, rec, id_tag):
             info = {"status": "Accepted"}
+        if rec["refused"] and rec["state"] == "started":
+            self._refused = rec
         return call_result.StartTransaction(transaction_id=int(rec["transaction_id"]),
                                             id_tag_info=info)
+
+    @after(Action.start_transaction)
+    def after_start_tx(self, **kw: Any):
+        # after the answer: the wallbox must know the transaction id before it is stopped
+        rec, self._refused = self._refused, None
+        if rec is not None:
+            self.gw.stop_refused(self.st, rec)
 
     @on(Action.stop_transaction, skip_schema_validation=True)
     def on_stop_tx(self, meter_stop: int, timestamp: str, transaction_id: int, **kw: Any):
@@ -233,6 +243,7 @@ class StationV16(GuardedCalls, ChargePoint):
         """settings: neutral names (meter_interval_s, local_list_enabled)."""
         keys = {"meter_interval_s": "MeterValueSampleInterval",
                 "local_list_enabled": "LocalAuthListEnabled",
+                "stop_on_invalid_id": "StopTransactionOnInvalidId",
                 "measurands": "MeterValuesSampledData",
                 "start_stop_measurands": "StopTxnSampledData"}
         out = {}

@@ -98,6 +98,7 @@ class StationV201(GuardedCalls, ChargePoint):
         self.gw = gw
         self.logic = gw.logic
         self._reports: dict[int, asyncio.Future] = {}
+        self._refused: dict | None = None   # a refused start answered just now
         self._next_request_id = 1
 
     # -- from the wallbox ---------------------------------------------------------
@@ -164,6 +165,7 @@ class StationV201(GuardedCalls, ChargePoint):
             if pend["meter_start_wh"] is None:
                 pend["meter_start_wh"] = _first_energy(samples)
         decision = None
+        created = False
         if rec is None and token is None and event_type == "Ended":
             start, stop = pend["meter_start_wh"], _last_energy(samples)
             if start is None or stop is None or stop <= start:
@@ -172,7 +174,7 @@ class StationV201(GuardedCalls, ChargePoint):
                 st.pending_tx.pop(tx_id, None)
                 return call_result.TransactionEvent()
         if rec is None and (token is not None or event_type == "Ended") and pend["evse"]:
-            rec, decision, _ = logic.start(
+            rec, decision, created = logic.start(
                 st, pend["evse"], token, pend["meter_start_wh"], pend["started_s"],
                 transaction_id=tx_id, offline=pend["offline"] or bool(kw.get("offline")))
             st.pending_tx.pop(tx_id, None)
@@ -185,6 +187,8 @@ class StationV201(GuardedCalls, ChargePoint):
         if rec is not None and event_type == "Ended":
             logic.stop(st, tx_id, at_s, _last_energy(samples),
                        transaction_info.get("stopped_reason") or "Local")
+        if created and rec["refused"] and event_type != "Ended":
+            self._refused = rec
         if token is None:
             return call_result.TransactionEvent()
         info = id_token_info(decision)
@@ -192,6 +196,13 @@ class StationV201(GuardedCalls, ChargePoint):
             info = dict(info, status="Accepted")
         prio = info.get("charging_priority")
         return call_result.TransactionEvent(id_token_info=info, charging_priority=prio)
+
+    @after(Action.transaction_event)
+    def after_transaction_event(self, **kw: Any):
+        # after the answer, so the wallbox has heard the refusal before it is stopped
+        rec, self._refused = self._refused, None
+        if rec is not None:
+            self.gw.stop_refused(self.st, rec)
 
     @on(Action.meter_values, skip_schema_validation=True)
     def on_meter_values(self, evse_id: int, meter_value: list, **kw: Any):
@@ -326,6 +337,7 @@ class StationV201(GuardedCalls, ChargePoint):
     async def configure(self, settings: dict[str, Any]) -> dict[str, str]:
         names = {"meter_interval_s": ("SampledDataCtrlr", "TxUpdatedInterval"),
                  "local_list_enabled": ("LocalAuthListCtrlr", "Enabled"),
+                 "stop_on_invalid_id": ("TxCtrlr", "StopTxOnInvalidId"),
                  "measurands": ("SampledDataCtrlr", "TxUpdatedMeasurands"),
                  "start_stop_measurands": ("SampledDataCtrlr", "TxStartedMeasurands"),
                  "stop_measurands": ("SampledDataCtrlr", "TxEndedMeasurands")}
