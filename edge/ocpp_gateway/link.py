@@ -23,6 +23,10 @@ from edge.ocpp_gateway import framing
 
 log = logging.getLogger(__name__)
 
+# Recent CALL ids remembered per connection for duplicate detection: retransmissions
+# concern the last few messages.
+SEEN_IDS_MAX = 64
+
 
 def _fingerprint(frame: framing.Frame) -> bytes:
     body = json.dumps([frame.action, frame.payload], sort_keys=True, separators=(",", ":"))
@@ -90,6 +94,11 @@ class Link:
         self.duplicates = 0
         # ids of our own CALLs awaiting an answer (bounded: a timed-out call's id ages out)
         self._asked: OrderedDict[str, bool] = OrderedDict()
+        # the wallbox's recent CALL ids on this connection: id -> [answered, fingerprint].
+        # Per connection only: a wallbox numbers from 1 again after a reboot, and an
+        # answer remembered from an earlier connection may be a decision the lists have
+        # outdated since.
+        self._seen: OrderedDict[str, list] = OrderedDict()
         self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
 
     async def guard(self, coro: Any) -> Any:
@@ -127,15 +136,21 @@ class Link:
             uid = json.loads(text)[1]
         except (ValueError, IndexError, TypeError):
             return
-        entry = self.st.seen_ids.get(uid)
-        if entry is None or entry[0] is not None:
+        entry = self._seen.get(uid)
+        if entry is None or entry[0]:
             return
         if text.startswith("[4"):
             # Processing failed (e.g. the store was busy): nothing was acknowledged, so a
-            # retry with the same id must be processed, not answered from memory.
-            del self.st.seen_ids[uid]
+            # retry with the same id must be processed.
+            del self._seen[uid]
         else:
-            entry[0] = text
+            entry[0] = True
+
+    def _remember_call(self, uid: str, fingerprint: bytes) -> None:
+        self._seen.pop(uid, None)
+        self._seen[uid] = [False, fingerprint]
+        while len(self._seen) > SEEN_IDS_MAX:
+            self._seen.popitem(last=False)
 
     async def _send_error(self, err: framing.FrameError) -> None:
         self.errors_sent += 1
@@ -189,21 +204,17 @@ class Link:
                           frame.unique_id)
             return
         fp = _fingerprint(frame)
-        seen = self.st.seen_ids.get(frame.unique_id)
-        # Only the same id with the same content is a duplicate: many wallboxes number
-        # their messages from 1 again after a reboot.
-        if seen is not None and seen[2] == fp:
-            reply, link_seq = seen[0], seen[1]
-            if reply is not None and link_seq != self.st.link_seq:
-                # Same CALL again on a new connection: our answer was probably lost with
-                # the old one. Repeat the answer, do not process the message twice.
-                seen[1] = self.st.link_seq
-                await self.ws.send(reply)
-            else:
-                self.duplicates += 1
-                level = logging.WARNING if self.duplicates == 1 else logging.DEBUG
-                log.log(level, "station %s: duplicate message id %s ignored", self.st.id,
-                        frame.unique_id)
+        seen = self._seen.get(frame.unique_id)
+        # Only the same id with the same content on this connection is a duplicate
+        # (many wallboxes number their messages from 1 again after a reboot). It is
+        # never answered from memory: an Authorize already answered is decided afresh
+        # (the lists may have changed since), anything else is ignored while or after
+        # it is processed (the handlers that write are idempotent on a new connection).
+        if seen is not None and seen[1] == fp and not (seen[0] and frame.action == "Authorize"):
+            self.duplicates += 1
+            level = logging.WARNING if self.duplicates == 1 else logging.DEBUG
+            log.log(level, "station %s: duplicate message id %s ignored", self.st.id,
+                    frame.unique_id)
             return
         try:
             if not framing.is_known_action(frame.action, self.version):
@@ -218,7 +229,7 @@ class Link:
         except framing.FrameError as err:
             await self._send_error(err)
             return
-        self.st.remember_id(frame.unique_id, fp)
+        self._remember_call(frame.unique_id, fp)
         await self.cp.route_message(raw)
         if not self._first_call_seen:
             self._first_call_seen = True

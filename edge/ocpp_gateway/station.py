@@ -7,10 +7,8 @@ from typing import Any
 from edge.ocpp_gateway.local_list import ListState
 from edge.ocpp_gateway.profiles import ProfileTracker
 
-# Recent CALL ids (with our answer) remembered per station for duplicate detection.
-# Retransmissions concern the last few messages; 64 answers of ~150 bytes keep 500
-# stations under 5 MB.
-SEEN_IDS_MAX = 64
+# (transaction id, seqNo) pairs remembered per station: 8 per recent message is plenty.
+SEQ_SEEN_MAX = 512
 
 
 class StationState:
@@ -45,26 +43,17 @@ class StationState:
         # 2.0.1 (transaction id, seqNo) already processed: a wallbox retransmits queued
         # events with new message ids, and samples must not be recorded twice
         self.tx_seq_seen: OrderedDict[tuple, None] = OrderedDict()
-        # call id -> [reply text or None while in progress, link_seq that received it,
-        #             fingerprint of action + payload]
-        self.seen_ids: OrderedDict[str, list] = OrderedDict()
 
     @property
     def connected(self) -> bool:
         return self.link is not None
-
-    def remember_id(self, uid: str, fingerprint: bytes) -> None:
-        self.seen_ids.pop(uid, None)
-        self.seen_ids[uid] = [None, self.link_seq, fingerprint]
-        while len(self.seen_ids) > SEEN_IDS_MAX:
-            self.seen_ids.popitem(last=False)
 
     def first_time_seq(self, tx_id: str, seq_no: int) -> bool:
         key = (tx_id, seq_no)
         if key in self.tx_seq_seen:
             return False
         self.tx_seq_seen[key] = None
-        while len(self.tx_seq_seen) > SEEN_IDS_MAX * 8:
+        while len(self.tx_seq_seen) > SEQ_SEEN_MAX:
             self.tx_seq_seen.popitem(last=False)
         return True
 
