@@ -6,7 +6,7 @@ Sections and who checks them:
   meters           edge.meters.config.parse_meters
   ocpp             here (listen address, TLS, station passwords)
   cloud            edge.cloud.mqtt_config.LinkConfig.from_dict (optional: no section, no cloud)
-  store, control   here
+  store, control   here (store.retention: edge.store.retention.RetentionPolicy.from_dict)
 Everything is checked before anything starts; the first error names the field.
 """
 from __future__ import annotations
@@ -21,12 +21,13 @@ from edge.core.alloc_config import AllocConfig
 from edge.core.errors import ValidationError
 from edge.core.topology import Site
 from edge.meters.config import MeterConfig, parse_meters
+from edge.store.retention import RetentionPolicy
 
 SECTIONS = ("site", "load_management", "meters", "ocpp", "cloud", "store", "control")
 _OCPP_KEYS = ("host", "port", "tls_cert", "tls_key", "stations", "meter_interval_s", "heartbeat_s")
 _STATION_KEYS = ("password",)
 _CONTROL_KEYS = ("interval_s", "grid_meter", "telemetry_every_s")
-_STORE_KEYS = ("path",)
+_STORE_KEYS = ("path", "retention")
 
 
 class OcppSettings:
@@ -57,7 +58,7 @@ class OcppSettings:
 class EdgeConfig:
     def __init__(self, site: Site, alloc: AllocConfig, meters: list[MeterConfig], ocpp: OcppSettings,
                  cloud: Any, store_path: str, interval_s: float, grid_meter: str | None,
-                 telemetry_every_s: int):
+                 telemetry_every_s: int, retention: RetentionPolicy | None = None):
         self.site = site
         self.alloc = alloc
         self.meters = meters
@@ -67,6 +68,7 @@ class EdgeConfig:
         self.interval_s = interval_s
         self.grid_meter = grid_meter
         self.telemetry_every_s = telemetry_every_s
+        self.retention = retention or RetentionPolicy()
 
 
 def _keys(d: Any, field: str, known: tuple[str, ...]) -> dict:
@@ -148,6 +150,7 @@ def from_dict(d: Any) -> EdgeConfig:
         cloud = LinkConfig.from_dict(d["cloud"])
     store = _keys(d.get("store", {}), "store", _STORE_KEYS)
     store_path = _text(store.get("path", "edge.db"), "store.path")
+    retention = RetentionPolicy.from_dict(store.get("retention"), "store.retention")
     control = _keys(d.get("control", {}), "control", _CONTROL_KEYS)
     interval = control.get("interval_s", 1)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.1 <= interval <= 60:
@@ -160,7 +163,8 @@ def from_dict(d: Any) -> EdgeConfig:
     if grid_meter is not None and grid_meter not in meter_ids:
         raise ValidationError("control.grid_meter", grid_meter,
                               f"is not a configured meter id (have: {', '.join(meter_ids) or 'none'})")
-    return EdgeConfig(site, alloc, meters, ocpp, cloud, store_path, float(interval), grid_meter, telemetry)
+    return EdgeConfig(site, alloc, meters, ocpp, cloud, store_path, float(interval), grid_meter, telemetry,
+                      retention=retention)
 
 
 def read_file(path: str | Path) -> dict:

@@ -24,6 +24,7 @@ from edge.ocpp_gateway.server import Gateway
 from edge.store.db import open_db
 from edge.store.lists import ListsStore
 from edge.store.outbox import Outbox
+from edge.store.retention import RetentionWorker
 from edge.store.sessions import SessionStore
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class EdgeService:
         self._last_telemetry_s = 0.0
         self._listeners: list[Callable[["EdgeService"], None]] = []
         self._notes: set[str] = set()                # input problems already logged
+        self.retention: RetentionWorker | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -70,6 +72,8 @@ class EdgeService:
         self.lists = ListsHolder(self.site, book, online=self._cloud_online, clock=self.clock)
         log.info("lists version %s loaded from the store", self.lists.version)
         self.sessions = SessionStore(self.conn, outbox=self.outbox, clock=self.clock)
+        self.sessions.sample_every_s = cfg.retention.sample_every_s
+        self.retention = self._start_retention()
         self.gateway = Gateway(self.site, cfg.ocpp.stations, self.lists, self.sessions,
                                clock=self.clock, on_event=self._on_gateway_event,
                                meter_interval_s=cfg.ocpp.meter_interval_s,
@@ -102,7 +106,17 @@ class EdgeService:
             await self.cloud.stop()
         await self.gateway.stop()
         await self.poller.stop()
+        if self.retention is not None:
+            await asyncio.to_thread(self.retention.stop)
         self.conn.close()
+
+    def _start_retention(self) -> RetentionWorker | None:
+        """Prunes acknowledged old sessions on its own thread (edge/store/retention.py)."""
+        if str(self.cfg.store_path) == ":memory:":
+            return None
+        worker = RetentionWorker(self.cfg.store_path, self.cfg.retention, clock=self.clock)
+        worker.start()
+        return worker
 
     def on_cycle(self, callback: Callable[["EdgeService"], None]) -> None:
         """Called after every control step (the live display of `make run`)."""

@@ -21,6 +21,11 @@ def open_db(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
+    # After a checkpoint the WAL file is cut back to this size instead of staying as
+    # large as the biggest burst (retention deletes in bursts).
+    conn.execute("PRAGMA journal_size_limit=%d" % (4 * 1024 * 1024))
+    from edge.store.retention import ensure_incremental_vacuum   # it uses this module
+    ensure_incremental_vacuum(conn)
     return conn
 
 

@@ -98,6 +98,10 @@ class SessionStore:
         self._ids = ids
         self._samples: list[tuple] = []
         self.flush_at = 500          # samples queued before a flush is forced
+        # At most one stored sample per session per this many seconds (0: every one);
+        # the service sets it from store.retention.sample_every_s (edge/store/retention.py)
+        self.sample_every_s = 0
+        self._kept_at: dict[str, int] = {}
         ensure_schema(conn)
 
     # -- writes -----------------------------------------------------------------
@@ -161,6 +165,8 @@ class SessionStore:
         they are batched: one fsync per flush instead of one per sample keeps a busy
         site's event loop free (an SD card manages few fsyncs per second).
         """
+        if self.sample_every_s and not self._keep_sample(session_id, int(at_s)):
+            return
         cur = list(current_da) if current_da is not None else None
         self._samples.append((session_id, int(at_s),
                               int(energy_wh) if energy_wh is not None else None,
@@ -172,6 +178,17 @@ class SessionStore:
                 # the sample is queued; a busy or broken store must not turn the
                 # wallbox's MeterValues into an error
                 log.exception("writing meter samples failed; kept for the next try")
+
+    def _keep_sample(self, session_id: str, at_s: int) -> bool:
+        """Thinning: the allocation sees every sample, the card gets one a period."""
+        last = self._kept_at.get(session_id)
+        if last is not None and 0 <= at_s - last < self.sample_every_s:
+            return False
+        if last is None and len(self._kept_at) >= MAX_QUEUED_SAMPLES:
+            # a session that ended without a stop reaching us: forget the oldest
+            self._kept_at.pop(next(iter(self._kept_at)))
+        self._kept_at[session_id] = at_s if last is None else max(last, at_s)
+        return True
 
     def flush_samples(self) -> int:
         """Write queued samples; returns how many. Also called by stop() and samples()."""
@@ -223,6 +240,7 @@ class SessionStore:
         ``cost_fn(record_with_energy)`` may compute the cost inside the same transaction.
         A missing ``meter_stop_wh`` falls back to the last sampled register.
         """
+        self._kept_at.pop(session_id, None)
         batch, self._samples = self._samples, []
         try:
             return self._stop(batch, session_id, stopped_s, meter_stop_wh, stop_reason, cost,
