@@ -29,6 +29,12 @@ $(FAST_STAMP): $(STAMP) $(FAST_SRC)
 
 fastcore: $(FAST_STAMP)
 
+# micropython-lib's umqtt.simple, whose real code the meter node's CPython tests run.
+UMQTT := $(VENV)/mp-lib/umqtt/simple.py
+$(UMQTT): $(STAMP) tools/fetch_umqtt.py
+	$(PY) tools/fetch_umqtt.py 2>&1 | grep -v 'is ignored' || true
+	@test -f $@
+
 # Mosquitto is the real broker the cloud-sync tests and `make run` use.
 mosquitto:
 	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || \
@@ -39,17 +45,18 @@ $(MP_STAMP): tools/mp/package.json
 	cd tools/mp && npm install --no-audit --no-fund --silent
 	@touch $@
 
-deps: $(STAMP) $(FAST_STAMP) $(MP_STAMP) mosquitto
+deps: $(STAMP) $(FAST_STAMP) $(MP_STAMP) $(UMQTT) mosquitto
 
 test: deps test-py test-mp
 
 # Everything against the compiled core, then the core's own tests against its .py modules.
-test-py: $(STAMP) $(FAST_STAMP) mosquitto
+test-py: $(STAMP) $(FAST_STAMP) $(UMQTT) mosquitto
 	$(PY) tools/run_pytest.py
 	EDGE_PURE_CORE=1 $(PY) tools/run_pytest.py tests/core tests/property
 
 test-mp: $(MP_STAMP)
 	node tools/mp/mp.mjs test tests/core
+	node tools/mp/mp.mjs test tests/node
 
 run: deps
 	$(PY) -m host_tools.site_demo

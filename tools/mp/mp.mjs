@@ -1,8 +1,8 @@
 // Runs Python under real MicroPython (the WebAssembly build) with edge/core on its path.
 //   node tools/mp/mp.mjs test [DIR]      run every test_* function of DIR/test_*.py (default tests/core)
 //   node tools/mp/mp.mjs script FILE [ARGS]  run one script (benchmarks); ARGS in mp_args.ARGV
-// The virtual file system gets copies of edge/__init__.py and edge/core/**, so the
-// core is imported exactly as the package a board would hold.
+// The virtual file system gets copies of edge/__init__.py and the portable packages
+// edge/core/** and edge/node/**, so they are imported exactly as a board holds them.
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import fs from "node:fs";
 import path from "node:path";
@@ -30,6 +30,7 @@ const mp = await loadMicroPython({
 mp.FS.mkdir("/lib"); mp.FS.mkdir("/lib/edge");
 mp.FS.writeFile("/lib/edge/__init__.py", fs.readFileSync(path.join(repo, "edge", "__init__.py")));
 copyTree(mp, path.join(repo, "edge", "core"), "/lib/edge/core");
+copyTree(mp, path.join(repo, "edge", "node"), "/lib/edge/node");
 mp.runPython("import sys\nsys.path.insert(0, '/lib')\n");
 
 if (mode === "script") {
@@ -93,5 +94,5 @@ try {
   process.exit(2);
 }
 if (failed > 0) process.exit(1);
-if (passed === 0) { process.stderr.write("no core tests ran under MicroPython: that is a failure\n"); process.exit(5); }
+if (passed === 0) { process.stderr.write("no tests ran under MicroPython: that is a failure\n"); process.exit(5); }
 process.exit(0);
