@@ -17,7 +17,10 @@ from edge.meters.transport import TRANSPORTS
 BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 _KEYS = {"id", "model", "transport", "host", "port", "serial_port", "baudrate", "parity",
          "stopbits", "bytesize", "device_id", "interval_s", "timeout_s", "retries",
-         "stale_after_s"}
+         "stale_after_s", "source", "node"}
+SOURCES = ("modbus", "node")
+# A meter read by a meter node (edge/node) takes its bus settings from the node.
+_NODE_KEYS = {"id", "model", "source", "node", "device_id", "stale_after_s"}
 
 
 class MeterConfig:
@@ -39,9 +42,13 @@ class MeterConfig:
         self.timeout_s: float = values.get("timeout_s", 0.5)
         self.retries: int = values.get("retries", 1)
         self.stale_after_s: float = values.get("stale_after_s", 5.0)
+        self.source: str = values.get("source", "modbus")
+        self.node: str | None = values.get("node")       # the meter node's id (source "node")
 
     def link_key(self) -> tuple:
         """Meters with the same key share one connection (bus or gateway)."""
+        if self.source == "node":
+            return ("node", self.node)
         if self.transport == "rtu":
             return ("rtu", self.serial_port)
         return (self.transport, self.host, self.port)
@@ -64,6 +71,11 @@ class MeterConfig:
             values["model"] = load_model(name)
         except ValidationError as exc:
             raise ValidationError(f("model"), name, exc.message) from None
+        source = data.get("source", "modbus")
+        if source not in SOURCES:
+            raise ValidationError(f("source"), source, "must be one of %s" % ", ".join(SOURCES))
+        if source == "node":
+            return cls._node_meter(data, values, f)
         transport = data.get("transport", "tcp")
         if transport not in TRANSPORTS:
             raise ValidationError(f("transport"), transport, "must be one of %s" % ", ".join(TRANSPORTS))
@@ -92,6 +104,25 @@ class MeterConfig:
         values["timeout_s"] = _seconds(data, "timeout_s", 0.01, 30, 0.5, f)
         values["retries"] = _int(data, "retries", 0, 5, 1, f)
         values["stale_after_s"] = _seconds(data, "stale_after_s", 0.1, 86400, 5.0, f)
+        return cls(**values)
+
+
+    @classmethod
+    def _node_meter(cls, data: dict, values: dict, f) -> "MeterConfig":
+        from edge.node.config import valid_node_id
+        for key in data:
+            if key not in _NODE_KEYS:
+                raise ValidationError(f(key), data[key], "is set on the meter node (edge flash), not here")
+        node = data.get("node")
+        if not valid_node_id(node):
+            raise ValidationError(f("node"), node, "must be the node's id: 1 to 32 lower-case letters, "
+                                                   "digits, '-' or '_'")
+        if values["model"].sunspec:
+            raise ValidationError(f("model"), values["model"].name,
+                                  "a meter node does not search SunSpec maps; poll this meter directly")
+        values.update(source="node", node=node, transport="node",
+                      device_id=_int(data, "device_id", 1, 247, 1, f),
+                      stale_after_s=_seconds(data, "stale_after_s", 0.1, 86400, 5.0, f))
         return cls(**values)
 
 

@@ -74,6 +74,10 @@ class MeterPoller:
         for cfg in meters:
             if cfg.id in self._states:
                 raise ValueError("meter id %r configured twice" % cfg.id)
+            if cfg.source == "node":
+                # Read by a meter node: its registers arrive through ingest() (node_source.py).
+                self._states[cfg.id] = _MeterState(cfg, None)
+                continue
             key = cfg.link_key()
             if key not in self._links:
                 self._links[key] = link_factory(cfg)
@@ -116,11 +120,37 @@ class MeterPoller:
         """``callback(reading)`` after every good read (called in the loop, keep it short)."""
         self._subscribers.append(callback)
 
+    # -- meters read by a meter node -----------------------------------------
+
+    def ingest(self, meter_id: str, registers: dict[int, int], at_s: float) -> Optional[MeterReading]:
+        """Registers of a node meter's poll: decoded and judged exactly as a poll of ours.
+        A reading older than the one kept (a message overtaken in transit) is not kept."""
+        state = self._states[meter_id]
+        state.polls += 1
+        try:
+            reading = decode_reading(state.cfg.model, registers, meter_id=meter_id, at_s=at_s,
+                                     wraps=state.wraps)
+        except MeterError as exc:
+            self._failed(state, exc.kind, str(exc), unexpected=False)
+            return None
+        if state.latest is not None and reading.at_s < state.latest.at_s:
+            return None
+        self._succeeded(state, reading)
+        return reading
+
+    def ingest_failure(self, meter_id: str, kind: str, message: str) -> None:
+        """A node could not read its meter (timeout, exception, protocol)."""
+        state = self._states[meter_id]
+        state.polls += 1
+        self._failed(state, kind, message, unexpected=False)
+
     # -- polling -----------------------------------------------------------
 
     async def poll_once(self, meter_id: str) -> Optional[MeterReading]:
         """Read one meter now. Never raises for a meter fault: returns None instead."""
         state = self._states[meter_id]
+        if state.link is None:
+            return state.latest     # a node meter: its node polls it
         state.polls += 1
         try:
             reading = await self._read(state)
@@ -240,7 +270,8 @@ class MeterPoller:
             return
         self._running = True
         for meter_id, state in self._states.items():
-            state.task = asyncio.create_task(self._run(state), name="meter-" + meter_id)
+            if state.link is not None:
+                state.task = asyncio.create_task(self._run(state), name="meter-" + meter_id)
         log.info("polling %d meter(s): %s", len(self._states), ", ".join(self._states))
 
     async def stop(self) -> None:
