@@ -4,6 +4,7 @@ Sections and who checks them:
   site             edge.core.topology.Site.from_dict (the topology)
   load_management  edge.core.alloc_config.AllocConfig.from_dict
   meters           edge.meters.config.parse_meters
+  nodes            edge.meters.node_source.NodeBrokerConfig (optional: the broker meter nodes publish to)
   ocpp             here (listen address, TLS, station passwords)
   cloud            edge.cloud.mqtt_config.LinkConfig.from_dict (optional: no section, no cloud)
   store, control   here (store.retention: edge.store.retention.RetentionPolicy.from_dict)
@@ -23,7 +24,7 @@ from edge.core.topology import Site
 from edge.meters.config import MeterConfig, parse_meters
 from edge.store.retention import RetentionPolicy
 
-SECTIONS = ("site", "load_management", "meters", "ocpp", "cloud", "store", "control")
+SECTIONS = ("site", "load_management", "meters", "ocpp", "cloud", "store", "control", "nodes")
 _OCPP_KEYS = ("host", "port", "tls_cert", "tls_key", "stations", "meter_interval_s", "heartbeat_s")
 _STATION_KEYS = ("password",)
 _CONTROL_KEYS = ("interval_s", "grid_meter", "telemetry_every_s")
@@ -56,6 +57,8 @@ class OcppSettings:
 
 
 class EdgeConfig:
+    nodes: Any = None                     # NodeBrokerConfig, or None (no meter nodes)
+
     def __init__(self, site: Site, alloc: AllocConfig, meters: list[MeterConfig], ocpp: OcppSettings,
                  cloud: Any, store_path: str, interval_s: float, grid_meter: str | None,
                  telemetry_every_s: int, retention: RetentionPolicy | None = None):
@@ -143,6 +146,9 @@ def from_dict(d: Any) -> EdgeConfig:
         raise ValidationError(f"site.{exc.field}", exc.value, exc.message) from None
     alloc = AllocConfig.from_dict(d.get("load_management"))
     meters = parse_meters(d.get("meters", []))
+    from edge.meters.node_source import NodeBrokerConfig, check_node_meters
+    nodes = NodeBrokerConfig.from_dict(d["nodes"]) if d.get("nodes") is not None else None
+    check_node_meters(meters, nodes)
     ocpp = parse_ocpp(d.get("ocpp"), site)
     cloud = None
     if d.get("cloud") is not None:
@@ -163,8 +169,10 @@ def from_dict(d: Any) -> EdgeConfig:
     if grid_meter is not None and grid_meter not in meter_ids:
         raise ValidationError("control.grid_meter", grid_meter,
                               f"is not a configured meter id (have: {', '.join(meter_ids) or 'none'})")
-    return EdgeConfig(site, alloc, meters, ocpp, cloud, store_path, float(interval), grid_meter, telemetry,
-                      retention=retention)
+    cfg = EdgeConfig(site, alloc, meters, ocpp, cloud, store_path, float(interval), grid_meter, telemetry,
+                     retention=retention)
+    cfg.nodes = nodes
+    return cfg
 
 
 def read_file(path: str | Path) -> dict:

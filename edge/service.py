@@ -84,6 +84,13 @@ class EdgeService:
             kwargs["link_factory"] = self._meter_link_factory
         self.poller = MeterPoller(cfg.meters, **kwargs)
         await self.poller.start()
+        self.node_source = None
+        if cfg.nodes is not None:
+            # Meters read by meter nodes: their registers arrive over the site's broker.
+            from edge.meters.node_source import NodeSource
+            self.node_source = NodeSource(cfg.nodes, cfg.meters, self.poller, clock=self.clock,
+                                          site_id=self.site.site_id)
+            await self.node_source.start()
         if cfg.cloud is not None:
             from edge.cloud.mqtt_link import CloudLink
             self.cloud = CloudLink(cfg.cloud, self.site.site_id, self.lists, self.outbox,
@@ -105,6 +112,8 @@ class EdgeService:
         if self.cloud is not None:
             await self.cloud.stop()
         await self.gateway.stop()
+        if self.node_source is not None:
+            await self.node_source.stop()
         await self.poller.stop()
         if self.retention is not None:
             await asyncio.to_thread(self.retention.stop)
