@@ -16,7 +16,22 @@ from edge.core.errors import ValidationError
 # Shipped inside the package (edge/boards/), so an installed `edge flash` finds them.
 BOARDS_DIR = Path(__file__).resolve().parent.parent / "edge" / "boards"
 RUNTIMES = ("cpython", "micropython")
-CAPABILITIES = ("core", "ocpp_server", "meters_tcp", "meters_rtu", "cloud_mqtt", "sqlite_store")
+CAPABILITIES = ("core", "ocpp_server", "meters_tcp", "meters_rtu", "cloud_mqtt", "sqlite_store", "node_mqtt")
+# What backs each capability a board claims, per runtime: the code that does it and the
+# tests that prove it (tests/host_tools/test_boards.py checks that both exist).
+# meters_rtu on MicroPython is the meter node's own RTU master; node_mqtt is the node
+# publishing its meters to the gateway's broker (docs/meters.md, "Meter nodes").
+BACKED_BY = {
+    ("cpython", "core"): ("edge/core", "tests/core"),
+    ("cpython", "ocpp_server"): ("edge/ocpp_gateway", "tests/ocpp"),
+    ("cpython", "meters_tcp"): ("edge/meters/transport.py", "tests/meters"),
+    ("cpython", "meters_rtu"): ("edge/meters/transport.py", "tests/meters/test_meters_poller.py"),
+    ("cpython", "cloud_mqtt"): ("edge/cloud", "tests/cloud"),
+    ("cpython", "sqlite_store"): ("edge/store", "tests/cloud_data"),
+    ("micropython", "core"): ("edge/core", "tests/core"),
+    ("micropython", "meters_rtu"): ("edge/node/rtu.py", "tests/node/test_node_replay.py"),
+    ("micropython", "node_mqtt"): ("edge/node/app.py", "tests/meter_node/test_node_end_to_end.py"),
+}
 REQUIRED = {"id": str, "name": str, "runtime": str, "cpu": str, "ram_kb": int,
             "serial": list, "network": list, "runs": list, "defaults": dict, "sources": list}
 
@@ -48,7 +63,7 @@ def validate_board(data: Any, where: str = "board") -> dict:
                 raise ValidationError(f"{where}.{key}", None, "is required for a MicroPython board")
         _check_int(f"{where}.heap_kb", data["heap_kb"], 16)
         _check_int(f"{where}.flash_kb", data["flash_kb"], 256)
-        for cap in ("ocpp_server", "sqlite_store", "meters_tcp"):
+        for cap in ("ocpp_server", "sqlite_store", "meters_tcp", "cloud_mqtt"):
             if cap in data["runs"]:
                 raise ValidationError(f"{where}.runs", cap, "needs CPython adapters; a MicroPython board cannot run it")
     for i, port in enumerate(data["serial"]):

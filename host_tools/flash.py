@@ -6,12 +6,16 @@
 What a board gets: its micropython-lib dependencies (`mip install`, e.g. umqtt.simple),
 `lib/edge/__init__.py` and `lib/edge/core/*.py`, and optionally a JSON config file
 `edge_config.json`. Nothing but edge/core goes on a board: the adapters need CPython.
+
+With `--meter MODEL --unit N --node-id ID --broker HOST` the board becomes a meter node
+instead (host_tools/node_flash.py): the node program, its configuration and main.py.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -85,7 +89,11 @@ def flash(board_id: str, port: str, config: Path | None, runner: Runner = defaul
     board = load_board(board_id)
     if config is not None:
         check_board_config(config, board)
-    cmds = plan(board, port, config)
+    return execute(plan(board, port, config), port, runner, dry_run, out)
+
+
+def execute(cmds: list[list[str]], port: str, runner: Runner, dry_run: bool, out) -> int:
+    """Runs the steps in order with a progress line each; stops at the first failure."""
     for i, cmd in enumerate(cmds, 1):
         shown = " ".join(c if "\n" not in c else repr(c) for c in cmd)
         print(f"[{i}/{len(cmds)}] {shown}", file=out)
@@ -100,15 +108,73 @@ def flash(board_id: str, port: str, config: Path | None, runner: Runner = defaul
     return 0
 
 
+def flash_node(args: argparse.Namespace, runner: Runner = default_runner, out=None,
+               workdir: Path | None = None) -> int:
+    """A meter node: the node program and a node_config.json made from the arguments."""
+    import tempfile
+    out = out or sys.stdout
+
+    from host_tools import node_flash
+    board = load_board(args.board)
+    if args.config is not None:
+        raise ValidationError("--config", str(args.config), "a meter node's configuration is made from "
+                                                            "--meter, --unit, --broker ...; leave --config out")
+    units = args.unit or []
+    if len(units) != len(args.meter):
+        raise ValidationError("--unit", units, "give one --unit (Modbus address) per --meter")
+    if args.node_id is None or args.broker is None:
+        raise ValidationError("--node-id" if args.node_id is None else "--broker", None,
+                              "is required with --meter")
+    password = args.node_password
+    generated = password is None
+    if generated:
+        password = node_flash.new_password()
+    cfg = node_flash.node_config(
+        board, node_id=args.node_id, meters=list(zip(args.meter, units)), broker_host=args.broker,
+        broker_port=args.broker_port, password=password, wifi_ssid=args.wifi_ssid,
+        wifi_password=args.wifi_password, baudrate=args.baudrate, parity=args.parity,
+        stopbits=args.stopbits, interval_ms=args.interval_ms)
+    own_dir = workdir is None
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="edge-node-"))
+    try:
+        config_path, main_path = node_flash.write_files(cfg, workdir)
+        rc = execute(node_flash.plan(board, args.port, config_path, main_path), args.port, runner,
+                     args.dry_run, out)
+    finally:
+        if own_dir:     # it holds the node's password
+            shutil.rmtree(workdir, ignore_errors=True)
+    if rc == 0 and generated:
+        print(f"node {args.node_id}: give it its broker account (the ACL is deploy/mosquitto/nodes.acl):\n"
+              f"  mosquitto_passwd -b /etc/mosquitto/nodes.passwd {args.node_id} {password}\n"
+              f"and add it to the site file: meters = [{{id = \"...\", model = \"{args.meter[0]}\", "
+              f"source = \"node\", node = \"{args.node_id}\", device_id = {units[0]}}}]", file=out)
+    return rc
+
+
 def configure(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--board", required=True, help="board id, as `edge boards` lists them")
     ap.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0 or /dev/ttyACM0")
     ap.add_argument("--config", type=Path, help="board configuration (JSON) to copy as edge_config.json")
     ap.add_argument("--dry-run", action="store_true", help="print the mpremote commands, run nothing")
+    node = ap.add_argument_group("meter node (the board reads meters over RS-485 and publishes to the gateway)")
+    node.add_argument("--meter", action="append", metavar="MODEL", help="meter model file name (repeat per meter)")
+    node.add_argument("--unit", action="append", type=int, metavar="N", help="its Modbus address (repeat per meter)")
+    node.add_argument("--node-id", help="the node's id: its broker user name and topic")
+    node.add_argument("--broker", metavar="HOST", help="the gateway's broker (host name or address)")
+    node.add_argument("--broker-port", type=int, default=1883)
+    node.add_argument("--node-password", help="its broker password (default: a new one, printed at the end)")
+    node.add_argument("--wifi-ssid")
+    node.add_argument("--wifi-password")
+    node.add_argument("--baudrate", type=int, default=9600, help="the meters' bus speed (default 9600)")
+    node.add_argument("--parity", choices=("N", "E", "O"), default="N")
+    node.add_argument("--stopbits", type=int, choices=(1, 2), default=1)
+    node.add_argument("--interval-ms", type=int, default=1000, help="poll period (default 1000)")
 
 
 def run(args: argparse.Namespace) -> int:
     """A wrong board, port or config raises ValidationError (exit 2); a failed step is exit 1."""
+    if getattr(args, "meter", None):
+        return 0 if flash_node(args) == 0 else 1
     return 0 if flash(args.board, args.port, args.config, dry_run=args.dry_run) == 0 else 1
 
 

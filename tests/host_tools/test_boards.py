@@ -64,3 +64,28 @@ def test_invalid_json_board_file(tmp_path):
     with pytest.raises(ValidationError) as err:
         boards.load_board("bad", tmp_path)
     assert "not valid JSON" in str(err.value)
+
+
+def test_every_claimed_capability_is_backed_by_code_and_a_test():
+    from pathlib import Path
+    from host_tools import node_flash
+    root = Path(boards.__file__).resolve().parents[1]
+    claimed = set()
+    for b in boards.all_boards():
+        for cap in b["runs"]:
+            code, test = boards.BACKED_BY[(b["runtime"], cap)]
+            assert (root / code).exists() and (root / test).exists(), (b["id"], cap)
+            claimed.add((b["runtime"], cap))
+            if b["runtime"] == "micropython" and cap != "core":
+                # `edge flash --meter` puts the code behind the claim on the board.
+                copied = [dest for _, dest in node_flash.node_files(root)]
+                assert "lib/" + code in copied, (b["id"], cap)
+    assert ("micropython", "meters_rtu") in claimed and ("micropython", "node_mqtt") in claimed
+
+
+def test_a_micropython_board_cannot_claim_the_cloud_link():
+    data = _good()
+    data["runs"].append("cloud_mqtt")
+    with pytest.raises(ValidationError) as err:
+        boards.validate_board(data, "esp32-devkitc")
+    assert "CPython" in err.value.message

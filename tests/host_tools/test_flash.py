@@ -91,3 +91,80 @@ def test_config_that_is_not_json_is_refused(tmp_path):
 def test_cli_reports_unknown_board_with_exit_2(capsys):
     assert flash.main(["--board", "nope", "--port", "/dev/ttyUSB0"]) == 2
     assert "known boards" in capsys.readouterr().err
+
+
+def node_args(**over):
+    import argparse
+    ap = argparse.ArgumentParser()
+    flash.configure(ap)
+    argv = ["--board", "esp32-devkitc", "--port", "/dev/ttyUSB0", "--meter", "eastron_sdm630", "--unit", "1",
+            "--node-id", "garage-1", "--broker", "192.168.1.10", "--node-password", "pw-123",
+            "--wifi-ssid", "site"]
+    for k, v in over.items():
+        argv += ["--" + k.replace("_", "-")] + ([] if v is True else [str(v)])
+    return ap.parse_args(argv)
+
+
+@pytest.mark.parametrize("board", ["esp32-devkitc", "esp32-s3-psram", "rp2-pico-w"])
+def test_node_dry_run_prints_every_mpremote_command_for_each_micropython_board(board, capsys):
+    from host_tools import node_flash
+    rec = Recorder()
+    out = io.StringIO()
+    assert flash.flash_node(node_args(board=board, dry_run=True), runner=rec, out=out) == 0
+    assert rec.cmds == []
+    lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("[")]
+    files = node_flash.node_files()
+    assert len(lines) == 1 + 1 + len(files) + 2 + 1
+    assert all("mpremote connect /dev/ttyUSB0 " in ln for ln in lines)
+    assert lines[0].endswith("mip install umqtt.simple")
+    for src, dest in files:
+        assert any(ln.endswith("fs cp %s :%s" % (src, dest)) for ln in lines), dest
+    assert lines[-3].endswith(":node_config.json") and lines[-2].endswith(":main.py")
+    assert lines[-1].endswith("reset")
+
+
+def test_node_flash_runs_the_steps_and_writes_the_board_config(tmp_path):
+    rec = Recorder()
+    workdir = tmp_path / "w"
+    assert flash.flash_node(node_args(board="rp2-pico-w"), runner=rec, out=io.StringIO(), workdir=workdir) == 0
+    cfg = json.loads((workdir / "node_config.json").read_text())
+    assert cfg["uart"] == {"id": 0, "tx": 0, "rx": 1, "de": 2, "baudrate": 9600, "parity": "N", "stopbits": 1}
+    assert cfg["broker"] == {"host": "192.168.1.10", "port": 1883, "user": "garage-1", "password": "pw-123"}
+    assert cfg["meters"] == [{"unit": 1, "model": "eastron_sdm630", "fc": 4,
+                              "blocks": [[0, 18], [52, 2], [72, 4]]}]
+    assert (workdir / "node_config.json").stat().st_mode & 0o077 == 0     # it holds a password
+    assert (workdir / "main.py").read_text() == "from edge.node import board\nboard.main()\n"
+    assert rec.cmds[-1][3:] == ["reset"]
+
+
+def test_node_flash_without_password_makes_one_and_says_how_to_add_the_account():
+    out = io.StringIO()
+    args = node_args()
+    args.node_password = None
+    assert flash.flash_node(args, runner=Recorder(), out=out) == 0
+    assert "mosquitto_passwd -b /etc/mosquitto/nodes.passwd garage-1 " in out.getvalue()
+
+
+@pytest.mark.parametrize("over, field", [
+    ({"meter": "sunspec_meter"}, "--meter[1]"),
+    ({"meter": "no_such_meter"}, "--meter[1]"),
+    ({"node_id": "Garage 1"}, "--node-id"),
+    ({"board": "raspberry-pi-4b"}, "--board"),
+    ({"baudrate": 9601}, "node config uart.baudrate"),
+])
+def test_node_flash_refuses_wrong_arguments(over, field):
+    args = node_args(**{k: v for k, v in over.items() if k != "meter"})
+    if "meter" in over:
+        args.meter.append(over["meter"])
+        args.unit.append(2)
+    with pytest.raises(ValidationError) as err:
+        flash.flash_node(args, runner=Recorder(), out=io.StringIO())
+    assert err.value.field == field
+
+
+def test_edge_flash_command_takes_the_node_options(capsys):
+    from edge.cli import main as edge_main
+    rc = edge_main(["flash", "--board", "esp32-devkitc", "--port", "/dev/ttyUSB0", "--meter", "abb_b23",
+                    "--unit", "3", "--node-id", "n1", "--broker", "gw.local", "--dry-run"])
+    assert rc == 0
+    assert ":lib/edge/node/rtu.py" in capsys.readouterr().out
