@@ -11,6 +11,8 @@ import { fileURLToPath } from "node:url";
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const [mode = "test", target = "tests/core"] = process.argv.slice(2);
 const heapMb = parseInt(process.env.MP_HEAP_MB || "64", 10);
+// MP_HEAP_KB (finer) wins: the meter node's memory figure is the smallest heap it runs in.
+const heapBytes = process.env.MP_HEAP_KB ? parseInt(process.env.MP_HEAP_KB, 10) * 1024 : heapMb * 1024 * 1024;
 
 function copyTree(mp, src, dst) {
   try { mp.FS.mkdir(dst); } catch (e) { /* exists */ }
@@ -23,7 +25,7 @@ function copyTree(mp, src, dst) {
 }
 
 const mp = await loadMicroPython({
-  heapsize: heapMb * 1024 * 1024,
+  heapsize: heapBytes,
   stdout: (line) => process.stdout.write(line + "\n"),
   stderr: (line) => process.stderr.write(line + "\n"),
 });
@@ -31,6 +33,9 @@ mp.FS.mkdir("/lib"); mp.FS.mkdir("/lib/edge");
 mp.FS.writeFile("/lib/edge/__init__.py", fs.readFileSync(path.join(repo, "edge", "__init__.py")));
 copyTree(mp, path.join(repo, "edge", "core"), "/lib/edge/core");
 copyTree(mp, path.join(repo, "edge", "node"), "/lib/edge/node");
+// MP_EXTRA_LIB: one more folder of modules for /lib (micropython-lib's umqtt for the
+// meter node's memory figure).
+if (process.env.MP_EXTRA_LIB) copyTree(mp, path.resolve(process.env.MP_EXTRA_LIB), "/lib");
 mp.runPython("import sys\nsys.path.insert(0, '/lib')\n");
 
 if (mode === "script") {
