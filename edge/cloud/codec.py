@@ -236,9 +236,8 @@ def check_envelope(obj: Any, site_id: Optional[str], size: int = 0,
     v = obj["v"]
     if v != SCHEMA_VERSION or isinstance(v, bool) or not isinstance(v, int):
         raise fail(SCHEMA, "envelope.v", v, "schema version %d is the only one supported" % SCHEMA_VERSION)
-    for key in obj:
-        if key not in _ENVELOPE_KEYS:
-            raise fail(INVALID, "envelope.%s" % key, obj[key], "unknown field")
+    # Envelope fields this version does not know are ignored: within a schema version
+    # new fields are optional by rule (docs/cloud-protocol.md, "Compatibility").
     for key in _ENVELOPE_KEYS:
         if key not in obj:
             raise fail(INVALID, "envelope.%s" % key, None, "is missing")

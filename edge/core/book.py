@@ -11,7 +11,7 @@ group definitions; token membership is the cloud's business and is not
 recorded there.
 """
 
-from edge.core.checks import need_dict, need_int, need_items, need_str, no_unknown_keys
+from edge.core.checks import extra_fields, need_dict, need_int, need_items, need_str, with_extra
 from edge.core.delta import MAX_LIST_ITEMS, apply_delta
 from edge.core.errors import ValidationError
 from edge.core.groups import check_one_eroaming, check_tariff_for_kind, validate_active_on, validate_group
@@ -43,6 +43,7 @@ class GroupBook:
         self._driver_group_refs = driver_group_refs  # gid -> number of drivers in the group
         self.history = history
         self._members = None                   # gid -> sorted token keys, built on demand
+        self.extra = None                      # snapshot fields this version does not know
 
     # ---- building ------------------------------------------------------------------
 
@@ -60,7 +61,7 @@ class GroupBook:
         every group gets a ``create`` entry.
         """
         need_dict(snapshot, "snapshot")
-        no_unknown_keys(snapshot, "", _SNAPSHOT_KEYS)
+        extra = extra_fields(snapshot, "snapshot", _SNAPSHOT_KEYS)
         version = need_int(snapshot.get("version"), "version", 0)
         groups = {}
         for i, g in enumerate(need_items(snapshot, "groups", "groups", MAX_LIST_ITEMS)):
@@ -102,11 +103,17 @@ class GroupBook:
             history = []
             for gid in sorted(groups):
                 history.extend(diff_groups(None, groups[gid], now_s, by))
-        return cls(version, groups, drivers, tokens, token_refs, driver_refs, driver_group_refs, history)
+        book = cls(version, groups, drivers, tokens, token_refs, driver_refs, driver_group_refs, history)
+        book.extra = extra
+        return book
 
     def apply_delta(self, delta, site, by="sync", now_s=0):
         """Apply a delta -> a NEW book. Raises VersionMismatch or ValidationError; self is unchanged."""
-        return GroupBook(*apply_delta(self, delta, site, by, now_s))
+        return self._keep_extra(GroupBook(*apply_delta(self, delta, site, by, now_s)))
+
+    def _keep_extra(self, book):
+        book.extra = self.extra
+        return book
 
     def to_snapshot(self, with_history=False):
         snap = {
@@ -119,7 +126,7 @@ class GroupBook:
         }
         if with_history:
             snap["history"] = list(self.history)
-        return snap
+        return with_extra(snap, self.extra)
 
     # ---- reading ------------------------------------------------------------------
 
@@ -174,8 +181,9 @@ class GroupBook:
     def _with_group(self, grp, entries):
         groups = dict(self._groups)
         groups[grp.id] = grp
-        return GroupBook(self.version, groups, self._drivers, self._tokens, self._token_refs,
-                         self._driver_refs, self._driver_group_refs, self.history + entries)
+        return self._keep_extra(GroupBook(self.version, groups, self._drivers, self._tokens,
+                                          self._token_refs, self._driver_refs,
+                                          self._driver_group_refs, self.history + entries))
 
     def _existing(self, gid, editable=True):
         g = self._groups.get(gid) if type(gid) is str else None
@@ -187,7 +195,7 @@ class GroupBook:
 
     def create_group(self, group, site, by, now_s):
         _check_by(by, now_s)
-        grp = validate_group(group, "group", site)
+        grp = validate_group(group, "group", site, strict=True)
         if grp.id in self._groups:
             raise ValidationError("group.id", grp.id, "a group with this id exists")
         groups = dict(self._groups)
@@ -269,13 +277,13 @@ class GroupBook:
                     rest = tuple(g for g in tok[T_GROUPS] if g != gid)
                     if not rest:
                         continue
-                    tok = (tok[0], rest, tok[2], tok[3], tok[4], tok[5])
+                    tok = (tok[0], rest, tok[2], tok[3], tok[4], tok[5], tok[6])
                 if tok[T_DRIVER] is not None and tok[T_DRIVER] not in drivers:
-                    tok = (tok[0], tok[1], tok[2], tok[3], None, tok[5])
+                    tok = (tok[0], tok[1], tok[2], tok[3], None, tok[5], tok[6])
                 tokens[key] = tok
         t_refs, dr_refs, dg_refs = _count_refs(tokens, drivers)
-        return GroupBook(self.version, groups, drivers, tokens, t_refs, dr_refs, dg_refs,
-                         self.history + diff_groups(old, None, now_s, by))
+        return self._keep_extra(GroupBook(self.version, groups, drivers, tokens, t_refs, dr_refs,
+                                          dg_refs, self.history + diff_groups(old, None, now_s, by)))
 
 
 def _count_refs(tokens, drivers):

@@ -92,6 +92,41 @@ def no_unknown_keys(d, field, allowed):
             raise ValidationError(where, d[key], "unknown field")
 
 
+MAX_EXTRA_KEYS = 32
+
+
+def extra_fields(d, field, known):
+    """The fields of ``d`` this version does not know, kept as a dict (None when none).
+
+    The cloud protocol is forward compatible inside a schema version: a newer cloud
+    may add optional fields to a group, driver or token (an account id, a flag for its
+    own use), and an edge that refused them would break on every such change. They
+    are carried along unread, so a snapshot written back out still holds them. Keys
+    must be texts; at most MAX_EXTRA_KEYS per item bounds what one item can carry.
+    """
+    extra = None
+    for key in d:
+        if key in known:
+            continue
+        if type(key) is not str or not key:
+            raise ValidationError(field, key, "field names must be texts")
+        if extra is None:
+            extra = {}
+        extra[key] = d[key]
+    if extra is not None and len(extra) > MAX_EXTRA_KEYS:
+        raise ValidationError(field, len(extra), "more than %d unknown fields" % MAX_EXTRA_KEYS)
+    return extra
+
+
+def with_extra(d, extra):
+    """``d`` with the unknown fields of ``extra`` added back (known fields win)."""
+    if extra:
+        for key in extra:
+            if key not in d:
+                d[key] = extra[key]
+    return d
+
+
 def amps_to_da(value, field, lo_da=0, hi_da=None):
     """Amps as written in a config file (int or decimal) -> integer deciamps.
 

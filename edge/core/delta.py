@@ -6,7 +6,7 @@ group) answer "is a removed group or driver still used?" in O(1), so a
 1,000-change delta on 100,000 tokens never walks the untouched tokens.
 """
 
-from edge.core.checks import need_dict, need_int, need_items, no_unknown_keys
+from edge.core.checks import need_dict, need_int, need_items
 from edge.core.errors import ValidationError, VersionMismatch
 from edge.core.groups import check_one_eroaming, validate_group
 from edge.core.history import diff_groups
@@ -24,7 +24,8 @@ def apply_delta(book, delta, site, by, now_s):
     driver_group_refs, history); ``book`` is never modified.
     """
     need_dict(delta, "delta")
-    no_unknown_keys(delta, "", DELTA_KEYS)
+    # Fields this version does not know are accepted and ignored (forward compatibility,
+    # docs/cloud-protocol.md); the items inside the lists keep theirs.
     base = need_int(delta.get("base_version"), "base_version", 0)
     version = need_int(delta.get("version"), "version", 0)
     if version <= base:

@@ -16,7 +16,8 @@ a ``Group``; nothing is built from a dict that fails anywhere.
 """
 
 from edge.core.checks import (
-    need_bool, need_choice, need_dict, need_id, need_list, need_str, no_unknown_keys,
+    extra_fields, need_bool, need_choice, need_dict, need_id, need_list, need_str, no_unknown_keys,
+    with_extra,
 )
 from edge.core.errors import ValidationError
 from edge.core.tariff import copy_tariff, validate_tariff
@@ -38,10 +39,11 @@ class Group:
     """A validated user group. Treat as read-only: books share Group objects."""
 
     __slots__ = ("id", "name", "kind", "billing", "tariff", "prioritised", "state",
-                 "on_site", "on_cgroups", "on_stations", "on_connectors", "windows", "rank")
+                 "on_site", "on_cgroups", "on_stations", "on_connectors", "windows", "rank",
+                 "extra")
 
     def __init__(self, id, name, kind, billing, tariff, prioritised, state,
-                 on_site, on_cgroups, on_stations, on_connectors, windows):
+                 on_site, on_cgroups, on_stations, on_connectors, windows, extra=None):
         self.id = id
         self.name = name
         self.kind = kind
@@ -54,6 +56,7 @@ class Group:
         self.on_stations = on_stations        # tuple of station ids, as given
         self.on_connectors = on_connectors    # tuple of (station_id, connector_id)
         self.windows = windows                # parsed windows (eroaming), else ()
+        self.extra = extra                    # fields this version does not know, or None
         # The multi-group rule as one sortable key: prioritised first, kind, id.
         self.rank = (0 if prioritised else 1, KIND_RANK[kind], id)
 
@@ -83,7 +86,7 @@ class Group:
         return in_windows(self.windows, tz, utc_s)
 
     def to_dict(self):
-        return {
+        return with_extra({
             "id": self.id, "name": self.name, "kind": self.kind, "billing": self.billing,
             "tariff": copy_tariff(self.tariff),
             "active_on": {"site": self.on_site, "charging_groups": list(self.on_cgroups),
@@ -91,13 +94,13 @@ class Group:
                           "connectors": [[s, c] for s, c in self.on_connectors]},
             "prioritised": self.prioritised, "state": self.state,
             "windows": windows_to_list(self.windows),
-        }
+        }, self.extra)
 
     def replace(self, **changes):
         """A new Group with some fields changed (callers validate the values)."""
         d = {}
         for name in ("id", "name", "kind", "billing", "tariff", "prioritised", "state",
-                     "on_site", "on_cgroups", "on_stations", "on_connectors", "windows"):
+                     "on_site", "on_cgroups", "on_stations", "on_connectors", "windows", "extra"):
             d[name] = changes[name] if name in changes else getattr(self, name)
         return Group(**d)
 
@@ -144,10 +147,16 @@ def check_tariff_for_kind(kind, billing, tariff, field):
                                   what + " is per kWh only: no monthly base fee")
 
 
-def validate_group(g, field, site):
-    """Validate one group dict completely; return a Group."""
+def validate_group(g, field, site, strict=False):
+    """Validate one group dict completely; return a Group.
+
+    Fields this version does not know are kept (``Group.extra``) for the cloud's
+    lists; ``strict`` refuses them instead (local operations, where one is a typo).
+    """
     need_dict(g, field)
-    no_unknown_keys(g, field, _GROUP_KEYS)
+    if strict:
+        no_unknown_keys(g, field, _GROUP_KEYS)
+    extra = extra_fields(g, field, _GROUP_KEYS)
     gid = need_id(g.get("id"), field + ".id")
     name = need_str(g.get("name"), field + ".name", 100)
     kind = need_choice(g.get("kind"), field + ".kind", KINDS)
@@ -174,7 +183,8 @@ def validate_group(g, field, site):
         if raw_windows is not None:
             need_list(raw_windows, field + ".windows")
         windows = ()
-    return Group(gid, name, kind, billing, tariff, prioritised, state, on[0], on[1], on[2], on[3], windows)
+    return Group(gid, name, kind, billing, tariff, prioritised, state, on[0], on[1], on[2], on[3], windows,
+                 extra)
 
 
 def check_one_eroaming(groups, field):

@@ -9,16 +9,18 @@ ASCII: RFID UIDs, eMAIDs and contract ids all are, and Unicode case folding
 differs between CPython and MicroPython (and maps e.g. U+FB00 onto "FF").
 """
 
+from edge.core.checks import extra_fields, with_extra
 from edge.core.errors import ValidationError
 
-T_UID, T_GROUPS, T_STATUS, T_EXPIRES, T_DRIVER, T_PROVIDER = 0, 1, 2, 3, 4, 5
+# T_EXTRA: the fields this version does not know (forward compatibility), or None.
+T_UID, T_GROUPS, T_STATUS, T_EXPIRES, T_DRIVER, T_PROVIDER, T_EXTRA = 0, 1, 2, 3, 4, 5, 6
 TOKEN_KEYS = ("uid", "groups", "status", "expires_s", "driver", "provider")
 TOKEN_STATUSES = ("valid", "blocked")
 MAX_UID_LEN = 36          # OCPP 2.0.1 IdToken.idToken; 1.6 idTags are at most 20
 MAX_TOKEN_GROUPS = 16
 MAX_PROVIDER_LEN = 64
 
-D_ID, D_NAME, D_GROUP = 0, 1, 2
+D_ID, D_NAME, D_GROUP, D_EXTRA = 0, 1, 2, 3
 DRIVER_KEYS = ("id", "name", "group")
 
 
@@ -47,10 +49,10 @@ def parse_token(t, where, i, groups, drivers, shared=None):
     """
     if type(t) is not dict:
         _fail(where, i, "", t, "must be an object")
-    if len(t) != 6:
-        for k in t:
-            if k not in TOKEN_KEYS:
-                _fail(where, i, "." + str(k), t[k], "unknown field")
+    extra = None
+    if len(t) != 6 or not ("uid" in t and "groups" in t and "status" in t and "expires_s" in t
+                           and "driver" in t and "provider" in t):
+        extra = extra_fields(t, "%s[%d]" % (where, i), TOKEN_KEYS)
     uid = t.get("uid")
     if type(uid) is not str or not uid or len(uid) > MAX_UID_LEN or not is_ascii(uid) or uid.strip() != uid:
         _fail(where, i, ".uid", uid, "must be 1..%d ASCII characters without surrounding spaces" % MAX_UID_LEN)
@@ -87,20 +89,19 @@ def parse_token(t, where, i, groups, drivers, shared=None):
     gt = tuple(gl)
     if shared is not None:
         gt = shared.setdefault(gt, gt)
-    return (uid, gt, status, expires, driver, provider)
+    return (uid, gt, status, expires, driver, provider, extra)
 
 
 def token_to_dict(tok):
-    return {"uid": tok[T_UID], "groups": list(tok[T_GROUPS]), "status": tok[T_STATUS],
-            "expires_s": tok[T_EXPIRES], "driver": tok[T_DRIVER], "provider": tok[T_PROVIDER]}
+    return with_extra({"uid": tok[T_UID], "groups": list(tok[T_GROUPS]), "status": tok[T_STATUS],
+                       "expires_s": tok[T_EXPIRES], "driver": tok[T_DRIVER],
+                       "provider": tok[T_PROVIDER]}, tok[T_EXTRA])
 
 
 def parse_driver(d, where, i, groups):
     if type(d) is not dict:
         _fail(where, i, "", d, "must be an object")
-    for k in d:
-        if k not in DRIVER_KEYS:
-            _fail(where, i, "." + str(k), d[k], "unknown field")
+    extra = extra_fields(d, "%s[%d]" % (where, i), DRIVER_KEYS)
     did = d.get("id")
     if type(did) is not str or not did or len(did) > 64:
         _fail(where, i, ".id", did, "must be a text of 1..64 characters")
@@ -113,8 +114,8 @@ def parse_driver(d, where, i, groups):
         _fail(where, i, ".group", gid, "unknown group")
     if g.kind != "drivers":
         _fail(where, i, ".group", gid, "drivers belong to a Drivers & Vehicles group, not %s" % g.kind)
-    return (did, name, gid)
+    return (did, name, gid, extra)
 
 
 def driver_to_dict(d):
-    return {"id": d[D_ID], "name": d[D_NAME], "group": d[D_GROUP]}
+    return with_extra({"id": d[D_ID], "name": d[D_NAME], "group": d[D_GROUP]}, d[D_EXTRA])

@@ -322,3 +322,36 @@ def test_lists_refused_by_a_changed_site_config_lead_to_a_snapshot_request(edge)
     assert edge.holder.version == 0
     [(topic, payload, _)] = edge.handler.startup_messages()
     assert codec.decode_payload(payload, 1 << 20)["body"]["reason"] == "no_lists"
+
+
+def test_snapshot_with_unknown_optional_fields_applies_and_survives_a_restart(edge):
+    body = snapshot(4, 10)
+    body["account_id"] = "acc-1"
+    body["groups"][0]["account_id"] = "acc-7"
+    body["tokens"][0]["self_registered"] = True
+    topic, payload = msg("snapshot", body)
+    # a newer cloud may also add envelope fields inside schema 1
+    env = codec.decode_payload(payload, 1 << 20)
+    env["trace_id"] = "t-1"
+    done = edge.handler.handle(topic, codec.encode(env))
+    assert done.outcome == apply.APPLIED and edge.holder.version == 4
+    assert error_records(edge) == []
+    gid = body["groups"][0]["id"]
+    edge.restart()
+    book = edge.holder.book
+    assert book.version == 4 and book.group(gid).to_dict()["account_id"] == "acc-7"
+    assert book.token(body["tokens"][0]["uid"])["self_registered"] is True
+    assert book.to_snapshot()["account_id"] == "acc-1"
+
+
+def test_snapshot_with_a_wrong_type_in_a_known_field_is_refused_as_before(edge):
+    send(edge, "snapshot", snapshot(4, 10))
+    body = snapshot(5, 10)
+    body["groups"][0]["account_id"] = "acc-7"
+    body["tokens"][2]["expires_s"] = "2026-01-01"
+    done = send(edge, "snapshot", body, "c-bad")
+    assert done.outcome == apply.REFUSED and done.error.code == codec.INVALID
+    assert done.error.field == "body.tokens[2].expires_s"
+    assert edge.holder.version == 4
+    [err] = error_records(edge)
+    assert err["field"] == "body.tokens[2].expires_s"

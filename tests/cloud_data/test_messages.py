@@ -45,6 +45,7 @@ def test_snapshot_body():
     refused(messages.validate_snapshot, dict(body, version="3"), "body.version")
     refused(messages.validate_snapshot, dict(body, tokens={}), "body.tokens")
     refused(messages.validate_snapshot, dict(body, history=[]), "body.history")
+    assert messages.validate_snapshot(dict(body, account_id="acc-7"))["account_id"] == "acc-7"
     refused(messages.validate_snapshot, {"version": 3, "groups": [], "drivers": []}, "body.tokens")
 
 
@@ -67,7 +68,9 @@ def test_remote_start_body():
     refused(messages.validate_remote_start, dict(ok, station="CP 1"), "body.station")
     refused(messages.validate_remote_start, dict(ok, payment_ref="x" * 129), "body.payment_ref")
     refused(messages.validate_remote_start, dict(ok, group_id=""), "body.group_id")
-    refused(messages.validate_remote_start, dict(ok, amount=5), "body.amount")
+    # a field this version does not know is ignored, a wrong known one still refused
+    assert messages.validate_remote_start(dict(ok, channel="app"))["station"] == "CP001"
+    refused(messages.validate_remote_start, dict(ok, channel="app", connector="2"), "body.connector")
     del ok["request_id"]
     refused(messages.validate_remote_start, ok, "body.request_id")
 
@@ -97,7 +100,9 @@ def test_records_body():
     rec = {"id": "a-1", "kind": "session", "key": "s-1", "at_s": 5, "body": {}}
     assert messages.validate_records({"records": [rec]})
     refused(messages.validate_records, {"records": [dict(rec, at_s="5")]}, "body.records[0].at_s")
-    refused(messages.validate_records, {"records": [rec, dict(rec, extra=1)]}, "body.records[1].extra")
+    assert messages.validate_records({"records": [rec, dict(rec, extra=1)]})
+    refused(messages.validate_records, {"records": [rec, dict(rec, extra=1, kind=5)]},
+            "body.records[1].kind")
 
 
 def test_build_validates_unless_told_not_to():

@@ -75,13 +75,18 @@ def test_snapshot_refusals_name_field_and_value():
     s = snapshot_dict(); s["tokens"][1]["expires_s"] = "soon"; cases.append((s, "tokens[1].expires_s"))
     s = snapshot_dict(); s["tokens"][1]["driver"] = "d-99"; cases.append((s, "tokens[1].driver"))
     s = snapshot_dict(); s["tokens"][1]["groups"] = []; cases.append((s, "tokens[1].groups"))
-    s = snapshot_dict(); s["tokens"][1]["pin"] = "1234"; cases.append((s, "tokens[1].pin"))
+    s = snapshot_dict(); s["tokens"][1]["pin"] = "1234"; s["tokens"][1]["status"] = 1
+    cases.append((s, "tokens[1].status"))     # an unknown field does not excuse a wrong one
+    s = snapshot_dict(); s["groups"][0]["account_id"] = "acc-7"; s["groups"][0]["prioritised"] = "yes"
+    cases.append((s, "groups[0].prioritised"))
+    s = snapshot_dict(); s["groups"][0]["tariff"]["night_m_per_kwh"] = 1
+    cases.append((s, "groups[0].tariff.night_m_per_kwh"))   # value objects stay closed
     s = snapshot_dict(); s["groups"][1]["id"] = "g-staff"; cases.append((s, "groups[1].id"))
     s = snapshot_dict(); s["groups"][0]["tariff"]["energy_m_per_kwh"] = -1
     cases.append((s, "groups[0].tariff.energy_m_per_kwh"))
     s = snapshot_dict(); s["drivers"][0]["group"] = "g-guests"; cases.append((s, "drivers[0].group"))
     s = snapshot_dict(); s["version"] = -1; cases.append((s, "version"))
-    s = snapshot_dict(); s["extra"] = 1; cases.append((s, "extra"))
+    s = snapshot_dict(); s["account"] = "acc-7"; s["version"] = "12"; cases.append((s, "version"))
     s = snapshot_dict(); s["tokens"] = {"a": 1}; cases.append((s, "tokens"))
     s = snapshot_dict()
     second = dict(s["groups"][3]); second["id"] = "g-roam2"; s["groups"].append(second)
@@ -265,13 +270,13 @@ def test_hostile_delta_shapes_are_refused_cleanly():
         (_delta(tokens_upsert="04A1B2C3D4"), "tokens_upsert"),
         (_delta(tokens_upsert=[_tok("X", [["g-staff"]])]), "tokens_upsert[0].groups[0]"),
         (_delta(tokens_upsert=[_tok("X", "g-staff")]), "tokens_upsert[0].groups"),
-        (_delta(drivers_upsert=[{"id": "d-1", "name": "A", "group": "g-staff", "email": "x"}]),
-         "drivers_upsert[0].email"),
+        (_delta(drivers_upsert=[{"id": "d-1", "name": 7, "group": "g-staff", "email": "x"}]),
+         "drivers_upsert[0].name"),
         (_delta(tokens_upsert=[_tok("X", ["g-staff"], expires_s=True)]), "tokens_upsert[0].expires_s"),
         (_delta(tokens_upsert=[_tok("X", ["g-staff"], expires_s=-1)]), "tokens_upsert[0].expires_s"),
         (_delta(groups_upsert=[dict(snapshot_dict()["groups"][3], id="g-roam2")]), "groups_upsert"),
         ({"base_version": "12", "version": 13}, "base_version"),
-        ({"base_version": 12, "version": 13, "tokens": []}, "tokens"),
+        ({"base_version": 12, "version": 13, "tokens": [], "tokens_upsert": {}}, "tokens_upsert"),
         ([], "delta"),
     ]
     for delta, field in cases:

@@ -9,9 +9,9 @@ def _group(i):
     return snapshot_dict()["groups"][i]
 
 
-def _refused(g, field):
+def _refused(g, field, strict=False):
     try:
-        validate_group(g, "groups[0]", SITE)
+        validate_group(g, "groups[0]", SITE, strict)
     except ValidationError as e:
         assert e.field == field, (e.field, field, str(e))
         assert str(e).startswith(field + ": ")
@@ -103,8 +103,14 @@ def test_active_on_refers_to_the_site():
 
 def test_other_fields():
     for key, value in (("id", ""), ("id", "a b"), ("name", ""), ("name", 7), ("prioritised", 1),
-                       ("state", "deleted"), ("colour", "red")):
+                       ("state", "deleted")):
         g = _group(1)
         g[key] = value
         _refused(g, "groups[0]." + key)
+    g = _group(1)
+    g["colour"] = "red"
+    # From the cloud a field this version does not know is kept; a local operation
+    # (an installer's typo) is refused.
+    assert validate_group(g, "groups[0]", SITE).extra == {"colour": "red"}
+    _refused(g, "groups[0].colour", strict=True)
     _refused("g-staff", "groups[0]")
