@@ -15,7 +15,12 @@ instant is inside its windows. When no group accepts, the reason is the one of
 the group that got furthest (outside_hours > not_active_here > group_archived);
 ``message`` lists the outcome for every group.
 
-Unknown tokens: online they are denied (``unknown_token``, or
+eRoaming groups may list the providers (EMPs) whose customers they admit, and
+where; a token of another provider gets ``provider_not_allowed``.
+
+Unknown tokens: the adapter first asks the cloud (edge/authorizer.py); the
+cloud's answer, fresh or cached, is decided by ``authorize_answer`` with the same
+group checks. Without an answer, online they are denied (``unknown_token``, or
 ``remote_start_only`` when the connector takes ad hoc charging, so support
 knows the driver must start from the app). While the cloud is unreachable the
 site's ``offline_unknown_tokens`` policy applies: ``deny`` (default) or
@@ -23,7 +28,7 @@ site's ``offline_unknown_tokens`` policy applies: ``deny`` (default) or
 """
 
 from edge.core.tariff import copy_tariff
-from edge.core.tokens import T_EXPIRES, T_GROUPS, T_STATUS, T_UID, token_key
+from edge.core.tokens import T_EXPIRES, T_GROUPS, T_PROVIDER, T_STATUS, T_UID, token_key
 
 ACCEPTED = "accepted"
 UNKNOWN_TOKEN = "unknown_token"
@@ -38,12 +43,16 @@ OFFLINE_UNKNOWN_ACCEPTED = "offline_unknown_accepted"
 REMOTE_START_ONLY = "remote_start_only"
 NO_ADHOC_GROUP = "no_adhoc_group"
 INVALID_REQUEST = "invalid_request"
+PROVIDER_NOT_ALLOWED = "provider_not_allowed"
 
 REASONS = (ACCEPTED, UNKNOWN_TOKEN, TOKEN_BLOCKED, TOKEN_EXPIRED, GROUP_ARCHIVED, NOT_ACTIVE_HERE,
            OUTSIDE_HOURS, UNKNOWN_STATION, UNKNOWN_CONNECTOR, OFFLINE_UNKNOWN_ACCEPTED,
-           REMOTE_START_ONLY, NO_ADHOC_GROUP, INVALID_REQUEST)
+           REMOTE_START_ONLY, NO_ADHOC_GROUP, INVALID_REQUEST, PROVIDER_NOT_ALLOWED)
 # For a denial over several groups: the reason of the group that passed most checks.
-_DEPTH = {GROUP_ARCHIVED: 0, NOT_ACTIVE_HERE: 1, OUTSIDE_HOURS: 2}
+_DEPTH = {GROUP_ARCHIVED: 0, NOT_ACTIVE_HERE: 1, PROVIDER_NOT_ALLOWED: 2, OUTSIDE_HOURS: 3}
+# Refusal reasons of the cloud's online answer the edge passes on as they are.
+_CLOUD_REFUSALS = (UNKNOWN_TOKEN, TOKEN_BLOCKED, TOKEN_EXPIRED, NOT_ACTIVE_HERE, OUTSIDE_HOURS,
+                   PROVIDER_NOT_ALLOWED)
 PRIORITISED_CHARGING_PRIORITY = 9   # OCPP 2.0.1 IdTokenInfo.chargingPriority, -9..9, default 0
 
 
@@ -105,12 +114,15 @@ def _check_place(site, station_id, connector_id, connector_required):
     return None
 
 
-def group_verdict(group, site, station_id, connector_id, now_s):
-    """ACCEPTED or the reason this one group refuses here and now."""
+def group_verdict(group, site, station_id, connector_id, now_s, provider=None):
+    """ACCEPTED or the reason this one group refuses here and now (``provider``: the
+    token's EMP, checked against an eRoaming group's providers)."""
     if group.state == "archived":
         return GROUP_ARCHIVED
     if not group.active_at(site, station_id, connector_id):
         return NOT_ACTIVE_HERE
+    if group.kind == "eroaming" and not group.admits_provider(site, provider, station_id, connector_id):
+        return PROVIDER_NOT_ALLOWED
     if group.kind == "eroaming" and not group.open_at(site.tz, now_s):
         return OUTSIDE_HOURS
     return ACCEPTED
@@ -158,7 +170,7 @@ def authorize(book, site, token_uid, station_id, connector_id, now_s, online=Tru
     best = None
     notes = []
     for g in ordered_groups(book, tok[T_GROUPS]):
-        verdict = group_verdict(g, site, station_id, connector_id, now_s)
+        verdict = group_verdict(g, site, station_id, connector_id, now_s, tok[T_PROVIDER])
         if verdict == ACCEPTED:
             return Decision(True, ACCEPTED, "token %s accepted through group %s" % (uid, g.id), g, expires)
         notes.append("%s: %s" % (g.id, verdict))
@@ -166,6 +178,42 @@ def authorize(book, site, token_uid, station_id, connector_id, now_s, online=Tru
             best = (verdict, g)
     where = station_id if connector_id is None else "%s/%s" % (station_id, connector_id)
     return _deny(best[0], "token %s refused at %s (%s)" % (uid, where, "; ".join(notes)), best[1])
+
+
+def authorize_answer(book, site, answer, token_uid, station_id, connector_id, now_s):
+    """Decide from the cloud's answer to an online check, fresh or cached.
+
+    ``answer``: ``{"accepted", "reason", "group_id", "provider", "expires_s",
+    "tariff"}`` (tariff already validated, or None). An acceptance names the group the
+    token charges through; that group must be in the lists and accept here and now,
+    with the token's provider, exactly as for a listed token; the answer's tariff, when
+    given, replaces the group's for this session. A refusal passes the cloud's reason
+    on (``unknown_token`` when the cloud's code is not one the edge knows).
+    """
+    denied = _check_place(site, station_id, connector_id, False)
+    if denied is not None:
+        return denied
+    shown = _shown(token_uid)
+    if not answer["accepted"]:
+        reason = answer["reason"] if answer["reason"] in _CLOUD_REFUSALS else UNKNOWN_TOKEN
+        if reason == UNKNOWN_TOKEN:
+            return authorize(book, site, token_uid, station_id, connector_id, now_s, online=True)
+        return _deny(reason, "token %s refused by the cloud (%s)" % (shown, _shown(answer["reason"])))
+    expires = answer["expires_s"]
+    if expires is not None and now_s >= expires:
+        return _deny(TOKEN_EXPIRED, "token %s: the cloud's acceptance expired at %d" % (shown, expires))
+    g = book.group(answer["group_id"])
+    if g is None:
+        return _deny(UNKNOWN_TOKEN, "token %s: the cloud accepted it for group %s, which this site's lists lack"
+                     % (shown, _shown(answer["group_id"])))
+    verdict = group_verdict(g, site, station_id, connector_id, now_s, answer["provider"])
+    if verdict != ACCEPTED:
+        return _deny(verdict, "token %s (provider %s) refused through group %s: %s"
+                     % (shown, _shown(answer["provider"]), g.id, verdict), g)
+    d = Decision(True, ACCEPTED, "token %s accepted online through group %s" % (shown, g.id), g, expires)
+    if answer.get("tariff") is not None:
+        d.tariff = copy_tariff(answer["tariff"])
+    return d
 
 
 def authorize_remote_start(book, site, payment_ref, station_id, connector_id, now_s, group_id=None):

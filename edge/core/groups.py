@@ -31,8 +31,32 @@ KIND_RANK = {"drivers": 0, "cards": 1, "eroaming": 2, "adhoc": 3}
 # Billing a kind must have; None = the group chooses (drivers).
 FIXED_BILLING = {"cards": "record_only", "adhoc": "automatic", "eroaming": "automatic"}
 
-_GROUP_KEYS = ("id", "name", "kind", "billing", "tariff", "active_on", "prioritised", "state", "windows")
+_GROUP_KEYS = ("id", "name", "kind", "billing", "tariff", "active_on", "prioritised", "state", "windows",
+               "providers")
 _ACTIVE_KEYS = ("site", "charging_groups", "stations", "connectors")
+_PROVIDER_KEYS = ("id", "active_on")
+MAX_PROVIDERS = 1000
+MAX_PROVIDER_LEN = 64
+
+
+def provider_key(provider_id):
+    """EMP ids compare without case and without the ``*``/``-`` separators of the
+    eMI3 and OCPI spellings: ``DE*ABC``, ``de-abc`` and ``DEABC`` are one provider."""
+    return provider_id.upper().replace("*", "").replace("-", "")
+
+
+def place_matches(on, site, station_id, connector_id):
+    """Does an ``active_on`` tuple (on_site, cgroups, stations, connectors) cover the
+    connector (with None: any connector of the station)?"""
+    station = site.station(station_id)
+    if station is None:
+        return False
+    if on[0] or station.group_id in on[1] or station_id in on[2]:
+        return True
+    for sid, cid in on[3]:
+        if sid == station_id and (connector_id is None or cid == connector_id):
+            return True
+    return False
 
 
 class Group:
@@ -40,10 +64,11 @@ class Group:
 
     __slots__ = ("id", "name", "kind", "billing", "tariff", "prioritised", "state",
                  "on_site", "on_cgroups", "on_stations", "on_connectors", "windows", "rank",
-                 "extra")
+                 "extra", "providers")
 
     def __init__(self, id, name, kind, billing, tariff, prioritised, state,
-                 on_site, on_cgroups, on_stations, on_connectors, windows, extra=None):
+                 on_site, on_cgroups, on_stations, on_connectors, windows, extra=None,
+                 providers=None):
         self.id = id
         self.name = name
         self.kind = kind
@@ -57,6 +82,9 @@ class Group:
         self.on_connectors = on_connectors    # tuple of (station_id, connector_id)
         self.windows = windows                # parsed windows (eroaming), else ()
         self.extra = extra                    # fields this version does not know, or None
+        # eroaming: None = every provider; else a tuple of (id as given, key, place or
+        # None = wherever the group is active), place as validate_active_on returns it
+        self.providers = providers
         # The multi-group rule as one sortable key: prioritised first, kind, id.
         self.rank = (0 if prioritised else 1, KIND_RANK[kind], id)
 
@@ -69,14 +97,30 @@ class Group:
 
         Archived state and time windows are NOT considered here; see ``authorize``.
         """
-        station = site.station(station_id)
-        if station is None:
-            return False
-        if self.on_site or station.group_id in self.on_cgroups or station_id in self.on_stations:
+        return place_matches((self.on_site, self.on_cgroups, self.on_stations, self.on_connectors),
+                             site, station_id, connector_id)
+
+    def admits_provider(self, site, provider, station_id, connector_id=None):
+        """eRoaming: may customers of ``provider`` charge at this connector (None: at
+        some connector of the station where the group is active too)?"""
+        if self.providers is None:
             return True
-        for sid, cid in self.on_connectors:
-            if sid == station_id and (connector_id is None or cid == connector_id):
+        if type(provider) is not str or not provider:
+            return False
+        key = provider_key(provider)
+        for _pid, pkey, place in self.providers:
+            if pkey != key:
+                continue
+            if place is None:
                 return True
+            if connector_id is not None:
+                if place_matches(place, site, station_id, connector_id):
+                    return True
+            else:
+                station = site.station(station_id)
+                for conn in station.connectors if station is not None else ():
+                    if place_matches(place, site, station_id, conn.id) and self.active_at(site, station_id, conn.id):
+                        return True
         return False
 
     def open_at(self, tz, utc_s):
@@ -86,21 +130,24 @@ class Group:
         return in_windows(self.windows, tz, utc_s)
 
     def to_dict(self):
-        return with_extra({
+        d = {
             "id": self.id, "name": self.name, "kind": self.kind, "billing": self.billing,
             "tariff": copy_tariff(self.tariff),
-            "active_on": {"site": self.on_site, "charging_groups": list(self.on_cgroups),
-                          "stations": list(self.on_stations),
-                          "connectors": [[s, c] for s, c in self.on_connectors]},
+            "active_on": active_on_to_dict((self.on_site, self.on_cgroups, self.on_stations,
+                                            self.on_connectors)),
             "prioritised": self.prioritised, "state": self.state,
             "windows": windows_to_list(self.windows),
-        }, self.extra)
+        }
+        if self.providers is not None:
+            d["providers"] = providers_to_list(self.providers)
+        return with_extra(d, self.extra)
 
     def replace(self, **changes):
         """A new Group with some fields changed (callers validate the values)."""
         d = {}
         for name in ("id", "name", "kind", "billing", "tariff", "prioritised", "state",
-                     "on_site", "on_cgroups", "on_stations", "on_connectors", "windows", "extra"):
+                     "on_site", "on_cgroups", "on_stations", "on_connectors", "windows", "extra",
+                     "providers"):
             d[name] = changes[name] if name in changes else getattr(self, name)
         return Group(**d)
 
@@ -183,8 +230,54 @@ def validate_group(g, field, site, strict=False):
         if raw_windows is not None:
             need_list(raw_windows, field + ".windows")
         windows = ()
+    providers = validate_providers(g.get("providers"), field + ".providers", site, kind)
     return Group(gid, name, kind, billing, tariff, prioritised, state, on[0], on[1], on[2], on[3], windows,
-                 extra)
+                 extra, providers)
+
+
+def validate_providers(value, field, site, kind):
+    """An eRoaming group's ``providers``: null (every provider) or a list of
+    ``{"id": "DE*ABC", "active_on": null | <active_on>}`` (null: wherever the group is
+    active). Closed value objects: unknown fields are refused."""
+    if value is None:
+        return None
+    if kind != "eroaming":
+        raise ValidationError(field, value, "only eRoaming groups list providers")
+    need_list(value, field)
+    if len(value) > MAX_PROVIDERS:
+        raise ValidationError(field, len(value), "at most %d providers" % MAX_PROVIDERS)
+    out = []
+    seen = {}
+    for i, entry in enumerate(value):
+        f = "%s[%d]" % (field, i)
+        need_dict(entry, f)
+        no_unknown_keys(entry, f, _PROVIDER_KEYS)
+        pid = need_id(entry.get("id"), f + ".id", MAX_PROVIDER_LEN)
+        key = provider_key(pid)
+        if not key:
+            raise ValidationError(f + ".id", pid, "must hold more than separators")
+        if key in seen:
+            raise ValidationError(f + ".id", pid, "the same provider as %s" % seen[key])
+        seen[key] = pid
+        place = entry.get("active_on")
+        if place is not None:
+            place = validate_active_on(place, f + ".active_on", site)
+        out.append((pid, key, place))
+    return tuple(out)
+
+
+def providers_to_list(providers):
+    if providers is None:
+        return None
+    out = []
+    for pid, _key, place in providers:
+        out.append({"id": pid, "active_on": None if place is None else active_on_to_dict(place)})
+    return out
+
+
+def active_on_to_dict(on):
+    return {"site": on[0], "charging_groups": list(on[1]), "stations": list(on[2]),
+            "connectors": [[s, c] for s, c in on[3]]}
 
 
 def check_one_eroaming(groups, field):

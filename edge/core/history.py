@@ -10,7 +10,7 @@ from edge.core.checks import need_dict, need_list, no_unknown_keys
 from edge.core.errors import ValidationError
 
 HISTORY_KEYS = ("at_s", "by", "group_id", "change", "before", "after")
-DIFF_FIELDS = ("name", "billing", "tariff", "active_on", "prioritised", "state", "windows")
+DIFF_FIELDS = ("name", "billing", "tariff", "active_on", "prioritised", "state", "windows", "providers")
 
 
 def entry(at_s, by, gid, change, before, after):
@@ -25,7 +25,8 @@ def diff_groups(old, new, at_s, by):
         return [entry(at_s, by, old.id, "delete", old.to_dict(), None)]
     a = old.to_dict()
     b = new.to_dict()
-    return [entry(at_s, by, new.id, f, a[f], b[f]) for f in DIFF_FIELDS if a[f] != b[f]]
+    # ``providers`` is only present on eRoaming groups that list them
+    return [entry(at_s, by, new.id, f, a.get(f), b.get(f)) for f in DIFF_FIELDS if a.get(f) != b.get(f)]
 
 
 def validate_history(h):

@@ -31,7 +31,8 @@ MAX_SAMPLE = 1e12   # Wh or A; beyond any real register: a broken meter, not dat
 
 _STATUS = {"token_blocked": "Blocked", "token_expired": "Expired",
            "unknown_token": "Unknown", "not_active_here": "NotAtThisLocation",
-           "outside_hours": "NotAtThisTime", "unknown_connector": "NotAllowedTypeEVSE"}
+           "outside_hours": "NotAtThisTime", "unknown_connector": "NotAllowedTypeEVSE",
+           "provider_not_allowed": "NotAtThisLocation"}
 _PURPOSE = {"tx": "TxProfile", "tx_default": "TxDefaultProfile",
             "station_max": "ChargingStationMaxProfile"}
 _LIST_STATUS = {"valid": "Accepted", "accepted": "Accepted", "blocked": "Blocked",
