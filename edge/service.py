@@ -94,7 +94,8 @@ class EdgeService:
         if cfg.cloud is not None:
             from edge.cloud.mqtt_link import CloudLink
             self.cloud = CloudLink(cfg.cloud, self.site.site_id, self.lists, self.outbox,
-                                   self.lists_store, on_command=self._on_command, clock=self.clock)
+                                   self.lists_store, on_command=self._on_command, clock=self.clock,
+                                   sessions=self.sessions)
             await self.cloud.start()
         self._task = asyncio.get_running_loop().create_task(self._control_loop(), name="control")
         log.info("edge %s running: OCPP on port %d, %d meter(s), cloud %s", self.site.site_id,

@@ -3,6 +3,15 @@
 Pushes snapshots and deltas, sends remote starts/stops and site limits, receives the
 edges' record batches, acknowledges them by id and counts duplicates (a record id seen
 before). ``serve_snapshot[site]`` answers that site's snapshot requests automatically.
+
+Online authorization (the roaming hub's side): ``roaming[uid]`` lists the partner
+tokens the cloud can vouch for (``{"provider": "DE*ABC", "valid_s": 600}``); an
+``auth_request`` for one is accepted for the site's eRoaming group, unless that group
+lists providers and not this one (``provider_not_allowed``); any other token is
+refused ``unknown_token``. ``auth_delay_s`` answers late, ``auth_silent`` not at all;
+``auth_peak`` is the most questions outstanding at once. ``request_sessions`` asks an
+edge for the sessions of a period; the parts arrive in ``exports[request_id]`` and
+their records join ``records`` (duplicates counted in ``export_known``).
 Its MQTT session is kept (clean_start False), so records published while it is briefly
 disconnected are queued for it. Thread-based (paho's network thread): every method may
 be called from any thread; ``wait_for`` blocks, tests on an asyncio loop poll the
@@ -29,6 +38,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.cloud import codec
+from edge.core.groups import provider_key as _provider_key
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +85,16 @@ class CloudPeer:
         # site -> snapshot body: answered automatically to that site's snapshot requests
         self.serve_snapshot: Dict[str, dict] = {}
         self.per_type: Counter = Counter()
+        # online authorization: uid (upper case) -> {"provider", "valid_s", "tariff"?}
+        self.roaming: Dict[str, dict] = {}
+        self.auth_delay_s = 0.0
+        self.auth_silent = False
+        self.auth_requests: List[dict] = []
+        self.auth_outstanding = 0
+        self.auth_peak = 0
+        # sessions on request: request id -> {"parts", "records", "repeated", "total", "done"}
+        self.exports: Dict[str, dict] = {}
+        self.export_known = 0
         self.connected = threading.Event()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                    protocol=mqtt.MQTTv5)
@@ -159,6 +179,16 @@ class CloudPeer:
                          {"request_id": request_id, "limit_id": limit_id, "max_da": max_da,
                           "expires_s": expires_s, "reason": reason}, "cmd")
 
+    def request_sessions(self, site: str, request_id: str, from_s: int, to_s: int,
+                         max_records: Optional[int] = None) -> str:
+        body: Dict[str, Any] = {"request_id": request_id, "from_s": from_s, "to_s": to_s}
+        if max_records is not None:
+            body["max_records"] = max_records
+        with self._cond:
+            self.exports[request_id] = {"parts": [], "records": {}, "repeated": 0,
+                                        "total": None, "done": False}
+        return self.send(site, "sessions_request", body, "cmd")
+
     def ack(self, site: str, ids: List[str]) -> None:
         # The protocol allows 1..1000 ids per ack. No waiting for the PUBACK: this also
         # runs inside paho's network thread, which would then wait for itself.
@@ -203,13 +233,90 @@ class CloudPeer:
                 self.status[site] = env.body
             elif env.type == "telemetry":
                 self.telemetry.append(env.body)
+            elif env.type == "sessions_export":
+                self._take_export(site, env.body)
+            elif env.type == "auth_request":
+                self.auth_requests.append(dict(env.body, site=site))
+                self.auth_outstanding += 1
+                self.auth_peak = max(self.auth_peak, self.auth_outstanding)
             self._cond.notify_all()
         if to_ack and self.ack_enabled:
             self.ack(site, to_ack)
         if env.type == "snapshot_request" and site in self.serve_snapshot:
             self.send(site, "snapshot", self.serve_snapshot[site], "lists", wait=False)
+        if env.type == "auth_request":
+            self._answer_auth(site, env.body)
         if self._on_event is not None:
             self._on_event(site, env.type, env.body)
+
+    # ---- online authorization ----
+    def auth_answer(self, site: str, request: dict) -> dict:
+        """The reply body for one ``auth_request`` (the hub's decision)."""
+        uid = str(request.get("token", "")).upper()
+        entry = self.roaming.get(uid)
+        reply: Dict[str, Any] = {"request_id": request.get("request_id"), "status": "rejected",
+                                 "reason": "unknown_token"}
+        if entry is None:
+            return reply
+        group = self._roaming_group(site)
+        if group is None:
+            return reply
+        allowed = group.get("providers")
+        key = _provider_key(entry["provider"])
+        if allowed is not None and key not in {_provider_key(p["id"]) for p in allowed}:
+            reply.update(reason="provider_not_allowed", provider=entry["provider"])
+            return reply
+        reply.update(status="accepted", reason="accepted", group_id=group["id"],
+                     provider=entry["provider"],
+                     expires_s=int(self._clock()) + int(entry.get("valid_s", 3600)),
+                     tariff=entry.get("tariff"))
+        return reply
+
+    def _roaming_group(self, site: str) -> Optional[dict]:
+        snapshot = self.serve_snapshot.get(site) or {}
+        for group in snapshot.get("groups", []):
+            if group.get("kind") == "eroaming" and group.get("state", "active") == "active":
+                return group
+        return None
+
+    def _answer_auth(self, site: str, request: dict) -> None:
+        if self.auth_silent:
+            return
+        reply = self.auth_answer(site, request)
+
+        def send() -> None:
+            with self._cond:
+                self.auth_outstanding -= 1
+            self.send(site, "auth_reply", reply, "auth", wait=False)
+
+        if self.auth_delay_s > 0:
+            timer = threading.Timer(self.auth_delay_s, send)
+            timer.daemon = True
+            timer.start()
+        else:
+            send()
+
+    # ---- sessions on request ----
+    def _take_export(self, site: str, body: dict) -> None:
+        export = self.exports.setdefault(body.get("request_id"), {
+            "parts": [], "records": {}, "repeated": 0, "total": None, "done": False})
+        export["parts"].append(body.get("part"))
+        store = self.records.setdefault(site, {})
+        for rec in body.get("records") or []:
+            rid = rec.get("id") if isinstance(rec, dict) else None
+            if not isinstance(rid, str):
+                self.refused.append("sessions_export: record without id")
+                continue
+            if rid in export["records"]:
+                export["repeated"] += 1
+            export["records"][rid] = rec
+            if rid in store:
+                self.export_known += 1      # the cloud had it: reconciliation drops it
+            else:
+                store[rid] = rec
+        if body.get("last"):
+            export["total"] = body.get("total")
+            export["done"] = True
 
     def _take_records(self, site: str, body: dict) -> List[str]:
         records = body.get("records")

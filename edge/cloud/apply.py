@@ -30,6 +30,7 @@ REFUSED = "refused"
 COMMAND = "command"
 SITE_LIMIT = "site_limit"
 ACK = "ack"
+AUTH_REPLY = "auth_reply"
 
 Publish = Tuple[str, bytes, bool]   # topic, payload, retain
 
@@ -44,7 +45,7 @@ class Handled:
     """
 
     __slots__ = ("type", "msg_id", "outcome", "command", "site_limit", "acked", "error",
-                 "publish", "version")
+                 "publish", "version", "reply")
 
     def __init__(self, outcome: str, msg_type: Optional[str] = None, msg_id: Optional[str] = None) -> None:
         self.outcome = outcome
@@ -56,6 +57,7 @@ class Handled:
         self.error = None  # type: Optional[ProtocolError]
         self.publish = []  # type: List[Publish]
         self.version = None  # type: Optional[int]
+        self.reply = None  # type: Optional[dict]   # a validated auth_reply body
 
     def __repr__(self) -> str:
         return "Handled(%s, type=%r, id=%r, error=%r)" % (self.outcome, self.type, self.msg_id,
@@ -150,6 +152,10 @@ class DownstreamHandler:
             return done
         if env.type == "site_limit":
             return self._accept_site_limit(env, body)
+        if env.type == "auth_reply":
+            done = Handled(AUTH_REPLY, env.type, env.id)
+            done.reply = body
+            return done
         done = Handled(COMMAND, env.type, env.id)
         command = dict(body)
         command["type"] = env.type

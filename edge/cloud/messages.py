@@ -23,14 +23,17 @@ _SITE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DOWN_TOPIC_OF: Dict[str, str] = {
     "snapshot": "lists", "delta": "lists",
     "remote_start": "cmd", "remote_stop": "cmd", "site_limit": "cmd",
+    "sessions_request": "cmd",
     "ack": "ack",
+    "auth_reply": "auth",
 }
 UP_TOPIC_OF: Dict[str, str] = {
     "records": "records", "snapshot_request": "request", "command_reply": "reply",
     "status": "status", "telemetry": "telemetry", "online": "online",
+    "sessions_export": "export", "auth_request": "auth",
 }
 RETAINED_UP = ("status", "online")
-COMMAND_TYPES = ("remote_start", "remote_stop", "site_limit")
+COMMAND_TYPES = ("remote_start", "remote_stop", "site_limit", "sessions_request")
 
 DELTA_LISTS = ("groups_upsert", "groups_remove", "drivers_upsert", "drivers_remove",
                "tokens_upsert", "tokens_remove")
@@ -41,6 +44,9 @@ MAX_LIMIT_AHEAD_S = 366 * 86400
 LIMIT_REASONS = ("grid_operator", "time_of_day", "other")
 REPLY_STATUSES = ("accepted", "rejected", "failed")
 REQUEST_REASONS = ("version_mismatch", "delta_refused", "no_lists")
+MAX_EXPORT_RECORDS = 500
+AUTH_STATUSES = ("accepted", "rejected")
+MAX_AUTH_VALIDITY_S = 366 * 86400
 
 
 # -- topics ---------------------------------------------------------------------------
@@ -82,7 +88,7 @@ def down_topic_name(site_id: str, topic_str: str) -> Optional[str]:
     if not isinstance(topic_str, str) or not topic_str.startswith(prefix):
         return None
     name = topic_str[len(prefix):]
-    return name if name in ("lists", "cmd", "ack") else None
+    return name if name in set(DOWN_TOPIC_OF.values()) else None
 
 
 def types_on_down_topic(name: str) -> Tuple[str, ...]:
@@ -217,6 +223,50 @@ def validate_site_limit(body: dict, now_s: int = 0) -> dict:
             "expires_s": expires_s, "reason": body["reason"]}
 
 
+def validate_sessions_request(body: dict, now_s: int = 0) -> dict:
+    _keys(body, "body", ("request_id", "from_s", "to_s"), ("max_records",))
+    _ident(body["request_id"], "body.request_id")
+    from_s = _int(body["from_s"], "body.from_s", 0, 2 ** 40)
+    to_s = _int(body["to_s"], "body.to_s", 0, 2 ** 40)
+    if to_s <= from_s:
+        raise _bad("body.to_s", to_s, "must be after from_s %d" % from_s)
+    max_records = body.get("max_records")
+    if max_records is not None:
+        _int(max_records, "body.max_records", 1, MAX_EXPORT_RECORDS)
+    return {"request_id": body["request_id"], "from_s": from_s, "to_s": to_s,
+            "max_records": max_records}
+
+
+def validate_auth_reply(body: dict, now_s: int = 0) -> dict:
+    """The cloud's answer to an ``auth_request``. The tariff is checked by the domain
+    core (edge.core.tariff) where the answer is used; here only its shape."""
+    _keys(body, "body", ("request_id", "status", "reason"),
+          ("group_id", "provider", "expires_s", "tariff"))
+    _ident(body["request_id"], "body.request_id")
+    status = body["status"]
+    if status not in AUTH_STATUSES:
+        raise _bad("body.status", status, "must be one of " + ", ".join(AUTH_STATUSES))
+    _ident(body["reason"], "body.reason", 32)
+    group_id = body.get("group_id")
+    provider = body.get("provider")
+    expires_s = body.get("expires_s")
+    tariff = body.get("tariff")
+    if group_id is not None:
+        _ident(group_id, "body.group_id")
+    if provider is not None:
+        _ident(provider, "body.provider")
+    if expires_s is not None:
+        _int(expires_s, "body.expires_s", 0, 2 ** 40)
+    if tariff is not None and not isinstance(tariff, dict):
+        raise _bad("body.tariff", tariff, "must be a map or null")
+    if status == "accepted":
+        for name, value in (("group_id", group_id), ("expires_s", expires_s)):
+            if value is None:
+                raise _bad("body." + name, None, "is required when accepted")
+    return {"request_id": body["request_id"], "status": status, "reason": body["reason"],
+            "group_id": group_id, "provider": provider, "expires_s": expires_s, "tariff": tariff}
+
+
 def validate_ack(body: dict, now_s: int = 0) -> dict:
     _keys(body, "body", ("ids",))
     ids = _list(body["ids"], "body.ids", MAX_ACK_IDS)
@@ -231,6 +281,7 @@ DOWN_VALIDATORS: Dict[str, Callable[[dict, int], dict]] = {
     "snapshot": validate_snapshot, "delta": validate_delta,
     "remote_start": validate_remote_start, "remote_stop": validate_remote_stop,
     "site_limit": validate_site_limit, "ack": validate_ack,
+    "sessions_request": validate_sessions_request, "auth_reply": validate_auth_reply,
 }
 
 
@@ -238,18 +289,47 @@ DOWN_VALIDATORS: Dict[str, Callable[[dict, int], dict]] = {
 
 def validate_records(body: dict, now_s: int = 0) -> dict:
     _keys(body, "body", ("records",))
-    records = _list(body["records"], "body.records", codec.DEFAULT_LIMITS.records_count)
-    for i, rec in enumerate(records):
-        field = "body.records[%d]" % i
-        if not isinstance(rec, dict):
-            raise _bad(field, rec, "must be a map")
-        _keys(rec, field, ("id", "kind", "key", "at_s", "body"))
-        _ident(rec["id"], field + ".id")
-        _ident(rec["kind"], field + ".kind", 32)
-        if not isinstance(rec["key"], str) or not 0 < len(rec["key"]) <= 128:
-            raise _bad(field + ".key", rec["key"], "must be a text of 1 to 128 characters")
-        _int(rec["at_s"], field + ".at_s", 0, 2 ** 40)
+    _record_list(body["records"], "body.records")
     return body
+
+
+def validate_sessions_export(body: dict, now_s: int = 0) -> dict:
+    _keys(body, "body", ("request_id", "part", "last", "records"), ("total",))
+    _ident(body["request_id"], "body.request_id")
+    _int(body["part"], "body.part", 1, 2 ** 31)
+    if _bool(body["last"], "body.last") and body.get("total") is None:
+        raise _bad("body.total", None, "is required on the last part")
+    if body.get("total") is not None:
+        _int(body["total"], "body.total", 0, 2 ** 40)
+    _record_list(body["records"], "body.records")
+    return body
+
+
+def validate_auth_request(body: dict, now_s: int = 0) -> dict:
+    _keys(body, "body", ("request_id", "token", "station", "connector"))
+    _ident(body["request_id"], "body.request_id")
+    token = body["token"]
+    if not isinstance(token, str) or not 0 < len(token) <= 36:
+        raise _bad("body.token", token, "must be a text of 1 to 36 characters")
+    _ident(body["station"], "body.station")
+    if body["connector"] is not None:
+        _int(body["connector"], "body.connector", 1, 99)
+    return body
+
+
+def _record_list(value: Any, field: str) -> list:
+    records = _list(value, field, codec.DEFAULT_LIMITS.records_count)
+    for i, rec in enumerate(records):
+        item = "%s[%d]" % (field, i)
+        if not isinstance(rec, dict):
+            raise _bad(item, rec, "must be a map")
+        _keys(rec, item, ("id", "kind", "key", "at_s", "body"))
+        _ident(rec["id"], item + ".id")
+        _ident(rec["kind"], item + ".kind", 32)
+        if not isinstance(rec["key"], str) or not 0 < len(rec["key"]) <= 128:
+            raise _bad(item + ".key", rec["key"], "must be a text of 1 to 128 characters")
+        _int(rec["at_s"], item + ".at_s", 0, 2 ** 40)
+    return records
 
 
 def validate_snapshot_request(body: dict, now_s: int = 0) -> dict:
@@ -286,6 +366,7 @@ UP_VALIDATORS: Dict[str, Callable[[dict, int], dict]] = {
     "records": validate_records, "snapshot_request": validate_snapshot_request,
     "command_reply": validate_command_reply, "online": validate_online,
     "status": _free_map, "telemetry": _free_map,
+    "sessions_export": validate_sessions_export, "auth_request": validate_auth_request,
 }
 
 

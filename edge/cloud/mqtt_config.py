@@ -39,6 +39,16 @@ class LinkConfig:
     max_packet_bytes: int = 33 * 1024 * 1024
     stop_timeout_s: float = 5.0
     tls: Optional[TlsConfig] = None
+    # Online authorization of tokens the lists lack (edge/authorizer.py): the wallbox's
+    # answer waits at most auth_deadline_s; at most auth_max_in_flight questions are
+    # outstanding at the cloud, each for at most auth_hold_s; refusals are remembered
+    # auth_negative_s; at most auth_cache_entries accepted tokens are cached.
+    online_auth: bool = True
+    auth_deadline_s: float = 3.0
+    auth_max_in_flight: int = 8
+    auth_hold_s: float = 10.0
+    auth_negative_s: float = 30.0
+    auth_cache_entries: int = 10000
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any], field: str = "cloud") -> "LinkConfig":
@@ -57,8 +67,11 @@ class LinkConfig:
             elif key in ("host", "username", "password", "client_id", "protocol"):
                 if value is not None and not isinstance(value, str):
                     raise ValidationError(path, value, "must be a text")
+            elif key == "online_auth":
+                if not isinstance(value, bool):
+                    raise ValidationError(path, value, "must be true or false")
             elif key in ("port", "keepalive_s", "session_expiry_s", "batch_window",
-                         "max_packet_bytes"):
+                         "max_packet_bytes", "auth_max_in_flight", "auth_cache_entries"):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ValidationError(path, value, "must be an integer")
             elif isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -85,8 +98,17 @@ class LinkConfig:
                                   "must be 65536..268435455")
         if not 1 <= self.batch_window <= 64:
             raise ValidationError(field + ".batch_window", self.batch_window, "must be 1..64")
+        if not 0 < self.auth_deadline_s <= 30:
+            raise ValidationError(field + ".auth_deadline_s", self.auth_deadline_s,
+                                  "must be above 0 and at most 30 s (wallboxes time out soon after)")
+        if not 1 <= self.auth_max_in_flight <= 1000:
+            raise ValidationError(field + ".auth_max_in_flight", self.auth_max_in_flight, "must be 1..1000")
+        if not 1 <= self.auth_cache_entries <= 1_000_000:
+            raise ValidationError(field + ".auth_cache_entries", self.auth_cache_entries,
+                                  "must be 1..1000000")
         for name in ("connect_timeout_s", "backoff_base_s", "backoff_cap_s", "drain_poll_s",
-                     "resend_after_s", "stop_timeout_s", "command_timeout_s"):
+                     "resend_after_s", "stop_timeout_s", "command_timeout_s", "auth_hold_s",
+                     "auth_negative_s"):
             if not getattr(self, name) > 0:
                 raise ValidationError("%s.%s" % (field, name), getattr(self, name), "must be > 0")
         if self.backoff_cap_s < self.backoff_base_s:

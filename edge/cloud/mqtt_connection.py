@@ -106,6 +106,15 @@ class MqttConnection:
         info = client.publish(topic, payload, qos=1, retain=retain)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
+    def publish_tracked(self, topic: str, payload: bytes) -> Optional[mqtt.MQTTMessageInfo]:
+        """QoS 1 publish whose broker acknowledgement the caller can watch
+        (``info.is_published()``); None while offline."""
+        client = self._client
+        if client is None or not self.connected:
+            return None
+        info = client.publish(topic, payload, qos=1)
+        return info if info.rc == mqtt.MQTT_ERR_SUCCESS else None
+
     # ---- supervisor ----
     async def _supervise(self) -> None:
         loop = self._loop

@@ -19,9 +19,11 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Union
 import paho.mqtt.client as mqtt
 
 from edge.cloud import apply, messages
+from edge.cloud.auth_requests import AuthRequests
 from edge.cloud.batching import UpstreamBatcher
 from edge.cloud.mqtt_config import LinkConfig
 from edge.cloud.mqtt_connection import MqttConnection
+from edge.cloud.session_export import ExportAborted, SessionExporter
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ class CloudLink:
     (``max_da`` None = cleared); expiry is judged by ``external_limit_da()``.
     ``lists`` is the ListsHolder (its ``.site`` validates the lists); ``outbox`` and
     ``lists_store`` are the SQLite stores, used only on the asyncio loop thread.
+    ``sessions`` (the SessionStore) answers ``sessions_request`` commands; ``auth``
+    asks the cloud about unknown tokens (edge/cloud/auth_requests.py).
     """
 
     def __init__(
@@ -56,6 +60,7 @@ class CloudLink:
         site: Any = None,
         ids: Optional[Callable[[], str]] = None,
         rng: Callable[[], float] = random.random,
+        sessions: Any = None,
     ) -> None:
         self.cfg = cfg if isinstance(cfg, LinkConfig) else LinkConfig.from_dict(cfg)
         self.cfg.check()
@@ -79,6 +84,12 @@ class CloudLink:
             self.cfg, self.cfg.client_id or "edge-" + site_id, messages.down_subscription(site_id),
             will=self._will, on_up=self._on_up, on_down=self._on_down,
             on_message=self._on_message, rng=rng)
+        self.auth = AuthRequests(site_id, self._publish, clock=clock,
+                                 max_in_flight=self.cfg.auth_max_in_flight,
+                                 hold_s=max(self.cfg.auth_hold_s, self.cfg.auth_deadline_s))
+        self.exporter = None if sessions is None else SessionExporter(
+            site_id, sessions.records_between, self.connection.publish_tracked,
+            lambda: self.connection.connected, clock=clock, ids=self._ids)
         self._status: Optional[List[dict]] = None
         self._kick = asyncio.Event()
         self._drain_task: Optional[asyncio.Task] = None
@@ -102,6 +113,7 @@ class CloudLink:
         """Clean shutdown: retained ``online: false``, DISCONNECT, threads joined."""
         for task in list(self._command_tasks):
             task.cancel()
+        self.auth.cancel_all()
         # A flag, not Task.cancel(): asyncio.wait_for in Python 3.11 can swallow a
         # cancellation that races with its inner wait finishing (the kick), and the
         # drain loop would then run on.
@@ -180,6 +192,8 @@ class CloudLink:
             self._start_command(done.command)
         elif done.outcome == apply.SITE_LIMIT:
             self._take_site_limit(done.site_limit)
+        elif done.outcome == apply.AUTH_REPLY:
+            self.auth.on_reply(done.reply)
         if done.outcome == apply.REFUSED:
             self._kick.set()        # an error record was queued
 
@@ -211,12 +225,15 @@ class CloudLink:
         rid, kind = command["request_id"], command["type"]
         status, reason, session_id = "failed", "internal_error", None
         try:
-            if self.on_command is None:
-                raise RuntimeError("no command handler configured")
-            result = self.on_command(dict(command))
-            if inspect.isawaitable(result):
-                result = await asyncio.wait_for(result, self.cfg.command_timeout_s)
-            status, reason, session_id = _command_result(result)
+            if kind == "sessions_request":
+                status, reason = await self._export_sessions(command)
+            else:
+                if self.on_command is None:
+                    raise RuntimeError("no command handler configured")
+                result = self.on_command(dict(command))
+                if inspect.isawaitable(result):
+                    result = await asyncio.wait_for(result, self.cfg.command_timeout_s)
+                status, reason, session_id = _command_result(result)
         except asyncio.TimeoutError:
             status, reason = "failed", "timeout"
             log.warning("%s %s: no answer within %.0f s", kind, rid, self.cfg.command_timeout_s)
@@ -225,6 +242,18 @@ class CloudLink:
         except Exception:
             log.exception("%s %s failed", kind, rid)
         self._reply(rid, kind, status, reason, session_id)
+
+    async def _export_sessions(self, command: dict) -> "tuple[str, str]":
+        """Sessions on request (edge/cloud/session_export.py); the reply follows the
+        last part, so the cloud knows the export is complete."""
+        if self.exporter is None:
+            return "rejected", "unsupported"
+        try:
+            await self.exporter.run(command)
+        except ExportAborted as exc:
+            log.warning("sessions_request %s aborted: %s", command["request_id"], exc)
+            return "failed", "export_aborted"
+        return "accepted", "accepted"
 
     def _reply(self, rid: str, kind: str, status: str, reason: str, session_id: Optional[str]) -> None:
         reply = {"request_id": rid, "command": kind, "status": status, "reason": reason,

@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any, Callable, Iterable
 
+from edge.store import session_records
 from edge.store.db import transaction
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     if "refused" not in cols:
         # a store written before refused starts were recorded
         conn.execute("ALTER TABLE sessions ADD COLUMN refused TEXT")
+    session_records.ensure_schema(conn)
 
 
 def _int_or_none(v: Any) -> int | None:
@@ -328,10 +330,17 @@ class SessionStore:
             (station, int(limit))).fetchall()
         return [r["token"] for r in rows]
 
+    def records_between(self, from_s: int, to_s: int, after: tuple | None,
+                        limit: int) -> session_records.Page:
+        """Sessions started in ``[from_s, to_s)`` with the id of the record that last
+        carried each upstream (sessions on request, edge/cloud/session_export.py)."""
+        return session_records.between(self._conn, from_s, to_s, after, limit, _record)
+
     def _get(self, conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:
         row = conn.execute("SELECT * FROM sessions WHERE session_id=?", (session_id,)).fetchone()
         return _record(row) if row is not None else None
 
     def _enqueue(self, conn: sqlite3.Connection, rec: dict[str, Any]) -> None:
         if self._outbox is not None:
-            self._outbox.enqueue("session", rec["session_id"], rec, conn=conn)
+            rid = self._outbox.enqueue("session", rec["session_id"], rec, conn=conn)
+            session_records.note(conn, rec["session_id"], rid, int(self._clock()))

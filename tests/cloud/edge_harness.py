@@ -13,6 +13,7 @@ from edge.lists_holder import ListsHolder
 from edge.store.db import open_db
 from edge.store.lists import ListsStore
 from edge.store.outbox import Outbox
+from edge.store.sessions import SessionStore
 
 try:
     from .samples import SITE_DICT, SITE_ID, session_record
@@ -31,7 +32,7 @@ def fast_config(port: int, **overrides: Any) -> LinkConfig:
 class Edge:
     def __init__(self, db_path: str, port: int, on_command: Optional[Callable] = None,
                  clock: Callable[[], float] = time.time, offline_policy: str = "deny",
-                 **cfg: Any) -> None:
+                 with_sessions: bool = False, **cfg: Any) -> None:
         self.conn = open_db(db_path)
         site = copy.deepcopy(SITE_DICT)
         site["offline_unknown_tokens"] = offline_policy
@@ -42,9 +43,11 @@ class Edge:
         self.outbox = Outbox(self.conn, clock=clock)
         self.commands: list = []
         self.limits: list = []
+        self.sessions = SessionStore(self.conn, outbox=self.outbox, clock=clock) if with_sessions else None
         self.link = CloudLink(fast_config(port, **cfg), SITE_ID, self.holder, self.outbox,
                               self.store, on_command=on_command or self._accept,
-                              on_site_limit=self.limits.append, clock=clock)
+                              on_site_limit=self.limits.append, clock=clock,
+                              sessions=self.sessions)
 
     def _accept(self, command: dict) -> dict:
         self.commands.append(command)
