@@ -32,6 +32,7 @@ import time
 from typing import Any, Callable
 
 from edge.core.errors import ValidationError
+from edge.store import session_records
 from edge.store import outbox as outbox_mod
 from edge.store import sessions as sessions_mod
 from edge.store.db import open_db, transaction
@@ -248,6 +249,7 @@ class Pruner:
                     "DELETE FROM session_samples WHERE session_id IN (%s)" % marks, sids).rowcount
                 done["sessions"] += conn.execute(
                     "DELETE FROM sessions WHERE session_id IN (%s)" % marks, sids).rowcount
+                session_records.forget(conn, sids)
             self._batch(done)
 
     def _tx_ids(self, done: dict[str, int]) -> None:

@@ -36,6 +36,17 @@ def note(conn: sqlite3.Connection, session_id: str, record_id: str, at_s: int) -
                  " at_s=excluded.at_s", (session_id, record_id, int(at_s)))
 
 
+def forget(conn: sqlite3.Connection, session_ids: list) -> None:
+    """The sessions are gone (retention): so are their record ids."""
+    if not session_ids:
+        return
+    try:
+        conn.execute("DELETE FROM session_records WHERE session_id IN (%s)"
+                     % ",".join("?" * len(session_ids)), session_ids)
+    except sqlite3.OperationalError:
+        pass            # a store that never had the table
+
+
 class Page:
     """One page of ``between``: ``items`` as (record_id, session_id, at_s, row), and the
     position to continue after (None when the period is exhausted)."""
