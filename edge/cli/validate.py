@@ -31,7 +31,8 @@ def summary(cfg: config.EdgeConfig) -> list[str]:
     for m in cfg.meters:
         where = m.serial_port if m.transport == "rtu" else f"{m.host}:{m.port}"
         role = " (grid meter)" if m.id == cfg.grid_meter else ""
-        lines.append(f"  meter {m.id}: {m.model.name} over {m.transport} at {where}, device {m.device_id}{role}")
+        how = f"read by meter node {m.node}" if m.source == "node" else f"over {m.transport} at {where}"
+        lines.append(f"  meter {m.id}: {m.model.name} {how}, device {m.device_id}{role}")
     tls = "TLS" if cfg.ocpp.tls_cert else "no TLS"
     lines.append(f"  OCPP server on {cfg.ocpp.host}:{cfg.ocpp.port} ({tls})")
     lines.append(f"  cloud: {cfg.cloud.host}:{cfg.cloud.port}" if cfg.cloud else "  cloud: none (local only)")

@@ -139,3 +139,22 @@ def test_node_broker_section_is_checked():
     with pytest.raises(ValidationError) as err:
         NodeBrokerConfig.from_dict({"port": 0})
     assert err.value.field == "nodes.port"
+
+
+def test_edge_validate_names_the_node_of_a_node_meter(tmp_path, capsys):
+    import json
+    from edge.cli import main as edge_main
+    site = {"site": {"site_id": "s", "timezone": "UTC0", "grid": {"max_current_a": 40},
+                     "charging_groups": [{"id": "g", "name": "G", "stations": [
+                         {"id": "CP1", "connectors": [{"id": 1, "phases": 3, "wiring": "L1L2L3",
+                                                       "min_current_a": 6, "max_current_a": 16}]}]}]},
+            "meters": [{"id": "grid", "model": "abb_b23", "source": "node", "node": "garage-1", "device_id": 3}],
+            "nodes": {"host": "127.0.0.1", "password": "pw"}}
+    path = tmp_path / "site.json"
+    path.write_text(json.dumps(site))
+    assert edge_main(["validate", str(path)]) == 0
+    assert "meter grid: abb_b23 read by meter node garage-1, device 3" in capsys.readouterr().out
+    del site["nodes"]
+    path.write_text(json.dumps(site))
+    assert edge_main(["validate", str(path)]) == 2
+    assert "meters[0].source" in capsys.readouterr().err
