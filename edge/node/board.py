@@ -60,15 +60,18 @@ def connect_wifi(wifi, wdt, out=print):
 
 def mqtt_factory(client_id, server, port, user, password, keepalive):
     from umqtt.simple import MQTTClient
-    return MQTTClient(client_id, server, port=port, user=user, password=password, keepalive=keepalive)
+    # Bytes: umqtt.simple writes len() as the length prefix, which must count bytes.
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    return MQTTClient(enc(client_id), server, port=port, user=enc(user), password=enc(password),
+                      keepalive=keepalive)
 
 
-def main():
+def main(config_path=CONFIG_FILE):
     try:
-        cfg = load_config()
+        cfg = load_config(config_path)
     except (OSError, ValueError, ValidationError) as exc:
-        print("node: cannot start: %s: %s (fix the file, or flash again)" % (CONFIG_FILE, exc))
-        return
+        print("node: cannot start: %s: %s (fix the file, or flash again)" % (config_path, exc))
+        return None
     wdt = machine.WDT(timeout=cfg["watchdog_ms"]) if cfg["watchdog_ms"] else None
     led = machine.Pin(cfg["led"], machine.Pin.OUT, value=0) if cfg["led"] is not None else None
     if cfg["wifi"] is not None:
@@ -79,3 +82,4 @@ def main():
     node = app.Node(cfg, master, mqtt_factory, time, wdt=wdt, led=led,
                     reset_cause=machine.reset_cause())
     node.run()
+    return node
