@@ -160,6 +160,8 @@ def mqtt_factory(client_id, server, port, user, password, keepalive):
 
 
 def build_node(cfg: dict, uart, out=print) -> app.Node:
+    """The node for a node_config.json's contents (checked and completed as on a board)."""
+    cfg = parse(cfg)
     u = cfg["uart"]
     master = RtuMaster(uart, HostClock, baudrate=u["baudrate"], timeout_ms=cfg["timeout_ms"])
     return app.Node(cfg, master, mqtt_factory, HostClock, out=out)
@@ -174,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--turns", type=int, default=None, help="stop after this many loop turns")
     args = ap.parse_args(argv)
     try:
-        cfg = parse(json.loads(args.config.read_text()))
+        raw = json.loads(args.config.read_text())
+        cfg = parse(raw)
     except (OSError, ValueError) as exc:
         print("error: %s: %s" % (args.config, exc), file=sys.stderr)
         return 2
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     u = cfg["uart"]
     uart = FdUart(args.serial_fd) if args.serial_fd is not None else \
         SerialUart(args.serial, u["baudrate"], u["parity"], u["stopbits"])
-    node = build_node(cfg, uart, out=lambda line: print(line, flush=True))
+    node = build_node(raw, uart, out=lambda line: print(line, flush=True))
     try:
         node.run(args.turns)
     except KeyboardInterrupt:
