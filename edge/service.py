@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any, Callable
 
+from edge import authorizer as authorizer_mod
 from edge import compiled_core
 from edge.config import EdgeConfig
 from edge.core.allocation import Allocation, allocate
@@ -74,7 +75,9 @@ class EdgeService:
         self.sessions = SessionStore(self.conn, outbox=self.outbox, clock=self.clock)
         self.sessions.sample_every_s = cfg.retention.sample_every_s
         self.retention = self._start_retention()
+        self.authorizer = authorizer_mod.from_config(self.lists, self.conn, cfg.cloud, self.clock)
         self.gateway = Gateway(self.site, cfg.ocpp.stations, self.lists, self.sessions,
+                               authorizer=self.authorizer,
                                clock=self.clock, on_event=self._on_gateway_event,
                                meter_interval_s=cfg.ocpp.meter_interval_s,
                                heartbeat_s=cfg.ocpp.heartbeat_s)
@@ -96,6 +99,7 @@ class EdgeService:
             self.cloud = CloudLink(cfg.cloud, self.site.site_id, self.lists, self.outbox,
                                    self.lists_store, on_command=self._on_command, clock=self.clock,
                                    sessions=self.sessions)
+            authorizer_mod.connect(self.authorizer, self.cloud)
             await self.cloud.start()
         self._task = asyncio.get_running_loop().create_task(self._control_loop(), name="control")
         log.info("edge %s running: OCPP on port %d, %d meter(s), cloud %s", self.site.site_id,

@@ -27,6 +27,7 @@ import argparse
 import itertools
 import json
 import logging
+import socket
 import sys
 import threading
 import time
@@ -134,6 +135,9 @@ class CloudPeer:
         if reason.is_failure:
             log.warning("cloud peer refused by broker: %s", reason)
             return
+        sock = client.socket()
+        if sock is not None:        # answers go out at once, not after a delayed ACK
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.subscribe("%s/+/up/#" % PREFIX, qos=1)
         self.connected.set()
 
@@ -145,15 +149,15 @@ class CloudPeer:
         return "c-%06d" % next(self._ids)
 
     def send(self, site: str, msg_type: str, body: dict, topic_name: str,
-             msg_id: Optional[str] = None, wait: bool = True) -> str:
+             msg_id: Optional[str] = None, wait: bool = True, qos: int = 1) -> str:
         msg_id = msg_id or self.next_id()
         payload = codec.encode_envelope(msg_type, msg_id, site, int(self._clock()), body)
-        self.publish_raw(down_topic(site, topic_name), payload, wait)
+        self.publish_raw(down_topic(site, topic_name), payload, wait, qos)
         return msg_id
 
-    def publish_raw(self, topic: str, payload: bytes, wait: bool = True) -> None:
+    def publish_raw(self, topic: str, payload: bytes, wait: bool = True, qos: int = 1) -> None:
         """Any bytes to any topic (hostile-input tests)."""
-        info = self._client.publish(topic, payload, qos=1)
+        info = self._client.publish(topic, payload, qos=qos)
         if wait:
             info.wait_for_publish(10.0)
 
@@ -287,7 +291,7 @@ class CloudPeer:
         def send() -> None:
             with self._cond:
                 self.auth_outstanding -= 1
-            self.send(site, "auth_reply", reply, "auth", wait=False)
+            self.send(site, "auth_reply", reply, "auth", wait=False, qos=0)
 
         if self.auth_delay_s > 0:
             timer = threading.Timer(self.auth_delay_s, send)

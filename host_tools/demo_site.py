@@ -6,6 +6,8 @@ allocation has to share, prioritise and pause.
 from __future__ import annotations
 
 SITE_ID = "demo"
+# Partner tokens the cloud (as roaming hub) vouches for: uid -> provider (EMP)
+ROAMING = {"DE8ACC0000001": "DE*ACC", "DE8ACC0000002": "DE*ACC"}
 PASSWORD = "demo-station-secret-123"
 
 

@@ -69,7 +69,12 @@ class Demo:
         self.broker = Broker(workdir=str(workdir / "mosquitto")).start()
         self.meter = SimMeter("eastron_sdm630", values_provider=self.meter_values)
         meter_port = await self.meter.start()
-        self.peer = CloudPeer(port=self.broker.port, client_id="demo-cloud", on_event=self._cloud_event).start()
+        self.peer = CloudPeer(port=self.broker.port, client_id="demo-cloud", on_event=self._cloud_event)
+        # The cloud as roaming hub: partner tokens no list holds, authorized online.
+        self.peer.serve_snapshot[demo_site.SITE_ID] = demo_site.cloud_snapshot()
+        for uid, provider in demo_site.ROAMING.items():
+            self.peer.roaming[uid] = {"provider": provider, "valid_s": 3600}
+        self.peer.start()
         self.cfg = config.from_dict(demo_site.site_config(meter_port, self.broker.port,
                                                           str(workdir / "edge.db")))
         self.service = EdgeService(self.cfg)
@@ -108,7 +113,7 @@ class Demo:
             outcome = "charging"
         else:
             # The same decision the edge gave the wallbox, for the reason code.
-            outcome = "REFUSED: %s" % self.service.lists.authorize(token, station, 1).reason
+            outcome = "REFUSED: %s" % (await self.service.authorizer.authorize(token, station, 1)).reason
         self.note("%s plugs in at %s: %s" % (token or "a guest", station, outcome))
         if not ok:
             self.fleet.unplug(station, 1)
@@ -122,12 +127,24 @@ class Demo:
             (8, self.arrive("CP004", "STAFF02", 20000, 32, 1)),
             (10, self.arrive("CP002", "CARD99", 20000, 16, 3)),
             (12, self.arrive("CP002", "FLEET02", 50000, 16, 3)),
+            (3, self.roam("CP006", 8)),
             (14, self.ad_hoc("CP006")),
             (24, self.curtail(200, 20)),
         ]
         for at, coro in steps:
             await asyncio.sleep(max(0.0, self.t0 + at - time.time()))
             await coro
+
+    async def roam(self, station: str, stay_s: float) -> bool:
+        """A partner provider's customer, in no list: the edge asks the cloud online."""
+        token = sorted(demo_site.ROAMING)[0]
+        ok = await self.fleet.plug_in(station, 1, token, 8000, 32, phases=3, stay_s=stay_s)
+        self.note("%s (%s customer) plugs in at %s: %s" % (
+            token, demo_site.ROAMING[token], station,
+            "charging, authorized online by the cloud" if ok else "REFUSED"))
+        if not ok:
+            self.fleet.unplug(station, 1)
+        return ok
 
     async def ad_hoc(self, station: str) -> None:
         await self.fleet.plug_in(station, 1, None, 25000, 32, phases=3)

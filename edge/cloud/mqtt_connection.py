@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import ssl
 from typing import Any, Callable, Optional
 
@@ -98,12 +99,13 @@ class MqttConnection:
             await self._task
             self._task = None
 
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> bool:
-        """QoS 1 publish; False (nothing queued) while offline: callers keep their data."""
+    def publish(self, topic: str, payload: bytes, retain: bool = False, qos: int = 1) -> bool:
+        """QoS 1 publish (``qos=0`` for questions that are worthless after a few
+        seconds); False (nothing queued) while offline: callers keep their data."""
         client = self._client
         if client is None or not self.connected:
             return False
-        info = client.publish(topic, payload, qos=1, retain=retain)
+        info = client.publish(topic, payload, qos=qos, retain=retain)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     def publish_tracked(self, topic: str, payload: bytes) -> Optional[mqtt.MQTTMessageInfo]:
@@ -167,6 +169,7 @@ class MqttConnection:
                            clean_start=False, properties=props)
         else:
             client.connect(self.cfg.host, self.cfg.port, self.cfg.keepalive_s)
+        _no_delay(client)
 
     async def _pause(self, delay_s: float) -> None:
         try:
@@ -274,6 +277,18 @@ class MqttConnection:
         # Not connected: no PUBACK; the broker redelivers it within the kept session.
         if qos > 0 and client is self._client and self.connected:
             client.ack(mid, qos)
+
+
+def _no_delay(client: mqtt.Client) -> None:
+    """Small messages go out at once: with Nagle's algorithm a QoS 1 publish waits for
+    the previous segment's (delayed) ACK, up to 40 ms per hop, and a wallbox waiting
+    for an online authorization feels every hop."""
+    sock = client.socket()
+    try:
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass
 
 
 def _wait_published(info: mqtt.MQTTMessageInfo, timeout_s: float) -> None:

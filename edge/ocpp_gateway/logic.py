@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+from edge.authorizer import Authorizer
 from edge.core.tariff import session_cost
 from edge.ocpp_gateway.station import StationState
 
@@ -24,9 +25,11 @@ LATE_AFTER_S = 60
 
 class Logic:
     def __init__(self, site: Any, lists: Any, sessions: Any, clock: Callable[[], float],
-                 emit: Callable[[str, dict], None]) -> None:
+                 emit: Callable[[str, dict], None], authorizer: Any = None) -> None:
         self.site = site
         self.lists = lists
+        # lists, authorization cache, online check, offline policy (edge/authorizer.py)
+        self.authorizer = authorizer or Authorizer(lists, clock=clock)
         self.sessions = sessions
         self.clock = clock
         self.emit = emit
@@ -59,17 +62,18 @@ class Logic:
                              "status": status, "error_code": error_code})
 
     # -- authorization ------------------------------------------------------------
-    def authorize(self, st: StationState, token: str, connector_id: int | None) -> Any:
+    async def authorize(self, st: StationState, token: str, connector_id: int | None) -> Any:
+        """May awaits the cloud (online authorization), at most its deadline."""
         pending = st.pending_remote.get(token)
         if pending is not None and self.now() - pending["at_s"] <= self.remote_start_ttl_s:
             return pending["decision"]
-        decision = self.lists.authorize(token, st.id, connector_id)
+        decision = await self.authorizer.authorize(token, st.id, connector_id)
         if not decision.accepted:
             log.info("station %s: token %s refused (%s)", st.id, token, decision.reason)
         return decision
 
     # -- transactions -------------------------------------------------------------
-    def start(self, st: StationState, connector_id: int, token: str | None,
+    async def start(self, st: StationState, connector_id: int, token: str | None,
               meter_start_wh: int | None, started_s: int, transaction_id: str | None = None,
               offline: bool = False) -> tuple[dict, Any, bool]:
         """Record a started transaction; returns (record, decision, created).
@@ -87,7 +91,7 @@ class Logic:
             decision = pending["decision"]
             payment_ref = pending["payment_ref"]
         elif token is not None:
-            decision = self.lists.authorize(token, st.id, connector_id)
+            decision = await self.authorizer.authorize(token, st.id, connector_id)
             payment_ref = None
         else:
             decision = None

@@ -73,7 +73,8 @@ class Gateway:
                  remote_start_ttl_s: int = 300,
                  rate_per_s: float = 20.0, burst: int = 200,
                  throttle: auth.FailureThrottle | None = None,
-                 ids: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+                 ids: Callable[[], str] = lambda: uuid.uuid4().hex,
+                 authorizer: Any = None) -> None:
         self.site = site
         self.cfg = _check_stations_cfg(site, stations_cfg)
         self.lists = lists
@@ -92,7 +93,7 @@ class Gateway:
         self.burst = burst
         self.throttle = throttle or auth.FailureThrottle()
         self.ids = ids
-        self.logic = Logic(site, lists, sessions, clock, self._emit)
+        self.logic = Logic(site, lists, sessions, clock, self._emit, authorizer)
         self.logic.remote_start_ttl_s = self.remote_start_ttl_s
         self.stations = {sid: StationState(sid, site.station(sid)) for sid in self.cfg}
         missing = [s.id for s in site.stations() if s.id not in self.cfg]

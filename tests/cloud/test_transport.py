@@ -205,7 +205,16 @@ def test_config_from_dict_validates_every_field():
         ({"tls": {"ca": "/c.pem"}}, "cloud.tls.ca"),
         ({"backoff_base_s": 5, "backoff_cap_s": 1}, "cloud.backoff_cap_s"),
         ({"drain_poll_s": True}, "cloud.drain_poll_s"),
+        ({"online_auth": 1}, "cloud.online_auth"),
+        ({"auth_deadline_s": 0}, "cloud.auth_deadline_s"),
+        ({"auth_deadline_s": 60}, "cloud.auth_deadline_s"),
+        ({"auth_max_in_flight": 0}, "cloud.auth_max_in_flight"),
+        ({"auth_max_in_flight": 2.5}, "cloud.auth_max_in_flight"),
+        ({"auth_cache_entries": 0}, "cloud.auth_cache_entries"),
+        ({"auth_negative_s": -1}, "cloud.auth_negative_s"),
     ]
+    auth = LinkConfig.from_dict({"online_auth": False, "auth_deadline_s": 2.5, "auth_max_in_flight": 4})
+    assert not auth.online_auth and auth.auth_deadline_s == 2.5 and auth.auth_max_in_flight == 4
     for d, field in bad:
         with pytest.raises(ValidationError) as e:
             LinkConfig.from_dict(d)

@@ -144,3 +144,35 @@ def test_message_ids_unique_and_prefixed():
     ids = messages.MessageIds("e7")
     assert [ids(), ids()] == ["e7-1", "e7-2"]
     assert messages.MessageIds().prefix != messages.MessageIds().prefix
+
+
+def test_sessions_request_and_export_bodies():
+    ok = {"request_id": "sr-1", "from_s": 100, "to_s": 200}
+    assert messages.validate_sessions_request(ok)["max_records"] is None
+    refused(messages.validate_sessions_request, dict(ok, to_s=100), "body.to_s")
+    refused(messages.validate_sessions_request, dict(ok, from_s="100"), "body.from_s")
+    refused(messages.validate_sessions_request, dict(ok, max_records=501), "body.max_records")
+    assert messages.DOWN_TOPIC_OF["sessions_request"] == "cmd"
+    part = {"request_id": "sr-1", "part": 1, "last": True, "total": 0, "records": []}
+    assert messages.validate_sessions_export(part)
+    refused(messages.validate_sessions_export, dict(part, total=None), "body.total")
+    refused(messages.validate_sessions_export, dict(part, part=0), "body.part")
+    assert messages.up_topic("demo", "sessions_export") == "evc/demo/up/export"
+
+
+def test_auth_request_and_reply_bodies():
+    req = {"request_id": "ar-1", "token": "04AABB", "station": "CP001", "connector": None}
+    assert messages.validate_auth_request(req)
+    refused(messages.validate_auth_request, dict(req, token="x" * 37), "body.token")
+    refused(messages.validate_auth_request, dict(req, connector=0), "body.connector")
+    ok = {"request_id": "ar-1", "status": "accepted", "reason": "accepted", "group_id": "g-roam",
+          "provider": "DE*ABC", "expires_s": NOW + 600, "tariff": None}
+    assert messages.validate_auth_reply(ok)["group_id"] == "g-roam"
+    no = {"request_id": "ar-2", "status": "rejected", "reason": "unknown_token"}
+    assert messages.validate_auth_reply(no)["expires_s"] is None
+    refused(messages.validate_auth_reply, dict(ok, group_id=None), "body.group_id")
+    refused(messages.validate_auth_reply, dict(ok, expires_s=None), "body.expires_s")
+    refused(messages.validate_auth_reply, dict(ok, status="maybe"), "body.status")
+    refused(messages.validate_auth_reply, dict(ok, tariff=5), "body.tariff")
+    assert messages.down_topic("demo", "auth_reply") == "evc/demo/down/auth"
+    assert messages.down_topic_name("demo", "evc/demo/down/auth") == "auth"

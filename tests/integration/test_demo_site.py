@@ -48,6 +48,13 @@ async def test_whole_site_prioritises_records_and_syncs(demo, until):
     assert await wait_until(lambda: any(a["station"] == "CP001" and a["limit_da"] == 160 and a["session_id"]
                                         for t in demo.peer.telemetry for a in t.get("allocations", [])), 15)
 
+    # eRoaming: a partner's customer in no list is authorized online by the cloud.
+    assert await demo.roam("CP006", 2), demo.events
+    assert await wait_until(lambda: any(s["key"] == ("CP006", 1) and s["group_id"] == "g-roam"
+                                        for s in svc.gateway.live_sessions())), render(demo)
+    demo.fleet.unplug("CP006", 1)
+    assert await wait_until(lambda: not any(s["key"] == ("CP006", 1) for s in svc.gateway.live_sessions()))
+
     # Ad hoc: paid in the cloud, started remotely, recorded in the ad hoc group.
     await demo.ad_hoc("CP006")
     assert await wait_until(lambda: any(s["key"] == ("CP006", 1) and s["group_id"] == "g-adhoc"
@@ -65,7 +72,7 @@ async def test_whole_site_prioritises_records_and_syncs(demo, until):
     assert await wait_until(lambda: svc.outbox.count() == 0, 20)
     recs = demo.peer.records_of(demo_site.SITE_ID)
     completed = [r for r in recs if r.get("body", r).get("state") == "completed"]
-    assert len(completed) == 2, recs
+    assert len(completed) == 3, recs
     assert demo.peer.duplicates == 0
     tokens = {r.get("body", r).get("token") for r in completed}
-    assert tokens == {"FLEET01", "STAFF02"}
+    assert tokens == {"FLEET01", "STAFF02", sorted(demo_site.ROAMING)[0]}

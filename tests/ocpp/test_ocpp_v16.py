@@ -42,7 +42,7 @@ async def test_authorize_each_reason(gateway, tag, status):
 async def test_denial_reasons_reach_logic(gateway):
     """The wire collapses reasons to Invalid; the decision keeps the exact reason."""
     st = gateway.stations["CP16"]
-    got = {t: gateway.logic.authorize(st, t, None).reason
+    got = {t: (await gateway.logic.authorize(st, t, None)).reason
            for t in ("NOBODY", "BLOCKED1", "EXPIRED1", "ARCH1", "CARD1", "DE-ABC-ROAM1")}
     assert got == {"NOBODY": "remote_start_only", "BLOCKED1": "token_blocked",
                    "EXPIRED1": "token_expired", "ARCH1": "group_archived",

@@ -105,14 +105,14 @@ class StationV16(GuardedCalls, ChargePoint):
         return call_result.StatusNotification()
 
     @on(Action.authorize, skip_schema_validation=True)
-    def on_authorize(self, id_tag: str):
+    async def on_authorize(self, id_tag: str):
         return call_result.Authorize(id_tag_info=id_tag_info(
-            self.logic.authorize(self.st, id_tag, None)))
+            await self.logic.authorize(self.st, id_tag, None)))
 
     @on(Action.start_transaction, skip_schema_validation=True)
-    def on_start_tx(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
-                    **kw: Any):
-        rec, decision, _ = self.logic.start(self.st, connector_id, id_tag,
+    async def on_start_tx(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str,
+                          **kw: Any):
+        rec, decision, _ = await self.logic.start(self.st, connector_id, id_tag,
                                             _energy_wh(meter_start), to_epoch_s(timestamp))
         info = id_tag_info(decision)
         if self.logic.honour_offline_start(self.st, rec, id_tag):
@@ -130,7 +130,7 @@ class StationV16(GuardedCalls, ChargePoint):
             self.gw.stop_refused(self.st, rec)
 
     @on(Action.stop_transaction, skip_schema_validation=True)
-    def on_stop_tx(self, meter_stop: int, timestamp: str, transaction_id: int, **kw: Any):
+    async def on_stop_tx(self, meter_stop: int, timestamp: str, transaction_id: int, **kw: Any):
         # parse everything before changing anything
         stopped_s = to_epoch_s(timestamp)
         samples = samples_from_wire(kw.get("transaction_data") or [])
@@ -143,7 +143,7 @@ class StationV16(GuardedCalls, ChargePoint):
         if id_tag is None:
             return call_result.StopTransaction()
         return call_result.StopTransaction(id_tag_info=id_tag_info(
-            self.logic.authorize(self.st, id_tag, None)))
+            await self.logic.authorize(self.st, id_tag, None)))
 
     @on(Action.meter_values, skip_schema_validation=True)
     def on_meter_values(self, connector_id: int, meter_value: list, **kw: Any):

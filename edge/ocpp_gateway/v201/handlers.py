@@ -128,13 +128,13 @@ class StationV201(GuardedCalls, ChargePoint):
         return call_result.StatusNotification()
 
     @on(Action.authorize, skip_schema_validation=True)
-    def on_authorize(self, id_token: dict, **kw: Any):
-        decision = self.logic.authorize(self.st, id_token["id_token"], None)
+    async def on_authorize(self, id_token: dict, **kw: Any):
+        decision = await self.logic.authorize(self.st, id_token["id_token"], None)
         return call_result.Authorize(id_token_info=id_token_info(decision))
 
     @on(Action.transaction_event, skip_schema_validation=True)
-    def on_transaction_event(self, event_type: str, timestamp: str, trigger_reason: str,
-                             seq_no: int, transaction_info: dict, **kw: Any):
+    async def on_transaction_event(self, event_type: str, timestamp: str, trigger_reason: str,
+                                   seq_no: int, transaction_info: dict, **kw: Any):
         st, logic = self.st, self.logic
         tx_id = transaction_info["transaction_id"]
         at_s = to_epoch_s(timestamp)
@@ -175,12 +175,12 @@ class StationV201(GuardedCalls, ChargePoint):
                 st.pending_tx.pop(tx_id, None)
                 return call_result.TransactionEvent()
         if rec is None and (token is not None or event_type == "Ended") and pend["evse"]:
-            rec, decision, created = logic.start(
+            rec, decision, created = await logic.start(
                 st, pend["evse"], token, pend["meter_start_wh"], pend["started_s"],
                 transaction_id=tx_id, offline=pend["offline"] or bool(kw.get("offline")))
             st.pending_tx.pop(tx_id, None)
         elif token is not None:
-            decision = logic.authorize(st, token, rec["connector"] if rec else evse)
+            decision = await logic.authorize(st, token, rec["connector"] if rec else evse)
         if rec is not None and samples and st.first_time_seq(tx_id, seq_no):
             logic.meter(st, rec["connector"], tx_id, samples)
         if event_type == "Ended":
