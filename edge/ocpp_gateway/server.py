@@ -67,7 +67,7 @@ class Gateway:
                  clock: Callable[[], float] = time.time,
                  on_event: Callable[[str, dict], Any] | None = None, *,
                  heartbeat_s: int = 300, meter_interval_s: int = 30,
-                 response_timeout_s: float = 30.0, default_list_max: int = 48,
+                 response_timeout_s: float = 30.0, default_list_max: int = 25,
                  profile_timeout_s: float = 10.0, apply_wait_s: float = 2.0,
                  sample_flush_s: float = 5.0,
                  remote_start_ttl_s: int = 300,
@@ -263,7 +263,7 @@ class Gateway:
         """A wallbox reconnected and talks without booting."""
         if st.booted:
             # It kept its settings and profiles; its local list may be behind.
-            self.coalesce(st, "list", lambda: self.sync_local_list(st))
+            self.coalesce(st, "list", lambda: self._catch_up(st))
             return
         # Accepted before the edge (re)started: the edge knows nothing of its state.
         st.booted = True
@@ -294,14 +294,31 @@ class Gateway:
             st.station_max_sent = (st.cfg.max_da, bool(ok))
             await self._step(st, "fallback TxDefaultProfile", cp.send_profile(
                 profiles.tx_default_profile(profiles.fallback_share_da(self.site, st.cfg))))
-            limits = await self._step(st, "read local list limits", cp.read_list_limits())
-            if limits:
-                st.list_max_entries, st.list_chunk, st.list_max_bytes = limits
+            await self._read_list_limits(st, cp)
         await self.sync_local_list(st)
         await self._step(st, "trigger StatusNotification", cp.trigger("StatusNotification"))
         mine = {k: v for k, v in self._limits.items() if k[0] == st.id}
         if mine:
             await self._apply_station(st, mine, {})
+
+    async def _read_list_limits(self, st: StationState, cp: Any) -> None:
+        """The wallbox's local list capacity; the caller holds the station's lock.
+
+        A read that fails (the wallbox went away mid-boot, a timeout) is tried again on
+        its next connection; until then lists stay within ``default_list_max``.
+        """
+        limits = await self._step(st, "read local list limits", cp.read_list_limits())
+        if limits is not None:
+            st.list_limits_read = True
+            st.list_max_entries, st.list_chunk, st.list_max_bytes = limits
+
+    async def _catch_up(self, st: StationState) -> None:
+        """A booted wallbox reconnected: what it may have missed while away."""
+        link = st.link
+        if link is not None and not st.list_limits_read:
+            async with self._locks[st.id]:
+                await self._read_list_limits(st, link.cp)
+        await self.sync_local_list(st)
 
     async def _step(self, st: StationState, what: str, coro: Any) -> Any:
         try:

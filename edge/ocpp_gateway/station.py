@@ -32,6 +32,7 @@ class StationState:
         self.profiles = ProfileTracker()
         self.station_max_sent: tuple[int, bool] | None = None
         self.local_list = ListState()
+        self.list_limits_read = False       # read once per edge run, again until it works
         self.list_max_entries: int | None = None
         self.list_chunk: int | None = None
         self.list_max_bytes: int | None = None   # 2.0.1 BytesPerMessage

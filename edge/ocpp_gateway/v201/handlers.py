@@ -329,9 +329,11 @@ class StationV201(GuardedCalls, ChargePoint):
 
     async def push_list(self, update: dict[str, Any]) -> str:
         entries = [self._list_entry(e) for e in update["entries"]]
+        # 2.0.1 allows no empty list (minItems 1): a Full update that empties the
+        # wallbox's list leaves the field out
         res = await self.call(call.SendLocalList(version_number=update["version"],
                                                  update_type=update["type"],
-                                                 local_authorization_list=entries),
+                                                 local_authorization_list=entries or None),
                               suppress=False)
         return res.status
 
