@@ -106,6 +106,7 @@ class Gateway:
         self._tasks: set[asyncio.Task] = set()
         self._server: Any = None
         self._limits: dict[tuple, tuple] = {}
+        self._limits_saw: dict[tuple, str] = {}   # key -> session running when decided
         self._inflight: dict[str, asyncio.Task] = {}
         self._running: set[tuple] = set()
         self._again: set[tuple] = set()
@@ -297,7 +298,7 @@ class Gateway:
             await self._read_list_limits(st, cp)
         await self.sync_local_list(st)
         await self._step(st, "trigger StatusNotification", cp.trigger("StatusNotification"))
-        mine = {k: v for k, v in self._limits.items() if k[0] == st.id}
+        mine = self._limits_decided_with_session(st)
         if mine:
             await self._apply_station(st, mine, {})
 
@@ -359,6 +360,8 @@ class Gateway:
         """
         self._limits = dict(limits)
         by_station: dict[str, dict] = {}
+        self._limits_saw = {(r["station"], r["connector"]): r["session_id"]
+                            for r in self.sessions.open_sessions()}
         results: dict[tuple, str] = {}
         for key, value in limits.items():
             sid = key[0]
@@ -385,6 +388,16 @@ class Gateway:
         for key in limits:
             results.setdefault(key, "pending")
         return dict(results)
+
+    def _limits_decided_with_session(self, st: StationState) -> dict[tuple, tuple]:
+        """The last limits for this station's running transactions, re-sent after a
+        boot: only those decided while that transaction existed. A limit decided before
+        (0 A for an idle connector) is no answer for a session that started since; it
+        runs under the TxDefaultProfile until the next cycle decides."""
+        running = {r["connector"]: r["session_id"] for r in self.sessions.open_sessions(st.id)}
+        return {k: v for k, v in self._limits.items()
+                if k[0] == st.id and k[1] in running
+                and self._limits_saw.get(k) == running[k[1]]}
 
     async def _apply_station(self, st: StationState, limits: dict, results: dict,
                              open_by_conn: dict[int, dict] | None = None) -> None:
