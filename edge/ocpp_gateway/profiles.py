@@ -58,6 +58,50 @@ def fallback_share_da(site: Any, station: Any) -> int:
     return max(0, min(shares))
 
 
+def fallback_limits_da(site: Any) -> dict[str, int]:
+    """The TxDefaultProfile limit of every station: never between 0 and a car's minimum.
+
+    A wallbox applies it to any connector, and a car cannot charge below its minimum
+    (IEC 61851: 6 A): a smaller limit pauses or faults it, so the current reserved for
+    it is wasted. So:
+    1. a station whose even share (``fallback_share_da``) reaches the largest minimum of
+       its connectors gets that share;
+    2. the others, in configuration order, get that minimum while the station, its
+       charging group and the grid (less the margin) still have room for it on every
+       one of the station's connectors, after what step 1 gave;
+    3. the rest get 0: a car there waits for the edge's own limit.
+    Like the share, it is safe with every connector of the site charging at once.
+    """
+    out: dict[str, int] = {}
+    grid_left = site.grid_max_da - site.margin_da
+    group_left: dict[str, int] = {}
+    short = []
+    for st in site.stations():
+        group = site.charging_group(st.group_id)
+        if group is not None and st.group_id not in group_left:
+            group_left[st.group_id] = group.max_da
+        share = fallback_share_da(site, st)
+        floor = max([c.min_da for c in st.connectors] or [0])
+        if share >= floor:
+            out[st.id] = share
+            grid_left -= share * len(st.connectors)
+            if st.group_id in group_left:
+                group_left[st.group_id] -= share * len(st.connectors)
+        else:
+            short.append((st, floor))
+    for st, floor in short:
+        need = floor * len(st.connectors)
+        room = min(st.max_da, grid_left, group_left.get(st.group_id, grid_left))
+        if 0 < need <= room:
+            out[st.id] = floor
+            grid_left -= need
+            if st.group_id in group_left:
+                group_left[st.group_id] -= need
+        else:
+            out[st.id] = 0
+    return out
+
+
 def tx_default_profile(limit_da: int) -> dict[str, Any]:
     # Relative: from each transaction's start, whatever the wallbox's clock says.
     return {"id": TX_DEFAULT_PROFILE_ID, "purpose": "tx_default", "connector": 0,

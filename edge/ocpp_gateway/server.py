@@ -96,6 +96,7 @@ class Gateway:
         self.logic = Logic(site, lists, sessions, clock, self._emit, authorizer)
         self.logic.remote_start_ttl_s = self.remote_start_ttl_s
         self.stations = {sid: StationState(sid, site.station(sid)) for sid in self.cfg}
+        self._fallback_da = profiles.fallback_limits_da(site)
         missing = [s.id for s in site.stations() if s.id not in self.cfg]
         if missing:
             # allowed (a station not yet installed), but such a station is refused at the
@@ -294,7 +295,7 @@ class Gateway:
                 profiles.station_max_profile(st.cfg.max_da, 3, self.logic.now())))
             st.station_max_sent = (st.cfg.max_da, bool(ok))
             await self._step(st, "fallback TxDefaultProfile", cp.send_profile(
-                profiles.tx_default_profile(profiles.fallback_share_da(self.site, st.cfg))))
+                profiles.tx_default_profile(self._fallback_da.get(st.id, 0))))
             await self._read_list_limits(st, cp)
         await self.sync_local_list(st)
         await self._step(st, "trigger StatusNotification", cp.trigger("StatusNotification"))
