@@ -41,6 +41,15 @@ def _log_core() -> None:
              "pure Python" if not any(run.values()) else "partly compiled")
 
 
+def _station_entry(sid: str, st: dict) -> dict:
+    """One station of the `status` body, from the gateway's ``Station.status()``."""
+    errors = st.get("connector_errors", {})
+    return {"id": sid, "connected": bool(st["connected"]),
+            "protocol": {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}.get(st.get("version"), st.get("version")),
+            "connectors": [{"id": int(cid), "status": status, "error": errors.get(cid)}
+                           for cid, status in sorted(st.get("connectors", {}).items())]}
+
+
 class EdgeService:
     def __init__(self, cfg: EdgeConfig, *, clock: Callable[[], float] = time.time,
                  meter_link_factory: Any = None) -> None:
@@ -100,6 +109,7 @@ class EdgeService:
                                    self.lists_store, on_command=self._on_command, clock=self.clock,
                                    sessions=self.sessions)
             authorizer_mod.connect(self.authorizer, self.cloud)
+            self.cloud.publish_status(self.station_status_list())   # the table; sent on connect
             await self.cloud.start()
         self._task = asyncio.get_running_loop().create_task(self._control_loop(), name="control")
         log.info("edge %s running: OCPP on port %d, %d meter(s), cloud %s", self.site.site_id,
@@ -206,18 +216,14 @@ class EdgeService:
         if name in ("session_started", "session_stopped") and self.cloud is not None:
             self.cloud.notify_outbox()
         if name in ("station_connected", "status") and self.cloud is not None:
-            self.cloud.publish_status(self.station_status_list())
+            # Only this station's entry: the link coalesces changes into status deltas.
+            st = self.gateway.station_status_of(body["station"])
+            if st is not None:
+                self.cloud.station_changed(_station_entry(body["station"], st))
 
     def station_status_list(self) -> list[dict]:
         """The `status` body's stations (docs/cloud-protocol.md)."""
-        out = []
-        for sid, st in sorted(self.gateway.station_status().items()):
-            errors = st.get("connector_errors", {})
-            out.append({"id": sid, "connected": bool(st["connected"]),
-                        "protocol": {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}.get(st.get("version"), st.get("version")),
-                        "connectors": [{"id": int(cid), "status": status, "error": errors.get(cid)}
-                                       for cid, status in sorted(st.get("connectors", {}).items())]})
-        return out
+        return [_station_entry(sid, st) for sid, st in sorted(self.gateway.station_status().items())]
 
     async def _on_command(self, command: dict) -> dict:
         if command["type"] == "remote_start":

@@ -12,6 +12,11 @@ refused ``unknown_token``. ``auth_delay_s`` answers late, ``auth_silent`` not at
 ``auth_peak`` is the most questions outstanding at once. ``request_sessions`` asks an
 edge for the sessions of a period; the parts arrive in ``exports[request_id]`` and
 their records join ``records`` (duplicates counted in ``export_known``).
+
+Station status and telemetry arrive as full messages and deltas: the peer keeps each
+site's view (``status[site]``, ``telemetry_view[site]``) and, when a sequence number
+shows it missed a message, ignores deltas and sends a ``status_request`` until a full
+one arrives.
 Its MQTT session is kept (clean_start False), so records published while it is briefly
 disconnected are queued for it. Thread-based (paho's network thread): every method may
 be called from any thread; ``wait_for`` blocks, tests on an asyncio loop poll the
@@ -81,7 +86,15 @@ class CloudPeer:
         self.snapshot_requests: List[dict] = []
         self.online: Dict[str, dict] = {}
         self.status: Dict[str, dict] = {}
-        self.telemetry: List[dict] = []
+        self.telemetry: List[dict] = []                     # every telemetry body, as received
+        self.status_log: List[dict] = []                    # every status body, with "site"
+        self.telemetry_view: Dict[str, dict] = {}           # site -> {"site": {...}, "allocations": {...}}
+        self.status_requests: List[dict] = []               # status_request bodies sent, with "site"
+        self.gaps = 0                                       # state messages that showed a gap
+        self.auto_status_request = True                     # False: only count gaps
+        self._seq: Dict[tuple, tuple] = {}                  # (site, "status"|"telemetry") -> (stream, seq)
+        self._awaiting: Dict[tuple, float] = {}             # (site, kind) -> when a full was requested
+        self._stations: Dict[str, Dict[str, dict]] = {}     # site -> station id -> entry
         self.refused: List[str] = []                        # upstream payloads we could not read
         # site -> snapshot body: answered automatically to that site's snapshot requests
         self.serve_snapshot: Dict[str, dict] = {}
@@ -193,6 +206,16 @@ class CloudPeer:
                                         "total": None, "done": False}
         return self.send(site, "sessions_request", body, "cmd")
 
+    def request_status(self, site: str, reason: str = "other", wait: bool = False) -> str:
+        """Asks the edge for its full status and telemetry (``status_request``)."""
+        key = (site, "status")
+        have = self._seq.get(key)
+        body = {"request_id": self.next_id(), "reason": reason,
+                "have_stream": have[0] if have else None, "have_seq": have[1] if have else None}
+        with self._cond:
+            self.status_requests.append(dict(body, site=site))
+        return self.send(site, "status_request", body, "cmd", wait=wait)
+
     def ack(self, site: str, ids: List[str]) -> None:
         # The protocol allows 1..1000 ids per ack. No waiting for the PUBACK: this also
         # runs inside paho's network thread, which would then wait for itself.
@@ -223,6 +246,7 @@ class CloudPeer:
                 self._cond.notify_all()
             return
         to_ack: List[str] = []
+        gap = False
         with self._cond:
             self.per_type[env.type] += 1
             if env.type == "records":
@@ -234,9 +258,11 @@ class CloudPeer:
             elif env.type == "online":
                 self.online[site] = dict(env.body, retained=bool(msg.retain))
             elif env.type == "status":
-                self.status[site] = env.body
+                self.status_log.append(dict(env.body, site=site))
+                gap = self._take_state(site, "status", env.body)
             elif env.type == "telemetry":
                 self.telemetry.append(env.body)
+                gap = self._take_state(site, "telemetry", env.body)
             elif env.type == "sessions_export":
                 self._take_export(site, env.body)
             elif env.type == "auth_request":
@@ -244,6 +270,8 @@ class CloudPeer:
                 self.auth_outstanding += 1
                 self.auth_peak = max(self.auth_peak, self.auth_outstanding)
             self._cond.notify_all()
+        if gap and self.auto_status_request:
+            self.request_status(site, "gap")
         if to_ack and self.ack_enabled:
             self.ack(site, to_ack)
         if env.type == "snapshot_request" and site in self.serve_snapshot:
@@ -321,6 +349,52 @@ class CloudPeer:
         if body.get("last"):
             export["total"] = body.get("total")
             export["done"] = True
+
+    def _take_state(self, site: str, kind: str, body: dict) -> bool:
+        """Applies a status or telemetry message to the site's view; True when it showed a
+        gap and no full one has been asked for recently (the caller then asks)."""
+        key = (site, kind)
+        stream, seq, full = body.get("stream"), body.get("seq"), body.get("full")
+        if not isinstance(seq, int) or not isinstance(stream, str):
+            self.refused.append("%s: no stream/seq" % kind)
+            return False
+        have = self._seq.get(key)
+        if full:
+            if have is not None and have[0] == stream and seq <= have[1]:
+                return False        # an older full one (the retained copy after a resubscribe)
+            self._awaiting.pop(key, None)
+            self._seq[key] = (stream, seq)
+            self._apply_state(site, kind, body, True)
+            return False
+        if have is not None and have[0] == stream and seq <= have[1]:
+            return False            # a QoS 1 duplicate
+        if have is None or have[0] != stream or seq != have[1] + 1:
+            self.gaps += 1
+            asked = self._awaiting.get(key)
+            if asked is not None and self._clock() - asked < 60:
+                return False
+            self._awaiting[key] = self._clock()
+            return True
+        self._seq[key] = (stream, seq)
+        self._apply_state(site, kind, body, False)
+        return False
+
+    def _apply_state(self, site: str, kind: str, body: dict, full: bool) -> None:
+        if kind == "status":
+            table = self._stations.setdefault(site, {})
+            if full:
+                table.clear()
+            for entry in body.get("stations") or ():
+                table[entry["id"]] = entry
+            self.status[site] = {"stream": body["stream"], "seq": body["seq"],
+                                 "stations": [table[s] for s in sorted(table)]}
+            return
+        view = self.telemetry_view.setdefault(site, {"site": {}, "allocations": {}})
+        if full:
+            view["allocations"].clear()
+        view["site"] = {k: v for k, v in body.items() if k not in ("allocations", "full")}
+        for a in body.get("allocations") or ():
+            view["allocations"][(a["station"], a["connector"])] = a
 
     def _take_records(self, site: str, body: dict) -> List[str]:
         records = body.get("records")

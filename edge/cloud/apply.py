@@ -29,6 +29,7 @@ DUPLICATE = "duplicate"
 REFUSED = "refused"
 COMMAND = "command"
 SITE_LIMIT = "site_limit"
+STATUS_REQUEST = "status_request"
 ACK = "ack"
 AUTH_REPLY = "auth_reply"
 
@@ -40,7 +41,8 @@ class Handled:
 
     ``publish``: messages the transport must publish now (snapshot request, command
     reply for a refused command). ``command``: a validated remote_start/remote_stop body
-    with ``"type"`` added, for the transport's ``on_command``. ``site_limit``: the
+    with ``"type"`` added, for the transport's ``on_command`` (for ``STATUS_REQUEST``:
+    the validated status_request body). ``site_limit``: the
     validated limit for ``on_site_limit``. ``error``: the ProtocolError of a refusal.
     """
 
@@ -155,6 +157,10 @@ class DownstreamHandler:
         if env.type == "auth_reply":
             done = Handled(AUTH_REPLY, env.type, env.id)
             done.reply = body
+            return done
+        if env.type == "status_request":
+            done = Handled(STATUS_REQUEST, env.type, env.id)
+            done.command = body
             return done
         done = Handled(COMMAND, env.type, env.id)
         command = dict(body)

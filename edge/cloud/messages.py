@@ -24,6 +24,7 @@ DOWN_TOPIC_OF: Dict[str, str] = {
     "snapshot": "lists", "delta": "lists",
     "remote_start": "cmd", "remote_stop": "cmd", "site_limit": "cmd",
     "sessions_request": "cmd",
+    "status_request": "cmd",
     "ack": "ack",
     "auth_reply": "auth",
 }
@@ -47,6 +48,7 @@ REQUEST_REASONS = ("version_mismatch", "delta_refused", "no_lists")
 MAX_EXPORT_RECORDS = 500
 AUTH_STATUSES = ("accepted", "rejected")
 MAX_AUTH_VALIDITY_S = 366 * 86400
+STATUS_REQUEST_REASONS = ("gap", "cloud_start", "other")
 
 
 # -- topics ---------------------------------------------------------------------------
@@ -267,6 +269,19 @@ def validate_auth_reply(body: dict, now_s: int = 0) -> dict:
             "group_id": group_id, "provider": provider, "expires_s": expires_s, "tariff": tariff}
 
 
+def validate_status_request(body: dict, now_s: int = 0) -> dict:
+    _keys(body, "body", ("request_id", "reason"), ("have_stream", "have_seq"))
+    _ident(body["request_id"], "body.request_id")
+    if body["reason"] not in STATUS_REQUEST_REASONS:
+        raise _bad("body.reason", body["reason"], "must be one of " + ", ".join(STATUS_REQUEST_REASONS))
+    if body.get("have_stream") is not None:
+        _ident(body["have_stream"], "body.have_stream", 16)
+    if body.get("have_seq") is not None:
+        _int(body["have_seq"], "body.have_seq", 0, 2 ** 53)
+    return {"request_id": body["request_id"], "reason": body["reason"],
+            "have_stream": body.get("have_stream"), "have_seq": body.get("have_seq")}
+
+
 def validate_ack(body: dict, now_s: int = 0) -> dict:
     _keys(body, "body", ("ids",))
     ids = _list(body["ids"], "body.ids", MAX_ACK_IDS)
@@ -282,6 +297,7 @@ DOWN_VALIDATORS: Dict[str, Callable[[dict, int], dict]] = {
     "remote_start": validate_remote_start, "remote_stop": validate_remote_stop,
     "site_limit": validate_site_limit, "ack": validate_ack,
     "sessions_request": validate_sessions_request, "auth_reply": validate_auth_reply,
+    "status_request": validate_status_request,
 }
 
 
@@ -358,14 +374,28 @@ def validate_online(body: dict, now_s: int = 0) -> dict:
     return body
 
 
-def _free_map(body: dict, now_s: int = 0) -> dict:
+def _validate_stream(body: dict, items: str) -> dict:
+    # Only the sequence fields: the entries are built by the edge itself, and checking
+    # every station of a large site on each message would cost more than it finds.
+    _ident(body.get("stream"), "body.stream", 16)
+    _int(body.get("seq"), "body.seq", 1, 2 ** 53)
+    _bool(body.get("full"), "body.full")
+    _list(body.get(items), "body." + items, MAX_SNAPSHOT_ITEMS)
     return body
+
+
+def validate_status(body: dict, now_s: int = 0) -> dict:
+    return _validate_stream(body, "stations")
+
+
+def validate_telemetry(body: dict, now_s: int = 0) -> dict:
+    return _validate_stream(body, "allocations")
 
 
 UP_VALIDATORS: Dict[str, Callable[[dict, int], dict]] = {
     "records": validate_records, "snapshot_request": validate_snapshot_request,
     "command_reply": validate_command_reply, "online": validate_online,
-    "status": _free_map, "telemetry": _free_map,
+    "status": validate_status, "telemetry": validate_telemetry,
     "sessions_export": validate_sessions_export, "auth_request": validate_auth_request,
 }
 
@@ -428,8 +458,9 @@ def online(site_id: str, msg_id: str, at_s: int, is_online: bool,
     return build(site_id, "online", body, msg_id, at_s)
 
 
-def status(site_id: str, msg_id: str, at_s: int, stations: List[dict]) -> Tuple[str, bytes]:
-    return build(site_id, "status", {"stations": stations}, msg_id, at_s)
+def status(site_id: str, msg_id: str, at_s: int, body: dict) -> Tuple[str, bytes]:
+    """A ``StatusStream`` body: the whole station table or the stations that changed."""
+    return build(site_id, "status", body, msg_id, at_s)
 
 
 def telemetry(site_id: str, msg_id: str, at_s: int, body: dict) -> Tuple[str, bytes]:

@@ -34,6 +34,14 @@ class LinkConfig:
     resend_after_s: float = 60.0        # an unacknowledged batch is sent again
     batch_window: int = 4               # unacknowledged record batches in flight
     command_timeout_s: float = 90.0     # on_command must answer within this
+    # Upstream frugality (edge/cloud/upstream.py): station status changes are coalesced
+    # into at most one message per status_every_s; a telemetry sample goes up only when
+    # a car's current moved by telemetry_drawn_step_da, the grid's by
+    # telemetry_grid_step_da, or anything else changed; else a heartbeat.
+    status_every_s: float = 5.0
+    telemetry_heartbeat_s: float = 900.0
+    telemetry_drawn_step_da: int = 10
+    telemetry_grid_step_da: int = 20
     # MQTT 5 Maximum Packet Size: the broker drops larger messages for us instead of a
     # small board allocating them (the protocol's largest message is a 32 MiB snapshot).
     max_packet_bytes: int = 33 * 1024 * 1024
@@ -71,7 +79,8 @@ class LinkConfig:
                 if not isinstance(value, bool):
                     raise ValidationError(path, value, "must be true or false")
             elif key in ("port", "keepalive_s", "session_expiry_s", "batch_window",
-                         "max_packet_bytes", "auth_max_in_flight", "auth_cache_entries"):
+                         "max_packet_bytes", "auth_max_in_flight", "auth_cache_entries",
+                         "telemetry_drawn_step_da", "telemetry_grid_step_da"):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ValidationError(path, value, "must be an integer")
             elif isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -111,6 +120,14 @@ class LinkConfig:
                      "auth_negative_s"):
             if not getattr(self, name) > 0:
                 raise ValidationError("%s.%s" % (field, name), getattr(self, name), "must be > 0")
+        if not 0.1 <= self.status_every_s <= 3600:
+            raise ValidationError(field + ".status_every_s", self.status_every_s, "must be 0.1..3600")
+        if not 10 <= self.telemetry_heartbeat_s <= 86400:
+            raise ValidationError(field + ".telemetry_heartbeat_s", self.telemetry_heartbeat_s,
+                                  "must be 10..86400")
+        for name in ("telemetry_drawn_step_da", "telemetry_grid_step_da"):
+            if not 1 <= getattr(self, name) <= 1000:
+                raise ValidationError("%s.%s" % (field, name), getattr(self, name), "must be 1..1000")
         if self.backoff_cap_s < self.backoff_base_s:
             raise ValidationError(field + ".backoff_cap_s", self.backoff_cap_s,
                                   "must be >= backoff_base_s")

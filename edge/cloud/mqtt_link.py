@@ -24,6 +24,7 @@ from edge.cloud.batching import UpstreamBatcher
 from edge.cloud.mqtt_config import LinkConfig
 from edge.cloud.mqtt_connection import MqttConnection
 from edge.cloud.session_export import ExportAborted, SessionExporter
+from edge.cloud.upstream import StatusStream, TelemetryStream, new_stream_id
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,11 @@ class CloudLink:
         self.exporter = None if sessions is None else SessionExporter(
             site_id, sessions.records_between, self.connection.publish_tracked,
             lambda: self.connection.connected, clock=clock, ids=self._ids)
-        self._status: Optional[List[dict]] = None
+        stream = new_stream_id()
+        self.status_stream = StatusStream(stream, self.cfg.status_every_s)
+        self.telemetry_stream = TelemetryStream(stream, self.cfg.telemetry_heartbeat_s,
+                                                self.cfg.telemetry_drawn_step_da,
+                                                self.cfg.telemetry_grid_step_da)
         self._kick = asyncio.Event()
         self._drain_task: Optional[asyncio.Task] = None
         self._closing = False
@@ -138,14 +143,51 @@ class CloudLink:
         self._kick.set()
 
     def publish_status(self, stations: List[dict]) -> bool:
-        """Retained station status; kept and re-sent after every connect."""
-        self._status = stations
-        return self._publish(*messages.status(self.site_id, self._ids(), self._now(), stations),
-                             retain=True)
+        """The whole station table: sent as a full status now if online (True), and
+        after every connect."""
+        self.status_stream.replace_all(stations)
+        if not self.connection.connected:
+            return False
+        return self._publish_status(self.status_stream.full(self._clock()))
 
-    def publish_telemetry(self, body: dict) -> bool:
-        """Allocation telemetry; dropped (False) while offline: only the latest matters."""
-        return self._publish(*messages.telemetry(self.site_id, self._ids(), self._now(), body))
+    def station_changed(self, entry: dict) -> None:
+        """One station's entry changed: goes up with others in the next status delta."""
+        if self.status_stream.update(entry):
+            due = self.status_stream.due_at()
+            if due is not None and due <= self._clock():
+                self._kick.set()
+
+    def publish_telemetry(self, sample: dict) -> bool:
+        """A telemetry sample; True when it went up. Dropped while offline (only the
+        latest matters), suppressed when nothing moved beyond the deadbands."""
+        if not self.connection.connected:
+            return False
+        body = self.telemetry_stream.offer(sample, self._clock())
+        if body is None:
+            return False
+        if not self._publish(*messages.telemetry(self.site_id, self._ids(), self._now(), body)):
+            self.telemetry_stream.reset()
+            return False
+        return True
+
+    def flush_upstream(self) -> int:
+        """Publishes the status delta (or requested full status) due now; the drain loop
+        calls it, and so can a caller that drives the clock itself."""
+        if not self.connection.connected:
+            return 0
+        body = self.status_stream.take(self._clock())
+        if body is None:
+            return 0
+        return 1 if self._publish_status(body) else 0
+
+    def _publish_status(self, body: dict) -> bool:
+        # The full table is retained (a cloud subscribing later starts from it); deltas
+        # are not, so they never replace it. A lost one makes the next message full.
+        ok = self._publish(*messages.status(self.site_id, self._ids(), self._now(), body),
+                           retain=body["full"])
+        if not ok:
+            self.status_stream.request_full()
+        return ok
 
     def external_limit_da(self, now_s: Optional[float] = None) -> Optional[int]:
         """The cloud's site limit now (None when none or expired), for the allocation."""
@@ -178,9 +220,10 @@ class CloudLink:
         self._publish(topic, payload, retain=True)
         for topic, payload, retain in self.handler.startup_messages():
             self._publish(topic, payload, retain)
-        if self._status is not None:
-            self._publish(*messages.status(self.site_id, self._ids(), self._now(), self._status),
-                          retain=True)
+        # The cloud may have missed anything while we were away: whole status now, whole
+        # telemetry with the next sample.
+        self._publish_status(self.status_stream.full(self._clock()))
+        self.telemetry_stream.reset()
         # Everything unacknowledged is due again; the cloud drops duplicates by id.
         self.batcher.on_connect()
         self._kick.set()
@@ -200,6 +243,12 @@ class CloudLink:
             self._take_site_limit(done.site_limit)
         elif done.outcome == apply.AUTH_REPLY:
             self.auth.on_reply(done.reply)
+        elif done.outcome == apply.STATUS_REQUEST:
+            log.info("cloud asks for the full status (%s, request %s)", done.command["reason"],
+                     done.command["request_id"])
+            self.status_stream.request_full(done.command["request_id"])
+            self.telemetry_stream.request_full()
+            self._kick.set()
         if done.outcome == apply.REFUSED:
             self._kick.set()        # an error record was queued
 
@@ -279,8 +328,12 @@ class CloudLink:
     async def _drain(self) -> None:
         """Publishes due record batches: on a kick (new records, acks, connect) or a poll."""
         while not self._closing:
+            wait_s = self.cfg.drain_poll_s
+            due = self.status_stream.due_at()
+            if due is not None:
+                wait_s = min(wait_s, max(0.0, due - self._clock()))
             try:
-                await asyncio.wait_for(self._kick.wait(), self.cfg.drain_poll_s)
+                await asyncio.wait_for(self._kick.wait(), wait_s)
             except asyncio.TimeoutError:
                 pass
             self._kick.clear()
@@ -293,6 +346,10 @@ class CloudLink:
                     self.records_sent += len(batch.record_ids)
             except Exception:
                 log.exception("draining the outbox failed; retrying at the next poll")
+            try:
+                self.flush_upstream()
+            except Exception:
+                log.exception("sending the station status failed; retrying at the next poll")
 
 
 def _command_result(result: Any) -> "tuple[str, str, Optional[str]]":

@@ -509,3 +509,8 @@ class Gateway:
 
     def station_status(self) -> dict[str, dict[str, Any]]:
         return {sid: st.status() for sid, st in self.stations.items()}
+
+    def station_status_of(self, station_id: str) -> dict[str, Any] | None:
+        """One station's ``status()`` (None if unknown): per event, not per site."""
+        st = self.stations.get(station_id)
+        return st.status() if st is not None else None
