@@ -55,6 +55,9 @@ class Authorizer:
         self.negative_s = negative_s
         self.max_validity_s = max_validity_s
         self._negative: "OrderedDict[str, dict]" = OrderedDict()
+        # token -> until when the offline policy decides without asking again: an OCPP
+        # 1.6 StartTransaction right after an unanswered Authorize must not wait twice
+        self._unanswered: "OrderedDict[str, float]" = OrderedDict()
         self._warned_slow = False
         # counters for status pages and tests
         self.asked = 0
@@ -78,12 +81,19 @@ class Authorizer:
             return authorize_answer(book, site, known, token, station_id, connector_id, now)
         if self.ask is None or not self.online():
             return self.lists.authorize(token, station_id, connector_id)
+        if self._unanswered.get(key, 0) > now:
+            self.fallbacks += 1
+            return authorize(book, site, token, station_id, connector_id, now, online=False)
         self.asked += 1
         reply = await self.ask(key, token, station_id, connector_id, self.deadline_s)
         now = self._now()
         answer = self.take_reply(key, reply, now) if reply is not None else None
         if answer is None:
             self.fallbacks += 1
+            self._unanswered[key] = now + max(1, int(self.deadline_s * 2))
+            self._unanswered.move_to_end(key)
+            while len(self._unanswered) > MAX_NEGATIVE:
+                self._unanswered.popitem(last=False)
             if not self._warned_slow:
                 log.warning("online authorization: no usable answer from the cloud within %.1f s; "
                             "the offline policy decides until it answers again", self.deadline_s)
@@ -132,6 +142,7 @@ class Authorizer:
                 except Exception:       # a full disk must not turn the answer into a refusal
                     log.exception("online authorization: could not store the answer in the cache")
             self._negative.pop(key, None)
+            self._unanswered.pop(key, None)
         else:
             until = now + int(self.negative_s)
             if answer["expires_s"] is not None:

@@ -219,6 +219,7 @@ async def test_slow_cloud_and_dead_link_follow_an_accepting_policy(broker, hub, 
         assert await site.tap(V201, "NOBODY01") == "Accepted"
         assert len(hub.auth_requests) == 1
         assert await site.fleet.plug_in(V16, 1, "NOBODY02", 5000, 16)
+        assert len(hub.auth_requests) == 2     # StartTransaction did not ask (and wait) again
         assert await until(lambda: len(site.svc.sessions.open_sessions()) == 1)
         [rec] = site.svc.sessions.open_sessions()
         assert rec["group_id"] is None and rec["tariff"] is None and not rec["refused"]
