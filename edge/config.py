@@ -8,6 +8,7 @@ Sections and who checks them:
   ocpp             here (listen address, TLS, station passwords)
   cloud            edge.cloud.mqtt_config.LinkConfig.from_dict (optional: no section, no cloud)
   store, control   here (store.retention: edge.store.retention.RetentionPolicy.from_dict)
+  http             edge.web.settings.parse_http (optional: no section, no local API)
 Everything is checked before anything starts; the first error names the field.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from edge.core.topology import Site
 from edge.meters.config import MeterConfig, parse_meters
 from edge.store.retention import RetentionPolicy
 
-SECTIONS = ("site", "load_management", "meters", "ocpp", "cloud", "store", "control", "nodes")
+SECTIONS = ("site", "load_management", "meters", "ocpp", "cloud", "store", "control", "nodes", "http")
 _OCPP_KEYS = ("host", "port", "tls_cert", "tls_key", "stations", "meter_interval_s", "heartbeat_s")
 _STATION_KEYS = ("password",)
 _CONTROL_KEYS = ("interval_s", "grid_meter", "telemetry_every_s")
@@ -72,6 +73,7 @@ class EdgeConfig:
         self.grid_meter = grid_meter
         self.telemetry_every_s = telemetry_every_s
         self.retention = retention or RetentionPolicy()
+        self.http: Any = None             # edge.web.settings.HttpSettings or None (off)
 
 
 def _keys(d: Any, field: str, known: tuple[str, ...]) -> dict:
@@ -172,6 +174,8 @@ def from_dict(d: Any) -> EdgeConfig:
     cfg = EdgeConfig(site, alloc, meters, ocpp, cloud, store_path, float(interval), grid_meter, telemetry,
                      retention=retention)
     cfg.nodes = nodes
+    from edge.web.settings import parse_http
+    cfg.http = parse_http(d.get("http"))
     return cfg
 
 

@@ -19,6 +19,7 @@ from edge.config import EdgeConfig
 from edge.core.allocation import Allocation, allocate
 from edge.core.alloc_state import AllocState
 from edge.core.circuits import circuits_from_site
+from edge.event_log import EventLog
 from edge.lists_holder import ListsHolder
 from edge.meters.poller import MeterPoller
 from edge.ocpp_gateway.server import Gateway
@@ -69,6 +70,11 @@ class EdgeService:
         self._listeners: list[Callable[["EdgeService"], None]] = []
         self._notes: set[str] = set()                # input problems already logged
         self.retention: RetentionWorker | None = None
+        # The local window (edge.web): recent events, the last step's duration, the server.
+        self.events = EventLog(cfg.http.events_kept if cfg.http is not None else 200)
+        self.last_step_s: float | None = None
+        self.web: Any = None
+        self.http_port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -112,6 +118,10 @@ class EdgeService:
             self.cloud.publish_status(self.station_status_list())   # the table; sent on connect
             await self.cloud.start()
         self._task = asyncio.get_running_loop().create_task(self._control_loop(), name="control")
+        if cfg.http is not None:
+            from edge.web.server import WebServer
+            self.web = WebServer(self, cfg.http)
+            self.http_port = await self.web.start()
         log.info("edge %s running: OCPP on port %d, %d meter(s), cloud %s", self.site.site_id,
                  self.ocpp_port, len(cfg.meters), "configured" if self.cloud else "off")
 
@@ -123,6 +133,8 @@ class EdgeService:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        if self.web is not None:
+            await self.web.stop()
         # Cloud first, so its last words still go out; then stations, meters, store.
         if self.cloud is not None:
             await self.cloud.stop()
@@ -148,6 +160,7 @@ class EdgeService:
 
     # -- the control step -------------------------------------------------------------------
     async def step(self) -> Allocation:
+        t0 = time.perf_counter()
         now = self.clock()
         meter = self.poller.latest(self.cfg.grid_meter) if self.cfg.grid_meter else None
         site_limit = self.cloud.handler.site_limit(now) if self.cloud is not None else None
@@ -157,6 +170,7 @@ class EdgeService:
         if self.last is None or result.status["mode"] != self.last.status["mode"]:
             level = logging.WARNING if result.status["mode"] != "normal" else logging.INFO
             log.log(level, "allocation mode %s (%s)", result.status["mode"], result.status["reason"])
+            self.events.add(now, "allocation_mode", {"mode": result.status["mode"], "reason": result.status["reason"]})
         self._log_notes(result.status.get("notes") or [])
         self.last = result
         self.cycles += 1
@@ -167,6 +181,7 @@ class EdgeService:
         if self.cloud is not None and now - self._last_telemetry_s >= self.cfg.telemetry_every_s:
             self._last_telemetry_s = now
             self.cloud.publish_telemetry(self.telemetry(result))
+        self.last_step_s = time.perf_counter() - t0
         for cb in self._listeners:
             cb(self)
         return result
@@ -213,6 +228,7 @@ class EdgeService:
         return bool(self.cloud is not None and self.cloud.online)
 
     def _on_gateway_event(self, name: str, body: dict) -> None:
+        self.events.add(self.clock(), name, body)
         if name in ("session_started", "session_stopped") and self.cloud is not None:
             self.cloud.notify_outbox()
         if name in ("station_connected", "status") and self.cloud is not None:

@@ -152,8 +152,10 @@ class Link:
         while len(self._seen) > SEEN_IDS_MAX:
             self._seen.popitem(last=False)
 
-    async def _send_error(self, err: framing.FrameError) -> None:
+    async def _send_error(self, err: framing.FrameError, action: str | None = None) -> None:
         self.errors_sent += 1
+        label = action or "unparsed"
+        self.st.errors_out[label] = self.st.errors_out.get(label, 0) + 1
         # WARNING for the first bad frame of a connection, DEBUG afterwards: a broken
         # wallbox must not flood the log.
         level = logging.WARNING if self.errors_sent == 1 else logging.DEBUG
@@ -227,8 +229,10 @@ class Link:
                                          % frame.action)
             framing.check_schema(frame, self.version)
         except framing.FrameError as err:
-            await self._send_error(err)
+            await self._send_error(err, frame.action if framing.is_known_action(frame.action, self.version)
+                                   else "unknown")
             return
+        self.st.calls_in[frame.action] = self.st.calls_in.get(frame.action, 0) + 1
         self._remember_call(frame.unique_id, fp)
         await self.cp.route_message(raw)
         if not self._first_call_seen:

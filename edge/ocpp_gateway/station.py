@@ -28,6 +28,10 @@ class StationState:
         self.drawn_da: dict[int, list[int]] = {}      # per connector, per site phase
         self.drawn_at_s: dict[int, int] = {}          # when that sample was taken (wallbox clock)
         self.controllable = True
+        # Calls received per action and frames refused per action or error code, for
+        # the metrics (edge.web.metrics); they only ever grow.
+        self.calls_in: dict[str, int] = {}
+        self.errors_out: dict[str, int] = {}
         self.settings: dict[str, str] = {}  # neutral setting name -> wallbox's answer
         self.profiles = ProfileTracker()
         self.station_max_sent: tuple[int, bool] | None = None

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_open ON sessions(state, station);
 CREATE INDEX IF NOT EXISTS sessions_group ON sessions(group_id);
+CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_s);
 CREATE TABLE IF NOT EXISTS session_samples (
     session_id TEXT NOT NULL REFERENCES sessions(session_id),
     at_s INTEGER NOT NULL,
@@ -306,6 +307,18 @@ class SessionStore:
             rows = self._conn.execute("SELECT * FROM sessions WHERE state='started'"
                                       " AND station=? ORDER BY started_s", (station,)).fetchall()
         return [_record(r) for r in rows]
+
+    def page(self, limit: int, offset: int = 0, state: str | None = None) -> list[dict[str, Any]]:
+        """Sessions newest first (by start), ``limit`` of them after skipping ``offset``."""
+        where, args = ("WHERE state=?", (state,)) if state is not None else ("", ())
+        rows = self._conn.execute("SELECT * FROM sessions %s ORDER BY started_s DESC, session_id DESC"
+                                  " LIMIT ? OFFSET ?" % where, args + (int(limit), int(offset))).fetchall()
+        return [_record(r) for r in rows]
+
+    def count(self, state: str | None = None) -> int:
+        if state is None:
+            return int(self._conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
+        return int(self._conn.execute("SELECT COUNT(*) FROM sessions WHERE state=?", (state,)).fetchone()[0])
 
     def samples(self, session_id: str) -> list[dict[str, Any]]:
         self.flush_samples()
