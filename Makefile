@@ -10,7 +10,7 @@ FAST_STAMP := $(VENV)/.fastcore
 # The core's hot modules, compiled with Cython from their own .py files (edge/compiled_core.py).
 FAST_SRC := setup.py $(wildcard edge/core/*.pxd) $(wildcard edge/core/alloc*.py)
 
-.PHONY: run test test-py test-mp bench deps clean mosquitto fastcore
+.PHONY: run test test-py test-mp bench deps clean mosquitto fastcore chromium
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 python3-venv)
@@ -40,6 +40,11 @@ mosquitto:
 	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null)
 
+# Debian's headless Chromium runs the live page's browser test (tests/web); no browser download.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
+
 $(MP_STAMP): tools/mp/package.json
 	@command -v node >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	cd tools/mp && npm install --no-audit --no-fund --silent
@@ -50,7 +55,7 @@ deps: $(STAMP) $(FAST_STAMP) $(MP_STAMP) $(UMQTT) mosquitto
 test: deps test-py test-mp
 
 # Everything against the compiled core, then the core's own tests against its .py modules.
-test-py: $(STAMP) $(FAST_STAMP) $(UMQTT) mosquitto
+test-py: $(STAMP) $(FAST_STAMP) $(UMQTT) mosquitto chromium
 	$(PY) tools/run_pytest.py
 	EDGE_PURE_CORE=1 $(PY) tools/run_pytest.py tests/core tests/property
 

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import logging
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -41,6 +42,21 @@ class Demo:
         self.response_delay_s = response_delay_s
         self.energy_wh = 0.0
         self.energy_at = time.time()
+        self.worst_over_da = [0, 0, 0]      # largest grid current above the limit seen, per phase
+
+    def observe(self, status: dict) -> None:
+        """What the summary at the end reports: overshoots of the limit (per phase)."""
+        for n, p in enumerate(status["phases"]):
+            if p["grid_da"] is not None and p["grid_da"] - p["limit_da"] > self.worst_over_da[n]:
+                self.worst_over_da[n] = p["grid_da"] - p["limit_da"]
+
+    def summary(self, n_sessions: int, energy_wh: int, pending: int) -> str:
+        over = ", ".join("L%d +%.1f A" % (n + 1, d / 10) for n, d in enumerate(self.worst_over_da) if d > 0)
+        return ("summary after %ds: %d sessions recorded at the edge, %.1f kWh delivered\n"
+                "largest limit overshoot seen: %s\n"
+                "cloud received %d records (%d duplicates dropped); %d still queued at the edge"
+                % (time.time() - self.t0, n_sessions, energy_wh / 1000, over or "none",
+                   self.peer.record_count(demo_site.SITE_ID), self.peer.duplicates, pending))
 
     def note(self, text: str) -> None:
         self.events.append("%5.1fs  %s" % (time.time() - self.t0, text))
@@ -131,9 +147,14 @@ class Demo:
             (14, self.ad_hoc("CP006")),
             (24, self.curtail(200, 20)),
         ]
-        for at, coro in steps:
-            await asyncio.sleep(max(0.0, self.t0 + at - time.time()))
-            await coro
+        n = 0
+        try:
+            for n, (at, coro) in enumerate(steps):
+                await asyncio.sleep(max(0.0, self.t0 + at - time.time()))
+                await coro
+        finally:
+            for _, coro in steps[n:]:
+                coro.close()    # stopped early (Ctrl-C): the rest never runs, and says nothing
 
     async def roam(self, station: str, stay_s: float) -> bool:
         """A partner provider's customer, in no list: the edge asks the cloud online."""
@@ -177,14 +198,25 @@ class Demo:
 
 async def run(duration_s: float, seed: int, plain: bool, response_delay_s: float) -> int:
     demo = Demo(seed, response_delay_s)
+    # Ctrl-C ends the run like --duration does, so the site shuts down cleanly and the
+    # summary is printed.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    except (NotImplementedError, RuntimeError):
+        pass
     with tempfile.TemporaryDirectory(prefix="edge-demo-") as tmp:
         await demo.start(Path(tmp))
         tasks = [asyncio.ensure_future(demo.script()), asyncio.ensure_future(demo.traffic())]
         try:
             end = time.time() + duration_s if duration_s > 0 else float("inf")
             shown = 0.0
-            while time.time() < end:
-                await asyncio.sleep(0.5)
+            while time.time() < end and not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), 0.5)
+                except asyncio.TimeoutError:
+                    pass
                 if time.time() - shown >= (1.0 if not plain else 5.0):
                     shown = time.time()
                     screen = render(demo)
@@ -194,12 +226,12 @@ async def run(duration_s: float, seed: int, plain: bool, response_delay_s: float
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            peer = demo.peer
-            n_sessions = demo.service.conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+            n_sessions, energy_wh = demo.service.conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(energy_wh), 0) FROM sessions").fetchone()
             pending = demo.service.outbox.count()
+            text = demo.summary(n_sessions, energy_wh, pending)
             await demo.stop()
-    print("summary: %d sessions recorded at the edge; cloud received %d records (%d duplicates dropped); "
-          "%d still queued at the edge" % (n_sessions, peer.record_count(demo_site.SITE_ID), peer.duplicates, pending))
+    print(text)
     return 0
 
 

@@ -20,6 +20,10 @@ def initial(spec: StationSpec) -> dict[str, dict]:
         "MeterValueSampleInterval": (str(spec.meter_interval_s), INT, False),
         "MeterValuesSampledData": ("Energy.Active.Import.Register,Current.Import,Power.Active.Import",
                                    TEXT, False),
+        # Core keys of 1.6 (and their 2.0.1 variables below) the edge sets at boot so a
+        # session's closing energy reading comes with its stop: supported, as real boxes do.
+        "StopTxnSampledData": ("Energy.Active.Import.Register", TEXT, False),
+        "TxStartedMeasurands": ("Energy.Active.Import.Register", TEXT, False),
         "NumberOfConnectors": (str(len(spec.connectors)), INT, True),
         "SupportedFeatureProfiles": (profiles, TEXT, True),
         "LocalAuthListEnabled": ("true", BOOL, False),
@@ -43,6 +47,8 @@ V201_VARIABLES = {
     ("OCPPCommCtrlr", "HeartbeatInterval"): "HeartbeatInterval",
     ("SampledDataCtrlr", "TxUpdatedInterval"): "MeterValueSampleInterval",
     ("SampledDataCtrlr", "TxUpdatedMeasurands"): "MeterValuesSampledData",
+    ("SampledDataCtrlr", "TxStartedMeasurands"): "TxStartedMeasurands",
+    ("SampledDataCtrlr", "TxEndedMeasurands"): "StopTxnSampledData",
     ("LocalAuthListCtrlr", "Enabled"): "LocalAuthListEnabled",
     ("LocalAuthListCtrlr", "Available"): "=true",
     ("LocalAuthListCtrlr", "Entries"): "=entries",

@@ -13,6 +13,14 @@
     return e;
   }
 
+  // Positions through the CSSOM: the page's CSP allows no inline style attributes.
+  function seg(cls, left, width) {
+    var s = el("span", { "class": cls });
+    s.style.left = left;
+    if (width !== null) s.style.width = width;
+    return s;
+  }
+
   function badge(id, text, cls) { var b = $(id); b.textContent = text; b.className = "badge " + (cls || ""); }
 
   function phases(status) {
@@ -25,11 +33,11 @@
       row.appendChild(el("strong", {}, p.phase));
       var bar = el("div", { "class": "bar" });
       var b = p.building_da || 0, e = p.ev_da || 0, used = p.grid_da === null ? b + e : p.grid_da;
-      bar.appendChild(el("span", { "class": "building", style: "left:0;width:" + pct(b) }));
-      bar.appendChild(el("span", { "class": "ev", style: "left:" + pct(b) + ";width:" + pct(e) }));
+      bar.appendChild(seg("building", "0%", pct(b)));
+      bar.appendChild(seg("ev", pct(b), pct(e)));
       var free = Math.max(0, p.limit_da - p.margin_da - used);
-      bar.appendChild(el("span", { "class": "free", style: "left:" + pct(used) + ";width:" + pct(free) }));
-      bar.appendChild(el("span", { "class": "limit", style: "left:" + pct(p.limit_da) }));
+      bar.appendChild(seg("free", pct(used), pct(free)));
+      bar.appendChild(seg("limit", pct(p.limit_da), null));
       bar.appendChild(el("span", { "class": "text" }, "building " + amps(p.building_da) + " · cars " + amps(p.ev_da) +
         " · headroom " + amps(p.headroom_da) + " of " + amps(p.limit_da) + (p.overshoot ? " · OVER LIMIT" : "")));
       row.appendChild(bar);
@@ -55,7 +63,7 @@
       cell("Card", c.token || "–");
       var g = cell("Group", c.group_name || c.group_id || "–");
       if (c.prioritised) g.appendChild(el("span", { "class": "prio", title: "prioritised" }, " ★"));
-      cell("Given", amps(c.allocated_da), "num");
+      cell("Given", amps(c.allocated_da) + (c.target_da !== c.allocated_da ? " → " + amps(c.target_da) : ""), "num");
       cell("Drawn", c.drawn_da ? c.drawn_da.map(function (d) { return (d / 10).toFixed(1); }).join("/") + " A" : "–", "num");
       cell("Phases", c.phases, "num");
       cell("Why", r.text || "", "why");
