@@ -15,7 +15,7 @@ from edge.web.auth import ROLE
 
 PAGE_MAX = 500
 _CSV_COLUMNS = ("session_id", "station", "connector", "token", "group_id", "started_utc", "stopped_utc",
-                "energy_wh", "cost_total", "currency", "stop_reason", "state")
+                "energy_wh", "cost_total", "currency", "stop_reason", "state", "refused")
 
 
 def _int_arg(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -139,7 +139,7 @@ def _csv_row(r: dict[str, Any]) -> list[Any]:
     return [r["session_id"], r["station"], r["connector"], mask_token(r.get("token")), r.get("group_id"),
             _iso(r.get("started_s")), _iso(r.get("stopped_s")), r.get("energy_wh"),
             "%.3f" % (total / 1000) if isinstance(total, int) else "", tariff.get("currency", ""),
-            r.get("stop_reason"), r.get("state")]
+            r.get("stop_reason"), r.get("state"), "yes" if r.get("refused") else ""]
 
 
 def _iso(t: Any) -> str:
