@@ -84,9 +84,9 @@ def _rule_only(impl: str, n: int, runs: int) -> list[dict]:
     captured = {}
     real_share = allocation.share
 
-    def spy(layout, caps, order, lo, hi, prio, options, extra_da=None):
+    def spy(layout, caps, order, lo, hi, prio, options, extra_da=None, by=None, why=None):
         captured["args"] = (layout, list(caps), order, lo, list(hi), prio, options, extra_da)
-        return real_share(layout, caps, order, lo, hi, prio, options, extra_da)
+        return real_share(layout, caps, order, lo, hi, prio, options, extra_da, by, why)
 
     tree, sessions = site(n)
     cfg = AllocConfig(rotate_after_s=600)
