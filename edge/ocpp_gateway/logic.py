@@ -54,6 +54,8 @@ class Logic:
 
     def status(self, st: StationState, connector_id: int, status: str,
                error_code: str | None = None) -> None:
+        if not st.accepts_connector(int(connector_id)):
+            return          # junk connector ids beyond the station's bound: not kept
         st.connector_status[int(connector_id)] = status
         st.connector_error[int(connector_id)] = None if error_code in (None, "NoError") \
             else error_code

@@ -7,8 +7,16 @@ from typing import Any
 from edge.ocpp_gateway.local_list import ListState
 from edge.ocpp_gateway.profiles import ProfileTracker
 
-# (transaction id, seqNo) pairs remembered per station: 8 per recent message is plenty.
-SEQ_SEEN_MAX = 512
+# 2.0.1 duplicate events: per transaction the highest seqNo seen and a bit mask of the
+# SEQ_WINDOW numbers below it (wallboxes send a transaction's events in order, so a
+# retransmission is recent). Only the last SEQ_TX_MAX transactions of a station are
+# remembered: a station has a few EVSEs. ~2 KB per station, whatever the traffic
+# (a 512-entry (transaction id, seqNo) memory was ~130 KB per busy station).
+SEQ_WINDOW = 64
+SEQ_TX_MAX = 8
+# Connector ids recorded per station beyond the configured ones (a wallbox reporting
+# junk ids must not grow the status dicts without bound).
+SPARE_CONNECTOR_IDS = 4
 
 
 class StationState:
@@ -47,20 +55,42 @@ class StationState:
         self.pending_tx: dict[str, dict[str, Any]] = {}
         # 2.0.1 (transaction id, seqNo) already processed: a wallbox retransmits queued
         # events with new message ids, and samples must not be recorded twice
-        self.tx_seq_seen: OrderedDict[tuple, None] = OrderedDict()
+        self.tx_seq_seen: OrderedDict[str, list[int]] = OrderedDict()   # tx -> [high, mask]
 
     @property
     def connected(self) -> bool:
         return self.link is not None
 
     def first_time_seq(self, tx_id: str, seq_no: int) -> bool:
-        key = (tx_id, seq_no)
-        if key in self.tx_seq_seen:
+        """True the first time (transaction, seqNo) is seen (see SEQ_WINDOW)."""
+        seen = self.tx_seq_seen.get(tx_id)
+        if seen is None:
+            self.tx_seq_seen[tx_id] = [seq_no, 1]
+            while len(self.tx_seq_seen) > SEQ_TX_MAX:
+                self.tx_seq_seen.popitem(last=False)
+            return True
+        self.tx_seq_seen.move_to_end(tx_id)
+        high, mask = seen
+        if seq_no > high:
+            shift = seq_no - high
+            seen[0] = seq_no
+            seen[1] = ((mask << shift) | 1) & ((1 << SEQ_WINDOW) - 1) if shift < SEQ_WINDOW else 1
+            return True
+        back = high - seq_no
+        if back >= SEQ_WINDOW:
+            return True        # older than the window: cannot tell, record it (as before)
+        if mask >> back & 1:
             return False
-        self.tx_seq_seen[key] = None
-        while len(self.tx_seq_seen) > SEQ_SEEN_MAX:
-            self.tx_seq_seen.popitem(last=False)
+        seen[1] = mask | (1 << back)
         return True
+
+    def accepts_connector(self, connector_id: int) -> bool:
+        """Whether status for this connector id is recorded (bounded per station)."""
+        if connector_id in self.connector_status:
+            return True
+        if connector_id == 0 or any(c.id == connector_id for c in self.cfg.connectors):
+            return True
+        return len(self.connector_status) < len(self.cfg.connectors) + 1 + SPARE_CONNECTOR_IDS
 
     def status(self) -> dict[str, Any]:
         return {
