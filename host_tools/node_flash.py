@@ -45,11 +45,14 @@ def meter_entry(model_name: str, unit: int, field: str) -> dict:
         model = load_model(model_name)
     except ValidationError as exc:
         raise ValidationError(field, model_name, exc.message) from None
+    entry = {"unit": unit, "model": model.name, "fc": model.function_code,
+             "blocks": [list(b) for b in model.read_blocks(0)]}
     if model.sunspec:
-        raise ValidationError(field, model_name, "a meter node does not search SunSpec maps; "
-                                                 "poll this meter from the gateway")
-    return {"unit": unit, "model": model.name, "fc": model.function_code,
-            "blocks": [list(b) for b in model.read_blocks(0)]}
+        # The node finds the model on the device; the blocks count from its address.
+        spec = model.sunspec
+        entry["sunspec"] = {"bases": list(spec["base_addresses"]), "ids": sorted(spec["model_ids"]),
+                            "length": spec["model_length"]}
+    return entry
 
 
 def node_config(board: dict, *, node_id: str, meters: list[tuple[str, int]], broker_host: str,

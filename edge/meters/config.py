@@ -117,9 +117,6 @@ class MeterConfig:
         if not valid_node_id(node):
             raise ValidationError(f("node"), node, "must be the node's id: 1 to 32 lower-case letters, "
                                                    "digits, '-' or '_'")
-        if values["model"].sunspec:
-            raise ValidationError(f("model"), values["model"].name,
-                                  "a meter node does not search SunSpec maps; poll this meter directly")
         values.update(source="node", node=node, transport="node",
                       device_id=_int(data, "device_id", 1, 247, 1, f),
                       stale_after_s=_seconds(data, "stale_after_s", 0.1, 86400, 5.0, f))

@@ -102,7 +102,7 @@ def parse_reading(topic: str, payload: bytes) -> dict:
                                % (str(msg.get("v"))[:20], messages.VERSION))
     if msg.get("node") != parts[1]:
         raise NodeMessageError("node", "node %r published under %r" % (str(msg.get("node"))[:40], parts[1]))
-    for key in ("seq", "unit", "age_ms"):
+    for key in ("seq", "unit", "age_ms") + (("origin",) if "origin" in msg else ()):
         value = msg.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise NodeMessageError("format", "%s must be a whole number >= 0 (got %r)" % (key, str(value)[:20]))
@@ -238,7 +238,10 @@ class NodeSource:
             if msg["model"] != meter.model.name:
                 raise NodeMessageError("model", "node reads unit %d as %s, the site file says %s (flash the node again)"
                                        % (msg["unit"], str(msg["model"])[:40], meter.model.name))
-            registers = None if "error" in msg else _registers(meter, msg["blocks"])
+            origin = msg.get("origin", 0)
+            if bool(meter.model.sunspec) != ("origin" in msg) and "error" not in msg:
+                raise NodeMessageError("plan", "a SunSpec meter's reading needs its origin, no other has one")
+            registers = None if "error" in msg else _registers(meter, msg["blocks"], origin)
         except NodeMessageError as exc:
             self._refuse(node, state, exc)
             return
@@ -252,7 +255,7 @@ class NodeSource:
         if registers is None:
             self.poller.ingest_failure(meter.id, msg["error"], "node %s reports: %s" % (node, msg["detail"]))
             return
-        self.poller.ingest(meter.id, registers, received_s - msg["age_ms"] / 1000.0)
+        self.poller.ingest(meter.id, registers, received_s - msg["age_ms"] / 1000.0, origin)
 
     def _refuse(self, node: str, state: _NodeState, exc: NodeMessageError) -> None:
         state.refused += 1
@@ -278,9 +281,10 @@ class NodeSource:
             state.online = online
 
 
-def _registers(meter: MeterConfig, blocks: list) -> dict[int, int]:
-    """The words of a node's blocks by address; the blocks must be this model's read plan."""
-    plan = meter.model.read_blocks(0)
+def _registers(meter: MeterConfig, blocks: list, origin: int) -> dict[int, int]:
+    """The words of a node's blocks by address; the blocks must be this model's read plan
+    (from the SunSpec model's address ``origin``, 0 for other meters)."""
+    plan = meter.model.read_blocks(origin)
     got = [(b[0], len(b[1])) for b in blocks]
     if got != plan:
         raise NodeMessageError("plan", "blocks %s are not the read plan of %s %s (flash the node again)"

@@ -122,14 +122,15 @@ class MeterPoller:
 
     # -- meters read by a meter node -----------------------------------------
 
-    def ingest(self, meter_id: str, registers: dict[int, int], at_s: float) -> Optional[MeterReading]:
+    def ingest(self, meter_id: str, registers: dict[int, int], at_s: float,
+               origin: int = 0) -> Optional[MeterReading]:
         """Registers of a node meter's poll: decoded and judged exactly as a poll of ours.
         A reading older than the one kept (a message overtaken in transit) is not kept."""
         state = self._states[meter_id]
         state.polls += 1
         try:
             reading = decode_reading(state.cfg.model, registers, meter_id=meter_id, at_s=at_s,
-                                     wraps=state.wraps)
+                                     origin=origin, wraps=state.wraps)
         except MeterError as exc:
             self._failed(state, exc.kind, str(exc), unexpected=False)
             return None

@@ -24,6 +24,7 @@ board within ``watchdog_ms``.
 from edge.node import messages
 from edge.node.msgpack_encode import pack
 from edge.node.rtu import RtuError
+from edge.node.sunspec import find_model
 
 BACKOFF_FIRST_MS = 1000
 BACKOFF_MAX_MS = 60000
@@ -52,6 +53,7 @@ class Node:
         self.last_tx = self.started
         self.broker_note = "not connected yet"
         self.meter_notes = {}
+        self.origins = {}           # unit -> SunSpec model address, once found
         self._line = None
         self._blink = 0
         self._rand = (self.started * 2654435761 + 1) & 0x7FFFFFFF
@@ -121,34 +123,56 @@ class Node:
         return True
 
     # -- meters ---------------------------------------------------------------------------
+    def _read(self, meter, address, count):
+        """One request, asked again up to ``retries`` times (not after an exception answer:
+        the meter said no, and asking again changes nothing)."""
+        attempt = 0
+        while True:
+            if self.wdt is not None:
+                self.wdt.feed()
+            try:
+                return self.master.read(meter["unit"], meter["fc"], address, count)
+            except RtuError as exc:
+                attempt += 1
+                if exc.kind == "exception" or attempt > self.cfg["retries"]:
+                    raise
+
+    def _origin(self, meter):
+        """Where the meter's blocks count from: 0, or a SunSpec model's address (found once,
+        and again after any failure: the device may have been replaced)."""
+        spec = meter["sunspec"]
+        if spec is None:
+            return 0
+        origin = self.origins.get(meter["unit"])
+        if origin is None:
+            origin = find_model(lambda a, c: self._read(meter, a, c), spec["bases"], spec["ids"],
+                                spec["length"])
+            self.origins[meter["unit"]] = origin
+        return origin
+
     def poll(self, meter):
         """One read of one meter: (message, ticks when the meter last answered)."""
         clock = self.clock
         start = clock.ticks_ms()
         blocks = []
         error = None
-        for address, count in meter["blocks"]:
-            words = None
-            for attempt in range(self.cfg["retries"] + 1):
-                if self.wdt is not None:
-                    self.wdt.feed()
-                try:
-                    words = self.master.read(meter["unit"], meter["fc"], address, count)
-                    break
-                except RtuError as exc:
-                    error = exc
-                    if exc.kind == "exception":
-                        break          # the meter said no: asking again changes nothing
-            if words is None:
-                break
-            blocks.append([address, words])
+        origin = 0
+        try:
+            origin = self._origin(meter)
+            for address, count in meter["blocks"]:
+                blocks.append([origin + address, self._read(meter, origin + address, count)])
+        except RtuError as exc:
+            error = exc
+            self.origins.pop(meter["unit"], None)
         end = clock.ticks_ms()
         seq = self.seq
         self.seq += 1
-        if len(blocks) == len(meter["blocks"]):
+        if error is None:
             self.meter_notes[meter["unit"]] = "ok (%d ms)" % clock.ticks_diff(end, start)
             msg = messages.reading(self.node_id, seq, meter["unit"], meter["model"], 0,
                                    clock.ticks_diff(end, start), blocks)
+            if meter["sunspec"] is not None:
+                msg["origin"] = origin
         else:
             self.meter_notes[meter["unit"]] = "FAILING: %s" % error
             msg = messages.failure(self.node_id, seq, meter["unit"], meter["model"], 0,

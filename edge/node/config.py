@@ -20,7 +20,9 @@ Shape:
 
 ``blocks`` is the compact form of the meter model: the read plan the gateway
 would use itself (edge/meters/model.py ``read_blocks``), worked out at flash time
-so that the board holds no model files.
+so that the board holds no model files. A SunSpec meter also has
+``"sunspec": {"bases": [40000, 0, 50000], "ids": [201, 202, 203, 204], "length": 105}``:
+the node finds the model's address on the device, and ``blocks`` count from it.
 """
 
 from edge.core.errors import ValidationError
@@ -30,7 +32,7 @@ _KEYS = ("node_id", "wifi", "broker", "uart", "interval_ms", "timeout_ms", "retr
          "watchdog_ms", "led", "meters")
 _BROKER_KEYS = ("host", "port", "user", "password", "keepalive_s")
 _UART_KEYS = ("id", "tx", "rx", "de", "baudrate", "parity", "stopbits")
-_METER_KEYS = ("unit", "model", "fc", "blocks")
+_METER_KEYS = ("unit", "model", "fc", "blocks", "sunspec")
 MAX_METERS = 8
 
 
@@ -145,5 +147,23 @@ def parse(d):
                 raise ValidationError("%s.blocks[%d]" % (f, j), blk,
                                       "must be [address, count] with count 1..125")
         cfg["meters"].append({"unit": unit, "model": _text(m, "model", f + ".model"), "fc": fc,
-                              "blocks": [(blk[0], blk[1]) for blk in blocks]})
+                              "blocks": [(blk[0], blk[1]) for blk in blocks],
+                              "sunspec": _sunspec(m.get("sunspec"), f + ".sunspec")})
     return cfg
+
+
+def _sunspec(d, field):
+    if d is None:
+        return None
+    _keys(d, field, ("bases", "ids", "length"))
+    out = {}
+    for key, lo, hi in (("bases", 0, 65533), ("ids", 1, 65534)):
+        values = d.get(key)
+        if not isinstance(values, list) or not 1 <= len(values) <= 8:
+            raise ValidationError(field + "." + key, values, "must list 1 to 8 numbers")
+        for i, v in enumerate(values):
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ValidationError("%s.%s[%d]" % (field, key, i), v, "must be from %d to %d" % (lo, hi))
+        out[key] = list(values)
+    out["length"] = _int(d, "length", field + ".length", 1, 1000)
+    return out

@@ -22,6 +22,8 @@ paths give the same numbers, and the node stays small. Map keys:
               not trusted, only durations measured on one board)
     reply_ms  how long the meter took to answer all requests of this poll
     blocks    [[address, [word, ...]], ...] in the order of the read plan
+    origin    (SunSpec meters only) the model's address found on the device; the
+              blocks' addresses are the plan's plus this
   or, when the poll failed:
     error     timeout | exception | protocol; detail: the master's message
 """

@@ -146,7 +146,6 @@ def test_node_flash_without_password_makes_one_and_says_how_to_add_the_account()
 
 
 @pytest.mark.parametrize("over, field", [
-    ({"meter": "sunspec_meter"}, "--meter[1]"),
     ({"meter": "no_such_meter"}, "--meter[1]"),
     ({"node_id": "Garage 1"}, "--node-id"),
     ({"board": "raspberry-pi-4b"}, "--board"),
@@ -168,3 +167,13 @@ def test_edge_flash_command_takes_the_node_options(capsys):
                     "--unit", "3", "--node-id", "n1", "--broker", "gw.local", "--dry-run"])
     assert rc == 0
     assert ":lib/edge/node/rtu.py" in capsys.readouterr().out
+
+
+def test_a_sunspec_meter_gets_its_search_plan_not_fixed_addresses(tmp_path):
+    args = node_args()
+    args.meter.append("sunspec_meter")
+    args.unit.append(240)
+    assert flash.flash_node(args, runner=Recorder(), out=io.StringIO(), workdir=tmp_path) == 0
+    entry = json.loads((tmp_path / "node_config.json").read_text())["meters"][1]
+    assert entry["sunspec"] == {"bases": [40000, 0, 50000], "ids": [201, 202, 203, 204], "length": 105}
+    assert entry["blocks"][0][0] >= 2          # counted from the model's ID register

@@ -118,14 +118,11 @@ def test_a_duplicate_or_overtaken_message_does_not_move_the_reading(setup):
     assert poller.latest("grid").at_s == 1000.0      # older than what is kept
 
 
-def test_meter_config_for_a_node_refuses_bus_settings_and_sunspec():
+def test_meter_config_for_a_node_refuses_bus_settings():
     with pytest.raises(ValidationError) as err:
         MeterConfig.from_dict({"id": "g", "model": "eastron_sdm630", "source": "node", "node": "n1",
                                "host": "10.0.0.1"}, "meters[0]")
     assert err.value.field == "meters[0].host"
-    with pytest.raises(ValidationError) as err:
-        MeterConfig.from_dict({"id": "g", "model": "sunspec_meter", "source": "node", "node": "n1"}, "m")
-    assert err.value.field == "m.model"
     with pytest.raises(ValidationError) as err:
         MeterConfig.from_dict({"id": "g", "model": "eastron_sdm630", "source": "node", "node": "N 1"}, "m")
     assert err.value.field == "m.node"
@@ -158,3 +155,24 @@ def test_edge_validate_names_the_node_of_a_node_meter(tmp_path, capsys):
     path.write_text(json.dumps(site))
     assert edge_main(["validate", str(path)]) == 2
     assert "meters[0].source" in capsys.readouterr().err
+
+
+def test_a_sunspec_reading_is_decoded_from_the_origin_the_node_found():
+    import json
+    from pathlib import Path
+    case = json.loads((Path(__file__).parents[1] / "node" / "rtu_replay.json").read_text())["sunspec_meter"]
+    regs = dict(map(tuple, case["registers"]))
+    origin = case["origin"]
+    blocks = [[origin + a, [regs[origin + a + i] for i in range(c)]] for a, c in case["blocks"]]
+    meters = parse_meters([{"id": "pv", "model": "sunspec_meter", "source": "node", "node": "garage-1",
+                            "device_id": case["unit"]}])
+    poller = MeterPoller(meters, clock=Clock())
+    src = NodeSource(NodeBrokerConfig(), meters, poller)
+    msg = messages.reading("garage-1", 0, case["unit"], "sunspec_meter", 0, 30, blocks)
+    src.handle(TOPIC, pack(msg), 1000.0)               # no origin: refused
+    assert poller.latest("pv") is None and src.status()["garage-1"]["refused"] == 1
+    msg["origin"] = origin
+    src.handle(TOPIC, pack(msg), 1000.0)
+    r = poller.latest("pv")
+    assert r.current_da == (162, 125, 80) and r.voltage_dv == (2301, 2298, 2314)
+    assert r.import_wh == 1234500

@@ -16,13 +16,14 @@ import pytest
 from edge.meters.decoder import decode_reading
 from edge.meters.model import available_models, load_model
 from edge.node.rtu import RtuExceptionReply, RtuMaster
+from edge.node.sunspec import find_model
 from host_tools.node_host import HostClock
 from host_tools.sim_meter import SimMeter
 
 from .node_pty import PtyPair, RecordingUart
 
 REPLAY = Path(__file__).resolve().parents[1] / "node" / "rtu_replay.json"
-NODE_MODELS = [m for m in available_models() if not load_model(m).sunspec]
+NODE_MODELS = available_models()
 VALUES = {"voltage_v": [230.1, 229.8, 231.4], "current_a": [16.2, 12.5, 8.0],
           "phase_power_w": [3700, 2875, -1840], "power_w": 4735, "import_wh": 1234500,
           "export_wh": 67800}
@@ -44,16 +45,23 @@ async def _serve(model: str, pty: PtyPair, unit: int) -> SimMeter:
     return sim
 
 
-def _read_all(master: RtuMaster, unit: int, model) -> dict[int, int]:
+def _read_all(master: RtuMaster, unit: int, model) -> tuple[int, dict[int, int]]:
+    """As the node reads: a SunSpec model is found first (edge/node/sunspec.py)."""
+    fc = model.function_code
+    origin = 0
+    if model.sunspec:
+        spec = model.sunspec
+        origin = find_model(lambda a, c: master.read(unit, fc, a, c), list(spec["base_addresses"]),
+                            sorted(spec["model_ids"]), spec["model_length"])
     registers = {}
-    for address, count in model.read_blocks(0):
-        words = master.read(unit, model.function_code, address, count)
+    for address, count in model.read_blocks(origin):
+        words = master.read(unit, fc, address, count)
         registers.update(zip(range(address, address + count), words))
-    return registers
+    return origin, registers
 
 
 async def test_every_node_model_reads_exactly_through_a_pty():
-    assert len(NODE_MODELS) >= 6
+    assert len(NODE_MODELS) >= 7 and "sunspec_meter" in NODE_MODELS
     replay = {}
     for i, name in enumerate(NODE_MODELS):
         pair = PtyPair()
@@ -63,14 +71,18 @@ async def test_every_node_model_reads_exactly_through_a_pty():
             model = load_model(name)
             uart = RecordingUart(pair.master_fd)
             master = RtuMaster(uart, HostClock, timeout_ms=1000)
-            registers = await asyncio.to_thread(_read_all, master, unit, model)
+            origin, registers = await asyncio.to_thread(_read_all, master, unit, model)
         finally:
             await sim.stop()
             pair.close()
-        reading = decode_reading(model, registers, meter_id="m", at_s=0)
+        assert origin == sim.origin, name
+        reading = decode_reading(model, registers, meter_id="m", at_s=0, origin=origin)
         got = {k: getattr(reading, k) for k in EXPECTED}
         assert got == EXPECTED, name
-        replay[name] = {"unit": unit, "fc": model.function_code,
+        spec = model.sunspec
+        replay[name] = {"unit": unit, "fc": model.function_code, "origin": origin,
+                        "sunspec": spec and {"bases": list(spec["base_addresses"]),
+                                             "ids": sorted(spec["model_ids"]), "length": spec["model_length"]},
                         "blocks": [list(b) for b in model.read_blocks(0)],
                         "exchanges": [[q.hex(), a.hex()] for q, a in uart.exchanges],
                         "registers": [[a, registers[a]] for a in sorted(registers)]}

@@ -225,3 +225,23 @@ def test_config_refuses_mistakes_naming_the_field():
             continue
         raise AssertionError("accepted %r" % (over,))
     assert messages.reading_topic("garage-1") == "nodes/garage-1/reading"
+
+
+def test_a_sunspec_meter_is_found_once_and_its_origin_sent():
+    from node_kit import load, unhex
+    case = load("rtu_replay.json")["sunspec_meter"]
+    replies = {}
+    for request, answer in case["exchanges"]:
+        replies[unhex(request)] = unhex(answer)
+    cfg = config(meters=[{"unit": case["unit"], "model": "sunspec_meter", "fc": case["fc"],
+                          "blocks": case["blocks"], "sunspec": case["sunspec"]}])
+    node, broker, _, lines, uart = make(cfg, replies=replies)
+    node.run(turns=2)
+    msgs = readings(broker)
+    assert len(msgs) == 2 and b"\xa5error" not in msgs[0]
+    origin = case["origin"]
+    assert b"\xa6origin\xcd" + bytes([origin >> 8, origin & 0xFF]) in msgs[0]
+    # Discovery (marker, then model headers) only before the first poll.
+    per_poll = len(case["blocks"])
+    assert len(uart.written) == (len(case["exchanges"]) - per_poll) + 2 * per_poll
+    assert node.origins == {case["unit"]: origin}
