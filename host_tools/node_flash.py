@@ -20,7 +20,6 @@ from edge.meters.model import load_model
 from edge.node.config import parse, valid_node_id
 
 REPO = Path(__file__).resolve().parent.parent
-NODE_MODULES = ("__init__.py", "rtu.py", "msgpack_encode.py", "messages.py", "config.py", "app.py", "board.py")
 CORE_MODULES = ("__init__.py", "errors.py")
 MIP_PACKAGES = ("umqtt.simple",)
 MAIN_PY = "from edge.node import board\nboard.main()\n"
@@ -36,7 +35,7 @@ def node_files(repo: Path = REPO) -> list[tuple[Path, str]]:
     """(source, path on the board) of every program file a node needs."""
     files = [(repo / "edge" / "__init__.py", "lib/edge/__init__.py")]
     files += [(repo / "edge" / "core" / n, "lib/edge/core/" + n) for n in CORE_MODULES]
-    files += [(repo / "edge" / "node" / n, "lib/edge/node/" + n) for n in NODE_MODULES]
+    files += [(p, "lib/edge/node/" + p.name) for p in sorted((repo / "edge" / "node").glob("*.py"))]
     return files
 
 

@@ -177,3 +177,27 @@ def test_a_sunspec_meter_gets_its_search_plan_not_fixed_addresses(tmp_path):
     entry = json.loads((tmp_path / "node_config.json").read_text())["meters"][1]
     assert entry["sunspec"] == {"bases": [40000, 0, 50000], "ids": [201, 202, 203, 204], "length": 105}
     assert entry["blocks"][0][0] >= 2          # counted from the model's ID register
+
+
+def test_the_files_a_node_gets_are_all_its_program_imports(tmp_path):
+    """A board holds only what `edge flash --meter` copies: import the node's board
+    module from a folder laid out like the board's /lib (machine and umqtt stood in)."""
+    import subprocess
+    import sys
+    from host_tools import node_flash
+    for src, dest in node_flash.node_files():
+        target = tmp_path / dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(src.read_bytes())
+    probe = ("import sys, types\n"
+             "sys.path[:] = [p for p in sys.path if 'site-packages' in p or 'lib/python' in p]\n"
+             "sys.path.insert(0, %r)\n"
+             "sys.modules['machine'] = types.ModuleType('machine')\n"
+             "import edge.node.board, edge.node.app\n"
+             "assert edge.node.board.__file__.startswith(%r), edge.node.board.__file__\n"
+             "print(sorted(m for m in sys.modules if m.startswith('edge')))\n") % (
+        str(tmp_path / "lib"), str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "edge.node.sunspec" in out.stdout and "edge.core.errors" in out.stdout
+    assert "edge.meters" not in out.stdout
