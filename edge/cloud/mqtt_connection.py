@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import socket
 import ssl
@@ -126,7 +127,16 @@ class MqttConnection:
                     log.warning("broker refused MQTT 5; falling back to MQTT 3.1.1")
                     self.protocol = mqtt.MQTTv311
                     self._downgrade = False
-                self._client = self._make_client()
+                try:
+                    # tls_set() reads the CA, certificate and key files here: a missing or
+                    # unreadable one is an incident like an unreachable broker, logged once
+                    # and retried (the files may be put back), never a silently dead link.
+                    self._client = self._make_client()
+                except (OSError, ssl.SSLError, ValueError) as exc:
+                    self._note_failure("TLS files of cloud.tls cannot be used (%s): %s: %s"
+                                       % (_unreadable(self.cfg), type(exc).__name__, exc))
+                    await self._pause(self.backoff.next_delay())
+                    continue
             client = self._client
             self._lost.clear()
             topic, payload = self._will()
@@ -289,6 +299,14 @@ def _no_delay(client: mqtt.Client) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except (OSError, AttributeError):
         pass
+
+
+def _unreadable(cfg: LinkConfig) -> str:
+    """Names the TLS files that are missing or unreadable (ssl's errors do not)."""
+    tls = cfg.tls
+    named = [("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", tls.key_file)] if tls else []
+    bad = ["%s %s" % (key, path) for key, path in named if path and not os.access(path, os.R_OK)]
+    return ", ".join(bad) + " missing or unreadable" if bad else "a file is not valid PEM"
 
 
 def _wait_published(info: mqtt.MQTTMessageInfo, timeout_s: float) -> None:

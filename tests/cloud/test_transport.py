@@ -249,3 +249,26 @@ async def test_an_outage_logs_one_warning_not_one_per_retry(broker, caplog):
     assert len(warnings) == 1 and "lost" in warnings[0].getMessage()
     assert sum(1 for r in ours if r.levelno == logging.DEBUG and "failed" in r.getMessage()) >= 3
     assert any("up again" in r.getMessage() for r in ours if r.levelno == logging.INFO)
+
+
+async def test_missing_tls_files_are_one_warning_and_retried_until_they_appear(tmp_path, pki, caplog):
+    """The client (whose tls_set reads the files) used to be made outside the error
+    handling: a missing CA file killed the link silently at start."""
+    import logging
+    import shutil
+    caplog.set_level(logging.DEBUG, logger="edge.cloud")
+    tls = TlsFiles(cafile=str(pki["ca"][0]), certfile=str(pki["server"][0]),
+                   keyfile=str(pki["server"][1]))
+    ca_copy = tmp_path / "later" / "ca.crt"
+    with Broker(workdir=str(tmp_path / "b"), tls=tls) as b:
+        p = Probe(fast(b.tls_port, tls=TlsConfig(ca_file=str(ca_copy), cert_file=str(pki["client"][0]),
+                                                 key_file=str(pki["client"][1]))))
+        p.conn.start()
+        await eventually(lambda: p.conn.backoff.attempts >= 3, "retries while the CA file is missing")
+        assert not p.conn.connected and "ca.crt" in p.conn.last_error
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "TLS files" in r.message]
+        assert len(warnings) == 1
+        ca_copy.parent.mkdir()
+        shutil.copy(pki["ca"][0], ca_copy)
+        await eventually(lambda: p.conn.connected, "connected once the CA file is there")
+        await p.conn.stop()
