@@ -1,8 +1,14 @@
 """Run the edge service with a site configuration file until SIGTERM or Ctrl-C.
 
-Exit 0 after a clean stop, 2 when the configuration or what it names (files,
-directories, ports) is wrong, 1 when the service fails while starting.
-Under systemd (Type=notify) it reports readiness and feeds the watchdog.
+Before anything starts, the file and what it names are checked: each missing or
+unreadable file or directory, a taken port, a missing serial port is one line
+naming it and what to do, and exit 2. The store's directory is created when only
+its last level is missing. A cloud link whose TLS files are missing is not fatal:
+the site keeps charging, the link logs the problem once and retries.
+
+Exit 0 after a clean stop, 2 for bad input, 1 when starting fails otherwise.
+Under systemd (Type=notify) it reports readiness and feeds the watchdog from the
+control loop; once a minute an INFO line says it is alive.
 """
 from __future__ import annotations
 
@@ -11,11 +17,13 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 
-from edge.cli._exit import FAILURE, OK
+from edge.cli._exit import FAILURE, OK, Abort
 
 HELP = "run the edge service (also: edge CONFIG)"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+log = logging.getLogger("edge.run")
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -32,14 +40,24 @@ def setup_logging(level: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge import preflight
     from edge.cli._config import load
     setup_logging(args.log_level)
     cfg = load(args.config)
+    problems = preflight.environment_errors(cfg, create_store=True)
+    fatal = [p for p in problems if not p.field.startswith("cloud.")]
+    if fatal:
+        raise Abort([f"{args.config}: {p}" for p in fatal])
+    for p in problems:
+        log.error("%s: %s; the site runs without the cloud until this is fixed", args.config, p)
     return asyncio.run(_serve(cfg))
 
 
 async def _serve(cfg) -> int:
+    from edge.alive import AliveLog
+    from edge.sd_notify import Notifier
     from edge.service import EdgeService
+    notifier = Notifier()
     service = EdgeService(cfg)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -47,9 +65,13 @@ async def _serve(cfg) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await service.start()
-    except OSError as exc:
-        logging.getLogger("edge").error("cannot start: %s", exc)
-        return FAILURE
+    except (OSError, sqlite3.Error) as exc:
+        raise Abort(f"cannot start: {exc}", FAILURE) from None
+    service.on_cycle(lambda _s: notifier.ping())
+    service.on_cycle(AliveLog())
+    notifier.ready(f"running: OCPP on port {service.ocpp_port}")
     await stop.wait()
+    notifier.stopping()
     await service.stop()
+    notifier.close()
     return OK

@@ -2,8 +2,11 @@
 
     edge validate site.toml
 
-Exit 0 and a summary when the file is good; exit 2 and the errors, each naming the
-field and the value, when it is not.
+Exit 0 and a summary when the file is good; exit 2 and the errors, one line each
+naming the field and the value, when it is not: every section's first error, and
+what the file names on this machine (files, the TLS key against its certificate,
+the store's directory, the OCPP port, serial ports). `--probe` also reads each meter
+once and connects to the cloud broker, printing what it got (exit 1 if one fails).
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import argparse
 
 from typing import TYPE_CHECKING
 
-from edge.cli._config import load
+from edge.cli._exit import FAILURE, Abort
 
 if TYPE_CHECKING:
     from edge import config
@@ -54,12 +57,30 @@ def warnings(cfg: config.EdgeConfig) -> list[str]:
 
 def configure(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("config", help="site configuration file (TOML or JSON)")
+    ap.add_argument("--probe", action="store_true",
+                    help="also read each meter once and connect to the cloud broker")
+    ap.add_argument("--no-ports", action="store_true",
+                    help="skip the free-port check (the service itself is running)")
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load(args.config)
+    from edge import config, preflight
+    from edge.core.errors import ValidationError
+    try:
+        data = config.read_file(args.config)
+    except ValidationError as exc:
+        raise Abort(f"{args.config}: {exc}") from None
+    cfg, errors = preflight.config_errors(data)
+    if cfg is not None:
+        errors = preflight.environment_errors(cfg, ports=not args.no_ports)
+    if errors:
+        raise Abort([f"{args.config}: {e}" for e in errors])
     print("\n".join(summary(cfg)))
     for w in warnings(cfg):
         print(f"warning: {w}")
+    if args.probe:
+        from edge.cli._probe import probe
+        if not probe(cfg):
+            raise Abort("the probe failed (see above)", FAILURE)
     print("OK")
     return 0
