@@ -10,7 +10,7 @@ FAST_STAMP := $(VENV)/.fastcore
 # The core's hot modules, compiled with Cython from their own .py files (edge/compiled_core.py).
 FAST_SRC := setup.py $(wildcard edge/core/*.pxd) $(wildcard edge/core/alloc*.py)
 
-.PHONY: run test test-py test-mp bench deps clean mosquitto fastcore chromium
+.PHONY: run test test-py test-mp bench deps clean mosquitto fastcore chromium systemd-tools
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 python3-venv)
@@ -45,6 +45,11 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
 
+# systemd-analyze checks the unit `edge install` writes; systemd-sysusers creates its user.
+systemd-tools:
+	@command -v systemd-analyze >/dev/null 2>&1 && command -v systemd-sysusers >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null)
+
 $(MP_STAMP): tools/mp/package.json
 	@command -v node >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	cd tools/mp && npm install --no-audit --no-fund --silent
@@ -55,7 +60,7 @@ deps: $(STAMP) $(FAST_STAMP) $(MP_STAMP) $(UMQTT) mosquitto
 test: deps test-py test-mp
 
 # Everything against the compiled core, then the core's own tests against its .py modules.
-test-py: $(STAMP) $(FAST_STAMP) $(UMQTT) mosquitto chromium
+test-py: $(STAMP) $(FAST_STAMP) $(UMQTT) mosquitto chromium systemd-tools
 	$(PY) tools/run_pytest.py
 	EDGE_PURE_CORE=1 $(PY) tools/run_pytest.py tests/core tests/property
 

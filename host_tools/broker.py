@@ -76,6 +76,7 @@ class Broker:
     port: int = 0
     host: str = "127.0.0.1"
     users: Optional[Dict[str, str]] = None      # None: anonymous clients allowed
+    password_file: Optional[str] = None          # an existing hashed file instead of users
     acl_file: Optional[str] = None
     tls: Optional[TlsFiles] = None
     tls_port: int = 0
@@ -126,7 +127,9 @@ class Broker:
             lines.append("user %s" % pwd.getpwuid(os.geteuid()).pw_name)
         if self.max_packet_size:
             lines.append("max_packet_size %d" % self.max_packet_size)
-        if self.users is None:
+        if self.password_file:
+            lines += ["allow_anonymous false", "password_file %s" % self.password_file]
+        elif self.users is None:
             lines.append("allow_anonymous true")
         else:
             pw = write_password_file(d / "passwords", self.users)
@@ -222,7 +225,7 @@ def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(description="Run a local Mosquitto for the edge controller")
     parser.add_argument("--port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--dir", default=None, help="working directory (default: temporary)")
-    parser.add_argument("--acl", default=None, help="ACL file (e.g. deploy/mosquitto/acl)")
+    parser.add_argument("--acl", default=None, help="ACL file (e.g. edge/deploy/mosquitto/acl)")
     parser.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD",
                         help="require this login (repeatable); without any, anonymous is allowed")
     args = parser.parse_args(argv)

@@ -144,7 +144,7 @@ def flash_node(args: argparse.Namespace, runner: Runner = default_runner, out=No
         if own_dir:     # it holds the node's password
             shutil.rmtree(workdir, ignore_errors=True)
     if rc == 0 and generated:
-        print(f"node {args.node_id}: give it its broker account (the ACL is deploy/mosquitto/nodes.acl):\n"
+        print(f"node {args.node_id}: give it its broker account (the ACL is edge/deploy/mosquitto/nodes.acl):\n"
               f"  mosquitto_passwd -b /etc/mosquitto/nodes.passwd {args.node_id} {password}\n"
               f"and add it to the site file: meters = [{{id = \"...\", model = \"{args.meter[0]}\", "
               f"source = \"node\", node = \"{args.node_id}\", device_id = {units[0]}}}]", file=out)

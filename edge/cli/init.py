@@ -24,7 +24,7 @@ from edge.cli._exit import Abort
 from edge.core.errors import ValidationError
 
 HELP = "create a site file with fresh station passwords and broker credentials"
-# The broker's password file, as deploy/mosquitto/README.md and `edge install --broker` name it.
+# The broker's password file, as edge/deploy/mosquitto/README.md and `edge install --broker` name it.
 MOSQUITTO_PASSWD = "/etc/mosquitto/evc.passwd"
 
 _CONN = re.compile(r"^(?P<phases>[13])x(?P<max>\d+(?:\.\d+)?)(?:@(?P<wiring>L[123](?:L[123]L[123])?))?$")

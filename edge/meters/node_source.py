@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 4096
 ERROR_KINDS = ("timeout", "exception", "protocol")
-GATEWAY_USER = "edge.gateway"     # a '.' no node id can have (deploy/mosquitto/nodes.acl)
+GATEWAY_USER = "edge.gateway"     # a '.' no node id can have (edge/deploy/mosquitto/nodes.acl)
 
 
 class NodeMessageError(ValueError):

@@ -1,7 +1,7 @@
 """What a meter node publishes, and where (the contract with edge/meters/node_source.py).
 
 Topics, on the gateway's broker (each node may write only below its own id, see
-deploy/mosquitto/nodes.acl):
+edge/deploy/mosquitto/nodes.acl):
     nodes/<node_id>/reading   one message per meter poll, QoS 0, never retained:
                               an old reading must not look new to a gateway that
                               (re)subscribes

@@ -11,7 +11,7 @@ from host_tools.broker import Broker
 
 from .conftest import REPO
 
-ACL = REPO / "deploy" / "mosquitto" / "acl"
+ACL = REPO / "edge" / "deploy" / "mosquitto" / "acl"
 USERS = {"cloud.peer": "cloud-secret", "demo": "demo-secret", "other": "other-secret"}
 
 
@@ -187,7 +187,7 @@ def test_the_example_broker_config_runs_with_site_certificates(tmp_path):
     other = make_cert(d, ca, "other", "other")
     cloud = make_cert(d, ca, "cloud", "cloud.peer")
     port = free_port()
-    conf = (REPO / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    conf = (REPO / "edge" / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
     swaps = {
         "/var/lib/mosquitto/": str(d) + "/",
         "/etc/mosquitto/evc.acl": str(ACL),

@@ -2,7 +2,7 @@
 
     pymodbus RTU server (the meter) --pty--> node program (CPython, its own process,
     micropython-lib's umqtt.simple) --MQTT, node's own account--> Mosquitto with
-    deploy/mosquitto/nodes.acl --> the edge service (NodeSource -> poller -> allocation)
+    edge/deploy/mosquitto/nodes.acl --> the edge service (NodeSource -> poller -> allocation)
     --OCPP--> a simulated wallbox
 
 The gateway allocates from the node's readings; another node's account cannot publish
@@ -36,7 +36,7 @@ from edge.node.msgpack_encode import pack
 from .node_pty import PtyPair
 
 REPO = Path(__file__).resolve().parents[2]
-ACL = REPO / "deploy" / "mosquitto" / "nodes.acl"
+ACL = REPO / "edge" / "deploy" / "mosquitto" / "nodes.acl"
 USERS = {"edge.gateway": "gateway-secret", "garage-1": "node-one-secret", "garage-2": "node-two-secret"}
 OCPP_PASSWORD = "node-e2e-test-password"
 MAX_AGE_S = 2
