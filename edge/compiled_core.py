@@ -48,8 +48,18 @@ def built() -> dict[str, Path]:
     return out
 
 
+def in_source_tree() -> bool:
+    """A development checkout (setup.py beside the package), where a compiled module can
+    fall behind its source. An installed wheel is never rebuilt in place and unpacks its
+    files in no order worth comparing (a .so may land a few ms before its .py)."""
+    return (CORE_DIR.parent.parent / "setup.py").exists()
+
+
 def stale() -> list[str]:
-    """Compiled modules older than their .py or .pxd source (rebuild: make fastcore)."""
+    """Compiled modules older than their .py or .pxd source (rebuild: make fastcore);
+    always none in an installed package (see in_source_tree)."""
+    if not in_source_tree():
+        return []
     out = []
     for name, path in built().items():
         sources = [CORE_DIR / (name + ".py"), CORE_DIR / (name + ".pxd")]

@@ -51,8 +51,8 @@ def parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=mod.HELP, description=mod.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.configure(p)
-        if p.get_default("func") is None:
-            p.set_defaults(func=mod.run)
+        if p.get_default("func") is None and hasattr(mod, "run"):
+            p.set_defaults(func=mod.run)      # a command with actions has no run() of its own
         p.set_defaults(_parser=p)
     return ap
 

@@ -47,3 +47,16 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     else:
         conn.execute("COMMIT")
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """Open the store for reading while the service writes it (`edge sessions export`).
+
+    ``mode=ro`` never writes, never creates a missing file, and in WAL mode reads the
+    last committed state without blocking the service's writes.
+    """
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
