@@ -44,11 +44,14 @@ _PROPERTY_VALIDATORS = {"enum", "pattern", "maxLength", "minLength", "maximum", 
                         "exclusiveMaximum", "exclusiveMinimum", "format", "multipleOf"}
 _OCCURRENCE_VALIDATORS = {"required", "minItems", "maxItems", "uniqueItems"}
 
-# The ocpp library logs every frame at INFO. Wire traces are opt-in: they appear only
-# when this logger is set to INFO explicitly (it is quiet even under a DEBUG root).
+# The ocpp library logs every frame at INFO, and every CallError it receives at WARNING
+# with the peer's text verbatim. The gateway logs each failed call itself, once, with
+# that text quoted and cut (peer_text.py), so the library's lines would only repeat it
+# unquoted. Wire traces are opt-in: they appear only when this logger is set to INFO
+# (or WARNING for the library's CallError lines) explicitly.
 WIRE_LOG = logging.getLogger("edge.ocpp_gateway.wire")
 if WIRE_LOG.level == logging.NOTSET:
-    WIRE_LOG.setLevel(logging.WARNING)
+    WIRE_LOG.setLevel(logging.ERROR)
 
 MAX_ID_LEN = 36  # OCPP-J: message id is at most 36 characters
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from edge.ocpp_gateway import profiles
+from edge.ocpp_gateway import peer_text, profiles
 from edge.ocpp_gateway.station import StationState
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,9 @@ async def send(st: StationState, limits: dict, results: dict, open_by_conn: dict
         if st.link is None:
             results[key] = "offline"
             continue
+        if st.profiles_unsupported:
+            results[key] = "unsupported"    # until its next boot (profiles.py)
+            continue
         tx = rec["transaction_id"]
         if rec.get("refused"):
             limit_da = 0    # a refused start charges nothing, whatever was allocated
@@ -33,10 +36,15 @@ async def send(st: StationState, limits: dict, results: dict, open_by_conn: dict
             # bounded: a silent wallbox must not hold a send slot forever
             ok = await asyncio.wait_for(st.link.cp.send_profile(prof), timeout_s)
         except Exception as e:
+            if peer_text.permanent_refusal(e):
+                refuse_profiles(st, e)
+                results[key] = "unsupported"
+                continue
             # once per incident: a silent wallbox is asked again every cycle
             level = logging.WARNING if st.controllable else logging.DEBUG
-            log.log(level, "station %s: SetChargingProfile failed: %r; treated as"
-                    " uncontrollable until a profile is accepted", st.id, e)
+            log.log(level, "station %s: SetChargingProfile failed (%s); treated as"
+                    " uncontrollable until a profile is accepted", st.id,
+                    peer_text.describe(e))
             st.controllable = False
             results[key] = "error"
             continue
@@ -48,3 +56,17 @@ async def send(st: StationState, limits: dict, results: dict, open_by_conn: dict
             log.info("station %s accepts charging profiles again", st.id)
         st.controllable = ok
         results[key] = "accepted" if ok else "rejected"
+
+
+def refuse_profiles(st: StationState, exc: BaseException) -> None:
+    """The wallbox cannot take charging profiles at all (NotImplemented/NotSupported).
+
+    Asking again every cycle only floods both logs: it is uncontrollable load at its
+    maximum until it boots again (a firmware update may have added the feature).
+    """
+    if not st.profiles_unsupported:
+        log.warning("station %s does not take charging profiles (%s): treated as"
+                    " uncontrollable load at its maximum until it boots again", st.id,
+                    peer_text.describe(exc))
+    st.profiles_unsupported = True
+    st.controllable = False

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import websockets
 
-from edge.ocpp_gateway import framing
+from edge.ocpp_gateway import framing, peer_text
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +159,10 @@ class Link:
         # WARNING for the first bad frame of a connection, DEBUG afterwards: a broken
         # wallbox must not flood the log.
         level = logging.WARNING if self.errors_sent == 1 else logging.DEBUG
+        # the error text quotes what the wallbox sent (an action name, a field): cut it
         log.log(level, "station %s: %s (message %s; %d bad frames on this connection)",
-                self.st.id, err, err.unique_id, self.errors_sent)
+                self.st.id, peer_text.quote(err, 200), peer_text.quote(err.unique_id),
+                self.errors_sent)
         await self.ws.send(err.reply)
 
     async def run(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from edge.ocpp_gateway import local_list
+from edge.ocpp_gateway import local_list, peer_text
 from edge.ocpp_gateway.station import StationState
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ async def sync(st: StationState, lists: Any, sessions: Any, default_max: int) ->
                     break
                 local_list.apply(st.local_list, upd)
         except Exception as e:
-            log.warning("station %s: local list update failed: %r", st.id, e)
+            log.warning("station %s: local list update failed (%s)", st.id,
+                        peer_text.describe(e))
             return statuses
         if not statuses or statuses[-1] == "Accepted":
             return statuses

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from edge.authorizer import Authorizer
 from edge.core.tariff import session_cost
+from edge.ocpp_gateway.peer_text import quote
 from edge.ocpp_gateway.station import StationState
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ class Logic:
         # A (re)booted wallbox has dropped its transaction profiles.
         st.profiles.forget()
         st.station_max_sent = None
-        log.info("station %s booted: %s %s fw=%s", st.id, vendor, model, firmware)
+        st.profiles_unsupported = False     # new firmware may take profiles: ask again
+        log.info("station %s booted: %s %s fw=%s", st.id, quote(vendor), quote(model),
+                 quote(firmware))
 
     def seen(self, st: StationState) -> None:
         st.last_seen_s = self.now()
@@ -71,7 +74,7 @@ class Logic:
             return pending["decision"]
         decision = await self.authorizer.authorize(token, st.id, connector_id)
         if not decision.accepted:
-            log.info("station %s: token %s refused (%s)", st.id, token, decision.reason)
+            log.info("station %s: token %s refused (%s)", st.id, quote(token), decision.reason)
         return decision
 
     # -- transactions -------------------------------------------------------------
@@ -191,8 +194,8 @@ class Logic:
              meter_stop_wh: int | None, reason: str | None) -> dict | None:
         rec = self.sessions.by_transaction(st.id, transaction_id)
         if rec is None:
-            log.warning("station %s: stop for unknown transaction %r ignored", st.id,
-                        transaction_id)
+            log.warning("station %s: stop for unknown transaction %s ignored", st.id,
+                        quote(transaction_id))
             return None
         was_open = rec["state"] == "started"
         rec = self.sessions.stop(rec["session_id"], int(stopped_s), meter_stop_wh, reason,

@@ -28,6 +28,8 @@ async def stop_refused(st: StationState, rec: dict[str, Any], timeout_s: float) 
     cid, tx = int(rec["connector"]), rec["transaction_id"]
     phases = next((c.phases for c in st.cfg.connectors if c.id == cid), 3)
     try:
+        if st.profiles_unsupported:
+            raise RuntimeError("takes no profiles")
         ok = await asyncio.wait_for(link.cp.send_profile(profiles.tx_profile(cid, tx, 0, phases)),
                                     timeout_s)
         st.profiles.record(cid, tx, 0, phases, bool(ok))

@@ -20,7 +20,8 @@ from websockets.asyncio.server import serve
 
 from edge.core.authorize import PRIORITISED_CHARGING_PRIORITY
 from edge.core.errors import ValidationError
-from edge.ocpp_gateway import auth, framing, limit_sender, list_sync, profiles, refusal
+from edge.ocpp_gateway import (auth, framing, limit_sender, list_sync, peer_text, profiles,
+                                refusal)
 from edge.ocpp_gateway.link import Link, TokenBucket
 from edge.ocpp_gateway.logic import Logic
 from edge.ocpp_gateway.station import StationState
@@ -208,8 +209,8 @@ class Gateway:
             self.throttle.record_success(peer)
             return None
         delay = self.throttle.record_failure(peer)
-        log.warning("refused OCPP handshake from %s for %r: %s (failure %d)", peer,
-                    sid, outcome, self.throttle.failures(peer))
+        log.warning("refused OCPP handshake from %s for %s: %s (failure %d)", peer,
+                    peer_text.quote(sid), outcome, self.throttle.failures(peer))
         if delay > 0:
             await asyncio.sleep(delay)
         if outcome == auth.UNKNOWN_STATION:
@@ -291,11 +292,12 @@ class Gateway:
                 log.warning("station %s refused settings: %s", st.id,
                             ", ".join("%s=%s" % (k, done[k]) for k in refused))
             st.settings = dict(done or {})
-            ok = await self._step(st, "station maximum profile", cp.send_profile(
-                profiles.station_max_profile(st.cfg.max_da, 3, self.logic.now())))
+            ok = await self._boot_profile(st, "station maximum profile",
+                                          profiles.station_max_profile(st.cfg.max_da, 3,
+                                                                       self.logic.now()))
             st.station_max_sent = (st.cfg.max_da, bool(ok))
-            await self._step(st, "fallback TxDefaultProfile", cp.send_profile(
-                profiles.tx_default_profile(self._fallback_da.get(st.id, 0))))
+            await self._boot_profile(st, "fallback TxDefaultProfile",
+                                     profiles.tx_default_profile(self._fallback_da.get(st.id, 0)))
             await self._read_list_limits(st, cp)
         await self.sync_local_list(st)
         await self._step(st, "trigger StatusNotification", cp.trigger("StatusNotification"))
@@ -322,11 +324,25 @@ class Gateway:
                 await self._read_list_limits(st, link.cp)
         await self.sync_local_list(st)
 
+    async def _boot_profile(self, st: StationState, what: str, prof: dict) -> bool:
+        """One profile of the post-boot sequence; a wallbox that cannot take profiles
+        at all is said so once and not asked again until it boots again."""
+        if st.profiles_unsupported or st.link is None:
+            return False
+        try:
+            return bool(await st.link.cp.send_profile(prof))
+        except Exception as e:
+            if peer_text.permanent_refusal(e):
+                limit_sender.refuse_profiles(st, e)
+            else:
+                log.warning("station %s: %s failed (%s)", st.id, what, peer_text.describe(e))
+            return False
+
     async def _step(self, st: StationState, what: str, coro: Any) -> Any:
         try:
             return await coro
         except Exception as e:  # one refused step must not block the others
-            log.warning("station %s: %s failed: %r", st.id, what, e)
+            log.warning("station %s: %s failed (%s)", st.id, what, peer_text.describe(e))
             return None
 
     # -- local authorization lists ----------------------------------------------------
@@ -435,7 +451,7 @@ class Gateway:
         try:
             ok = await st.link.cp.request_start(int(connector), id_tag)
         except Exception as e:
-            log.warning("station %s: remote start failed: %r", station, e)
+            log.warning("station %s: remote start failed (%s)", station, peer_text.describe(e))
             ok = False
         if not ok:
             st.pending_remote.pop(id_tag, None)
@@ -452,7 +468,7 @@ class Gateway:
         try:
             return bool(await st.link.cp.request_stop(rec["transaction_id"]))
         except Exception as e:
-            log.warning("station %s: remote stop failed: %r", st.id, e)
+            log.warning("station %s: remote stop failed (%s)", st.id, peer_text.describe(e))
             return False
 
     async def clear_limits(self, station: str, connector: int | None = None) -> bool:
@@ -466,7 +482,7 @@ class Gateway:
             try:
                 ok = await st.link.cp.clear_profile(profiles.TX_PROFILE_ID_BASE + cid, cid) and ok
             except Exception as e:
-                log.warning("station %s: ClearChargingProfile failed: %r", station, e)
+                log.warning("station %s: ClearChargingProfile failed (%s)", station, peer_text.describe(e))
                 ok = False
             st.profiles.forget(cid)
         return ok
@@ -478,7 +494,7 @@ class Gateway:
         try:
             return bool(await st.link.cp.trigger(message, connector))
         except Exception as e:
-            log.warning("station %s: TriggerMessage failed: %r", station, e)
+            log.warning("station %s: TriggerMessage failed (%s)", station, peer_text.describe(e))
             return False
 
     # -- views -------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class StationState:
         # the metrics (edge.web.metrics); they only ever grow.
         self.calls_in: dict[str, int] = {}
         self.errors_out: dict[str, int] = {}
+        self.profiles_unsupported = False   # answered NotImplemented/NotSupported; until boot
         self.settings: dict[str, str] = {}  # neutral setting name -> wallbox's answer
         self.profiles = ProfileTracker()
         self.station_max_sent: tuple[int, bool] | None = None
@@ -103,6 +104,7 @@ class StationState:
             "connectors": dict(self.connector_status),
             "connector_errors": dict(self.connector_error),
             "controllable": self.controllable,
+            "profiles_unsupported": self.profiles_unsupported,
             "settings": dict(self.settings),
             "local_list_version": self.local_list.version,
             "local_list_entries": len(self.local_list.entries),

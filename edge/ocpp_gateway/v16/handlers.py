@@ -13,6 +13,7 @@ from ocpp.v16.enums import Action
 
 from edge.ocpp_gateway.framing import WIRE_LOG
 from edge.ocpp_gateway.link import GuardedCalls
+from edge.ocpp_gateway.peer_text import quote
 from edge.ocpp_gateway.wire_time import to_epoch_s, to_wire
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,8 @@ class StationV16(GuardedCalls, ChargePoint):
 
     @on(Action.data_transfer, skip_schema_validation=True)
     def on_data_transfer(self, vendor_id: str, **kw: Any):
-        log.info("station %s: DataTransfer from vendor %s ignored", self.st.id, vendor_id)
+        log.info("station %s: DataTransfer from vendor %s ignored", self.st.id,
+                 quote(vendor_id))
         return call_result.DataTransfer(status="UnknownVendorId")
 
     @on(Action.diagnostics_status_notification, skip_schema_validation=True)

@@ -19,6 +19,7 @@ from ocpp.v201.enums import Action
 
 from edge.ocpp_gateway.framing import WIRE_LOG
 from edge.ocpp_gateway.link import GuardedCalls
+from edge.ocpp_gateway.peer_text import quote
 from edge.ocpp_gateway.wire_time import to_epoch_s, to_wire
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,8 @@ class StationV201(GuardedCalls, ChargePoint):
 
     @on(Action.data_transfer, skip_schema_validation=True)
     def on_data_transfer(self, vendor_id: str, **kw: Any):
-        log.info("station %s: DataTransfer from vendor %s ignored", self.st.id, vendor_id)
+        log.info("station %s: DataTransfer from vendor %s ignored", self.st.id,
+                 quote(vendor_id))
         return call_result.DataTransfer(status="UnknownVendorId")
 
     @on(Action.notify_report, skip_schema_validation=True)
@@ -228,7 +230,7 @@ class StationV201(GuardedCalls, ChargePoint):
 
     @on(Action.security_event_notification, skip_schema_validation=True)
     def on_security_event(self, type: str, timestamp: str, **kw: Any):
-        log.warning("station %s: security event %s", self.st.id, type)
+        log.warning("station %s: security event %s", self.st.id, quote(type))
         return call_result.SecurityEventNotification()
 
     # -- to the wallbox -----------------------------------------------------------
