@@ -4,9 +4,8 @@ virtualenv (no source tree), then `edge init` -> `edge validate` -> `edge instal
 `edge simulate` for the meter, the wallbox and the cloud peer; a car charges, and
 `edge sessions export` returns its session with the energy and cost of the store.
 
-The wheel is built without the compiled core (EDGE_PURE_CORE=1): what a gateway without a
-C compiler gets. Built once per test session; pip resolves the dependencies as a user's
-pip would (its cache makes that quick)."""
+The wheel and the virtualenv come from the `installed` fixture (tests/cli/conftest.py),
+which runs the README's own install lines."""
 from __future__ import annotations
 
 import csv
@@ -26,7 +25,7 @@ import pytest
 from host_tools.broker import Broker, free_port
 from tests.cloud.samples import snapshot
 
-from .site_files import REPO
+from .conftest import clean_env
 
 TOKEN = "04A1B2C3D4"
 
@@ -35,35 +34,6 @@ def _run(cmd, **kw):
     r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     assert r.returncode == 0, f"{cmd}: {r.stdout[-2000:]} {r.stderr[-3000:]}"
     return r
-
-
-@pytest.fixture(scope="session")
-def installed(tmp_path_factory):
-    """A fresh virtualenv with the wheel installed; returns its bin directory."""
-    work = tmp_path_factory.mktemp("wheel")
-    src = work / "src"
-    # Only what git tracks (plus this change's new files): no build/, no in-place .so.
-    files = _run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO).stdout.split()
-    for f in files:
-        if (REPO / f).is_file():
-            (src / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / f, src / f)
-    env = {**os.environ, "EDGE_PURE_CORE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work / "dist"), str(src)],
-         env=env, timeout=600)
-    wheel = next((work / "dist").glob("edge_controller-*.whl"))
-    assert wheel.name.endswith("-py3-none-any.whl"), wheel.name        # no compiler needed
-    venv = work / "venv"
-    _run([sys.executable, "-m", "venv", str(venv)])
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)], env=env, timeout=600)
-    shutil.rmtree(src)
-    return venv / "bin"
-
-
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "EDGE_PURE_CORE")}
-    env.update(extra)
-    return env
 
 
 def edge(bindir, *args, cwd, timeout=60):
