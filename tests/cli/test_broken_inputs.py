@@ -142,3 +142,37 @@ def test_every_section_error_at_once(tmp_path):
     assert len(errors) == len(fields), r.stderr
     for field in fields:
         assert any(field in e for e in errors), (field, r.stderr)
+
+
+def test_run_with_missing_cloud_tls_files_keeps_the_site_charging(tmp_path):
+    """Not fatal for `edge run`: one ERROR line at start, the link retries, the OCPP
+    server serves; `edge validate` calls the same thing an error (see above)."""
+    import signal
+    import time
+    d = example(tmp_path)
+    d["cloud"] = {"host": "127.0.0.1", "port": 8883, "username": "demo", "password": "x" * 20,
+                  "tls": {"ca_file": str(tmp_path / "ca.crt")}}
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "run", str(write(tmp_path, d))], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", d["ocpp"]["port"]), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the OCPP server never listened")
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        err = proc.stderr.read()
+        assert "Traceback" not in err
+        assert err.count("cloud.tls.ca_file") >= 1 and "runs without the cloud" in err
+        warnings = [line for line in err.splitlines() if "WARNING" in line and "TLS files of cloud.tls" in line]
+        assert len(warnings) == 1, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
