@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     meter_start_wh INTEGER,            -- NULL until the first register reading
     meter_stop_wh INTEGER,
     energy_wh INTEGER,
-    last_meter_wh INTEGER,
+    last_meter_wh INTEGER,             -- the start register; later ones: session_samples
     tariff TEXT,
     cost TEXT,
     stop_reason TEXT,
@@ -46,7 +46,6 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_open ON sessions(state, station);
 CREATE INDEX IF NOT EXISTS sessions_group ON sessions(group_id);
-CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_s);
 CREATE TABLE IF NOT EXISTS session_samples (
     session_id TEXT NOT NULL REFERENCES sessions(session_id),
     at_s INTEGER NOT NULL,
@@ -75,6 +74,9 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         # a store written before refused starts were recorded
         conn.execute("ALTER TABLE sessions ADD COLUMN refused TEXT")
     session_records.ensure_schema(conn)
+    # sessions_by_start (started_s, session_id) answers every query by start time; a
+    # second index on started_s alone cost one more page written per start.
+    conn.execute("DROP INDEX IF EXISTS sessions_started")
 
 
 def _int_or_none(v: Any) -> int | None:
@@ -229,11 +231,16 @@ class SessionStore:
     def _write_samples(self, c: sqlite3.Connection, batch: list[tuple]) -> None:
         c.executemany("INSERT INTO session_samples(session_id, at_s, energy_wh, current_da)"
                       " VALUES (?,?,?,?)", batch)
+        # Only a session still without a start register is updated: a row rewritten for
+        # every sample would dirty one more page per sample on the card (the last
+        # register is read from the samples at the stop instead).
+        firsts: dict[str, int] = {}
         for sid, _at, energy_wh, _cur in batch:
-            if energy_wh is not None:
-                c.execute("UPDATE sessions SET last_meter_wh=MAX(COALESCE(last_meter_wh,0), ?),"
-                          " meter_start_wh=COALESCE(meter_start_wh, ?) WHERE session_id=?",
-                          (energy_wh, energy_wh, sid))
+            if energy_wh is not None and sid not in firsts:
+                firsts[sid] = energy_wh
+        c.executemany("UPDATE sessions SET meter_start_wh=? WHERE session_id=?"
+                      " AND meter_start_wh IS NULL",
+                      [(wh, sid) for sid, wh in firsts.items()])
 
     def stop(self, session_id: str, stopped_s: int, meter_stop_wh: int | None,
              stop_reason: str | None, cost: dict | None = None,
@@ -264,7 +271,12 @@ class SessionStore:
                 raise KeyError(session_id)
             if row["state"] == "completed":
                 return _record(row)
-            stop_wh = meter_stop_wh if meter_stop_wh is not None else row["last_meter_wh"]
+            stop_wh = meter_stop_wh
+            if stop_wh is None:
+                sampled = c.execute("SELECT MAX(energy_wh) FROM session_samples"
+                                    " WHERE session_id=?", (session_id,)).fetchone()[0]
+                known = [v for v in (row["last_meter_wh"], sampled) if v is not None]
+                stop_wh = max(known) if known else None
             start_wh = row["meter_start_wh"]
             if stop_wh is None:
                 stop_wh = start_wh

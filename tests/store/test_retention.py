@@ -99,6 +99,14 @@ def test_a_pruned_store_answers_for_what_it_keeps(tmp_path):
     assert all(store.get(sid) is None for sid in gone)
     rows = conn.execute("SELECT session_id FROM sessions ORDER BY stopped_s DESC").fetchall()
     assert sorted(r[0] for r in rows) == sorted(kept)
+    # the cloud's re-request of a period that spans pruned and kept sessions: every kept
+    # one once, with the id of the record that carried it (the cloud de-duplicates)
+    page = store.records_between(NOW - 400 * DAY_S, NOW + 1, None, 100)
+    assert page.after is None
+    assert sorted(sid for _, sid, _, _ in page.items) == sorted(kept)
+    assert all(rec == before[sid][0] for _, sid, _, rec in page.items)
+    assert all(not rid.startswith("s-") for rid, _, _, _ in page.items)
+    assert conn.execute("SELECT COUNT(*) FROM session_records").fetchone()[0] == len(kept)
     # 1.6 transaction ids still never repeat: the counter rows went, the highest id stays
     assert conn.execute("SELECT COUNT(*) FROM transaction_seq").fetchone()[0] == 1
     assert store.next_transaction_id() == 11
