@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from edge import authorizer as authorizer_mod
 from edge import compiled_core
+from edge.cloud.upstream import telemetry_sample
 from edge.config import EdgeConfig
 from edge.core.allocation import Allocation, allocate
 from edge.core.alloc_state import AllocState
@@ -207,21 +208,8 @@ class EdgeService:
 
     def telemetry(self, result: Allocation) -> dict:
         """The `telemetry` body of docs/cloud-protocol.md: what was decided, and from what."""
-        status = result.status
         meter = self.poller.latest(self.cfg.grid_meter) if self.cfg.grid_meter else None
-        live = {s["key"]: s for s in self.gateway.live_sessions()}
-        allocations = []
-        for (station, connector), (limit_da, phases) in sorted(result.limits.items()):
-            sess = live.get((station, connector))
-            allocations.append({"station": station, "connector": connector, "limit_da": limit_da,
-                                "phases": phases,
-                                "drawn_da": sess.get("drawn_da") if sess else None,
-                                "session_id": sess["session_id"] if sess else None})
-        return {"state": status["mode"], "reason": status["reason"],
-                "grid_da": list(meter.current_da) if meter is not None else None,
-                "external_limit_da": status.get("site_limit_da"),
-                "paused": [list(k) for k in status["paused"]],
-                "allocations": allocations}
+        return telemetry_sample(result, meter, self.gateway.live_sessions())
 
     # -- events from the adapters -------------------------------------------------------
     def _cloud_online(self) -> bool:

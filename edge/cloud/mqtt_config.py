@@ -36,11 +36,11 @@ class LinkConfig:
     command_timeout_s: float = 90.0     # on_command must answer within this
     # Upstream frugality (edge/cloud/upstream.py): station status changes are coalesced
     # into at most one message per status_every_s; a telemetry sample goes up only when
-    # a car's current moved by telemetry_drawn_step_da, the grid's by
+    # a connector's limit or current moved by telemetry_step_da, the grid's by
     # telemetry_grid_step_da, or anything else changed; else a heartbeat.
     status_every_s: float = 5.0
     telemetry_heartbeat_s: float = 900.0
-    telemetry_drawn_step_da: int = 10
+    telemetry_step_da: int = 10
     telemetry_grid_step_da: int = 20
     # MQTT 5 Maximum Packet Size: the broker drops larger messages for us instead of a
     # small board allocating them (the protocol's largest message is a 32 MiB snapshot).
@@ -80,7 +80,7 @@ class LinkConfig:
                     raise ValidationError(path, value, "must be true or false")
             elif key in ("port", "keepalive_s", "session_expiry_s", "batch_window",
                          "max_packet_bytes", "auth_max_in_flight", "auth_cache_entries",
-                         "telemetry_drawn_step_da", "telemetry_grid_step_da"):
+                         "telemetry_step_da", "telemetry_grid_step_da"):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ValidationError(path, value, "must be an integer")
             elif isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -125,7 +125,7 @@ class LinkConfig:
         if not 10 <= self.telemetry_heartbeat_s <= 86400:
             raise ValidationError(field + ".telemetry_heartbeat_s", self.telemetry_heartbeat_s,
                                   "must be 10..86400")
-        for name in ("telemetry_drawn_step_da", "telemetry_grid_step_da"):
+        for name in ("telemetry_step_da", "telemetry_grid_step_da"):
             if not 1 <= getattr(self, name) <= 1000:
                 raise ValidationError("%s.%s" % (field, name), getattr(self, name), "must be 1..1000")
         if self.backoff_cap_s < self.backoff_base_s:

@@ -94,7 +94,7 @@ class CloudLink:
         stream = new_stream_id()
         self.status_stream = StatusStream(stream, self.cfg.status_every_s)
         self.telemetry_stream = TelemetryStream(stream, self.cfg.telemetry_heartbeat_s,
-                                                self.cfg.telemetry_drawn_step_da,
+                                                self.cfg.telemetry_step_da,
                                                 self.cfg.telemetry_grid_step_da)
         self._kick = asyncio.Event()
         self._drain_task: Optional[asyncio.Task] = None

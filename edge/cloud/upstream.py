@@ -11,10 +11,11 @@ megabytes a day for information the cloud already has. So:
   goes up only after every connect and when the cloud asks (``status_request``).
 - Telemetry: the service offers a sample every ``control.telemetry_every_s``. It goes
   up only when something moved beyond a deadband since what was last *sent* (so a
-  slow drift is still reported once it adds up): a limit, a session, the phases, the
-  site state, or a current by at least ``telemetry_drawn_step_da`` /
-  ``telemetry_grid_step_da``. Only the connectors that moved are listed. With no
-  change, a heartbeat (site fields only) every ``telemetry_heartbeat_s``.
+  slow drift is still reported once it adds up): a session, the phases, the site
+  state, a pause or resume, or a connector's limit or current by at least
+  ``telemetry_step_da`` (the grid's by ``telemetry_grid_step_da``). Only the
+  connectors that moved are listed. With no change, a heartbeat (site fields only)
+  every ``telemetry_heartbeat_s``.
 
 Each message carries ``stream`` (random per process) and ``seq`` (one counter per
 message family, +1 per message sent): a cloud that sees anything but its last
@@ -117,11 +118,11 @@ class StatusStream:
 class TelemetryStream:
     """Decides which telemetry samples go up, and with which connectors."""
 
-    def __init__(self, stream: str, heartbeat_s: float, drawn_step_da: int, grid_step_da: int,
+    def __init__(self, stream: str, heartbeat_s: float, step_da: int, grid_step_da: int,
                  full_min_interval_s: float = FULL_MIN_INTERVAL_S) -> None:
         self.stream = stream
         self.heartbeat_s = heartbeat_s
-        self.drawn_step_da = drawn_step_da
+        self.step_da = step_da
         self.grid_step_da = grid_step_da
         self.full_min_interval_s = full_min_interval_s
         self.seq = 0
@@ -140,7 +141,8 @@ class TelemetryStream:
         self._requested = True
 
     def offer(self, sample: dict, now: float) -> Optional[dict]:
-        """The body to send for this sample, or None when it is not worth sending."""
+        """The body to send for this sample, or None when it is not worth sending.
+        The stream keeps the sample's dicts: build a new sample each time."""
         allocs = {(a["station"], a["connector"]): a for a in sample.get("allocations") or ()}
         site = {k: v for k, v in sample.items() if k != "allocations"}
         if self._requested and (self._last_full_s is None
@@ -172,7 +174,11 @@ class TelemetryStream:
             return True
         for key, value in new.items():
             if key == "drawn_da":
-                if _moved(old.get(key), value, self.drawn_step_da):
+                if _moved(old.get(key), value, self.step_da):
+                    return True
+            elif key == "limit_da" and isinstance(value, int) and isinstance(old.get(key), int):
+                # A pause or resume always counts; a small correction of a limit does not.
+                if (value == 0) != (old[key] == 0) or abs(value - old[key]) >= self.step_da:
                     return True
             elif old.get(key) != value:
                 return True
@@ -204,6 +210,25 @@ def _moved(old: Any, new: Any, step: int) -> bool:
         elif abs(a - b) >= step:
             return True
     return False
+
+
+def telemetry_sample(result: Any, meter: Any, live_sessions: List[dict]) -> dict:
+    """A whole telemetry sample (what was decided, and from what) from an allocation
+    result, the grid meter reading (or None) and the gateway's live sessions."""
+    status = result.status
+    live = {s["key"]: s for s in live_sessions}
+    allocations = []
+    for (station, connector), (limit_da, phases) in sorted(result.limits.items()):
+        sess = live.get((station, connector))
+        allocations.append({"station": station, "connector": connector, "limit_da": limit_da,
+                            "phases": phases,
+                            "drawn_da": sess.get("drawn_da") if sess else None,
+                            "session_id": sess["session_id"] if sess else None})
+    return {"state": status["mode"], "reason": status["reason"],
+            "grid_da": list(meter.current_da) if meter is not None else None,
+            "external_limit_da": status.get("site_limit_da"),
+            "paused": [list(k) for k in status["paused"]],
+            "allocations": allocations}
 
 
 def new_stream_id() -> str:

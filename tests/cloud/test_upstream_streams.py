@@ -68,7 +68,7 @@ def sample(drawn=(100, 100, 100), grid=(200, 210, 190), limit=160, session="s-1"
 
 
 def test_telemetry_deadbands_heartbeat_and_changed_connectors_only():
-    t = TelemetryStream("ab12cd34", heartbeat_s=900, drawn_step_da=10, grid_step_da=20)
+    t = TelemetryStream("ab12cd34", heartbeat_s=900, step_da=10, grid_step_da=20)
     first = t.offer(sample(), 0)
     assert first["full"] and len(first["allocations"]) == 2 and first["seq"] == 1
     # Noise below the deadbands: nothing, until the heartbeat.
@@ -85,13 +85,19 @@ def test_telemetry_deadbands_heartbeat_and_changed_connectors_only():
     # The grid by its own step; any limit, session or state change at once.
     assert t.offer(sample(drawn=(123, 99, 104), grid=(221, 210, 190)), 940)["allocations"] == []
     assert t.offer(sample(drawn=(123, 99, 104), grid=(221, 210, 190), limit=150), 950) is not None
+    # A limit by the same step; a pause at once however small.
+    assert t.offer(sample(drawn=(123, 99, 104), grid=(221, 210, 190), limit=146), 955) is None
     assert t.offer(sample(drawn=(123, 99, 104), grid=(221, 210, 190), limit=150,
                           state="failsafe"), 960)["state"] == "failsafe"
-    assert t.seq == 7
+    low = sample(drawn=(123, 99, 104), grid=(221, 210, 190), limit=6, state="failsafe")
+    assert t.offer(low, 970)["allocations"][0]["limit_da"] == 6
+    paused = sample(drawn=(123, 99, 104), grid=(221, 210, 190), limit=0, state="failsafe")
+    assert t.offer(paused, 980)["allocations"][0]["limit_da"] == 0
+    assert t.seq == 9
 
 
 def test_telemetry_is_whole_after_reset_or_request_and_when_a_connector_goes_away():
-    t = TelemetryStream("ab12cd34", heartbeat_s=900, drawn_step_da=10, grid_step_da=20,
+    t = TelemetryStream("ab12cd34", heartbeat_s=900, step_da=10, grid_step_da=20,
                         full_min_interval_s=30)
     t.offer(sample(), 0)
     t.reset()                                       # a (re)connect
