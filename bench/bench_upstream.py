@@ -142,7 +142,10 @@ class CountingProxy:
             finally:
                 dst.close()
 
-        await asyncio.gather(pipe(reader, b_writer, self.up), pipe(b_reader, writer, None))
+        try:
+            await asyncio.gather(pipe(reader, b_writer, self.up), pipe(b_reader, writer, None))
+        except asyncio.CancelledError:
+            pass                # the proxy is closing at the end of a run
 
 
 class Clock:
@@ -350,7 +353,8 @@ def run(quick: bool = False) -> list:
     rows = []
     load = os.getloadavg()[0]
     for busy in (False, True):
-        case = "%d wallboxes, %s, n=%d days" % (n, "one session an hour each" if busy else "idle", days)
+        case = "%d wallboxes, %s, n=%d days, load %.1f" % (
+            n, "one session an hour each" if busy else "idle", days, load)
         results = _run_days(n, busy, days)
         totals = [(r["bytes"] + r["keepalive_bytes"]) / n for r in results]
         rows.append({"area": "upstream", "case": case, "metric": "bytes per wallbox per day, median",
@@ -366,18 +370,20 @@ def run(quick: bool = False) -> list:
         for r in results:
             kinds.update(r["by_kind"])
             packets.update(r["packets"])
+        rows.append({"area": "upstream", "case": case, "metric": "bytes per wallbox per day, max",
+                     "value": max(totals), "unit": "B"})
         for kind in sorted(kinds):
             rows.append({"area": "upstream", "case": case,
-                         "metric": "%s: bytes per site per day (mean), packets" % kind,
-                         "value": kinds[kind] / days, "unit": "B",
-                         "packets": packets[kind] / days})
+                         "metric": "%s: bytes per site per day (%d packets)"
+                                   % (kind, round(packets[kind] / days)),
+                         "value": kinds[kind] / days, "unit": "B"})
         rows.append({"area": "upstream", "case": case,
                      "metric": "pingreq (computed from keepalive %d s): bytes per site per day"
                                % LinkConfig().keepalive_s,
                      "value": results[0]["keepalive_bytes"], "unit": "B"})
         rows.append({"area": "upstream", "case": case,
                      "metric": "all delivered, no gap in the cloud's view",
-                     "value": all(r["complete"] for r in results), "unit": "",
+                     "value": "yes" if all(r["complete"] for r in results) else "no", "unit": "",
                      "ok": all(r["complete"] for r in results)})
     return rows
 
