@@ -75,3 +75,31 @@ def test_build_is_deterministic_with_an_injected_token_source():
     assert cfg["ocpp"]["stations"]["CP1"]["password"] == "t" * 24
     with pytest.raises(ValidationError):
         provision.build(ns, token=lambda n: "short")
+
+
+def test_questions_fill_what_the_flags_leave_out(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    out = tmp_path / "q.json"
+    answers = "lab\n40\nraspberry-pi-4b\nCP1=3x16\nvis:CP2=1x32@L2\n\neastron_sdm630@tcp://10.0.0.5:502/1\n\n\n"
+    r = subprocess.run([sys.executable, "-m", "edge", "init", "--interactive", "--out", str(out)], input=answers,
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
+    assert r.returncode == 0, r.stderr
+    cfg = config.load(out)
+    assert cfg.site.site_id == "lab" and cfg.site.grid_max_da == 400
+    assert [s.id for s in cfg.site.stations()] == ["CP1", "CP2"]
+    assert cfg.site.connector("CP2", 1).wiring == (1,)
+    assert cfg.meters[0].host == "10.0.0.5" and cfg.cloud is None
+    assert cfg.store_path == "/var/lib/edge/edge.db"          # the board's default
+
+
+def test_without_a_terminal_missing_flags_are_named(tmp_path, capsys):
+    assert edge_main(["init", "--out", str(tmp_path / "x.json")]) == 2
+    assert "missing --site-id, --grid-a, --station" in capsys.readouterr().err
+
+
+def test_a_micropython_board_is_refused_for_a_site(tmp_path, capsys):
+    assert edge_main(["init", "--site-id", "s", "--grid-a", "20", "--station", "CP1=1x16", "--board", "esp32-devkitc",
+                      "--out", str(tmp_path / "x.json")]) == 2
+    assert "MicroPython board" in capsys.readouterr().err
