@@ -28,13 +28,31 @@ def probe(cfg: EdgeConfig, timeout_s: float = 10.0) -> bool:
     return ok
 
 
-async def _meters(cfg: EdgeConfig) -> bool:
+async def _meters(cfg: EdgeConfig, node_wait_s: float = 5.0) -> bool:
     from edge.meters.poller import MeterPoller
     poller = MeterPoller(cfg.meters)
     ok = True
+    nodes = None
     try:
+        if cfg.nodes is not None:
+            # A node meter is not polled: its node's next reading is awaited on the broker.
+            from edge.meters.node_source import NodeSource
+            nodes = NodeSource(cfg.nodes, cfg.meters, poller, site_id=cfg.site.site_id + "-probe")
+            await nodes.start()
+            waiting = [m.id for m in cfg.meters if m.source == "node"]
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + node_wait_s
+            while loop.time() < deadline and any(poller.latest(i) is None for i in waiting):
+                await asyncio.sleep(0.05)
         for m in cfg.meters:
             r = await poller.poll_once(m.id)
+            if r is None and m.source == "node":
+                ok = False
+                why = poller.status(m.id)["last_error"] or (
+                    f"no reading from meter node {m.node} within {node_wait_s:g} s (is it powered, "
+                    f"on the network, and its account in the broker?)")
+                print(f"probe meter {m.id}: FAILED: {why}")
+                continue
             if r is None:
                 ok = False
                 print(f"probe meter {m.id}: FAILED: {poller.status(m.id)['last_error']}")
@@ -42,6 +60,8 @@ async def _meters(cfg: EdgeConfig) -> bool:
             amps = "/".join("-" if c is None else f"{c / 10:g}" for c in r.current_da)
             print(f"probe meter {m.id}: {r.power_w} W, {amps} A per phase, import {r.import_wh} Wh")
     finally:
+        if nodes is not None:
+            await nodes.stop()
         await poller.stop()
     return ok
 

@@ -79,3 +79,38 @@ async def test_node_and_gateway_come_back_after_a_broker_restart(tmp_path):
         await meter.stop()
         broker.cleanup()
         pair.close()
+
+
+async def test_edge_validate_probe_waits_for_a_node_reading(tmp_path, capsys):
+    import json
+
+    from edge.cli import main as edge_main
+    from .test_node_end_to_end import site
+    pair = PtyPair()
+    broker = Broker(workdir=str(tmp_path / "b"), users=USERS, acl_file=str(ACL)).start()
+    meter = SimMeter("eastron_sdm630", values={"current_a": [3.0, 4.0, 5.0]}, device_id=1, framer="rtu",
+                     serial_port=pair.slave_path)
+    await meter.start()
+    d = site(broker.port, str(tmp_path / "e.db"))
+    d["ocpp"]["port"] = free_port()
+    path = tmp_path / "site.json"
+    path.write_text(json.dumps(d))
+    node = None
+    try:
+        assert await asyncio.to_thread(edge_main, ["validate", "--probe", str(path)]) == 1
+        assert "probe meter grid: FAILED: no reading from meter node garage-1" in capsys.readouterr().out
+        node = start_node(tmp_path, pair, broker.port)
+        log = tmp_path / "node.log"
+        for _ in range(600):            # hang guard: the node is up and reading
+            if log.exists() and "up | unit 1 ok" in log.read_text():
+                break
+            await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(edge_main, ["validate", "--probe", str(path)]) == 0
+        assert "probe meter grid: 0 W, 3/4/5 A per phase" in capsys.readouterr().out
+    finally:
+        if node is not None:
+            node.kill()
+            node.wait(10)
+        await meter.stop()
+        broker.cleanup()
+        pair.close()
