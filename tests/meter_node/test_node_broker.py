@@ -96,6 +96,9 @@ async def test_edge_validate_probe_waits_for_a_node_reading(tmp_path, capsys):
     path = tmp_path / "site.json"
     path.write_text(json.dumps(d))
     node = None
+    import logging
+    # The probe quiets these loggers for its own run; later tests in this process need them.
+    levels = {name: logging.getLogger(name).level for name in ("edge", "pymodbus")}
     try:
         assert await asyncio.to_thread(edge_main, ["validate", "--probe", str(path)]) == 1
         assert "probe meter grid: FAILED: no reading from meter node garage-1" in capsys.readouterr().out
@@ -114,3 +117,5 @@ async def test_edge_validate_probe_waits_for_a_node_reading(tmp_path, capsys):
         await meter.stop()
         broker.cleanup()
         pair.close()
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
