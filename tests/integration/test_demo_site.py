@@ -45,6 +45,10 @@ async def test_whole_site_prioritises_records_and_syncs(demo, until):
     # The cloud sees the stations (retained status) and what was allocated (telemetry).
     assert await wait_until(lambda: any(st["id"] == "CP001" and st["connectors"][0]["status"] == "Charging"
                                         for st in demo.peer.status.get(demo_site.SITE_ID, {}).get("stations", [])))
+    # ... as one full status after connecting, then only deltas of the stations that changed.
+    sent = [b for b in demo.peer.status_log if b["site"] == demo_site.SITE_ID]
+    assert sent[0]["full"] and len(sent[0]["stations"]) == len(demo_site.STATIONS)
+    assert sent[1:] and not any(b["full"] for b in sent[1:]) and demo.peer.gaps == 0
     assert await wait_until(lambda: any(a["station"] == "CP001" and a["limit_da"] == 160 and a["session_id"]
                                         for t in demo.peer.telemetry for a in t.get("allocations", [])), 15)
 
