@@ -74,6 +74,7 @@ class EdgeService:
         # The local window (edge.web): recent events, the last step's duration, the server.
         self.events = EventLog(cfg.http.events_kept if cfg.http is not None else 200)
         self.last_step_s: float | None = None
+        self._seen_link: tuple = (None, None)        # (cloud online, external cap) last told as events
         self.web: Any = None
         self.http_port: int | None = None
 
@@ -173,6 +174,7 @@ class EdgeService:
             log.log(level, "allocation mode %s (%s)", result.status["mode"], result.status["reason"])
             self.events.add(now, "allocation_mode", {"mode": result.status["mode"], "reason": result.status["reason"]})
         self._log_notes(result.status.get("notes") or [])
+        self._note_link(now, site_limit)
         self.last = result
         self.cycles += 1
         # All limits, not only result.changed: the allocation dedups per connector, but a
@@ -186,6 +188,19 @@ class EdgeService:
         for cb in self._listeners:
             cb(self)
         return result
+
+    def _note_link(self, now: float, site_limit: dict | None) -> None:
+        """The cloud link going up or down and an external cap starting or ending, as
+        events for people (the local API); checked each step, recorded on change only."""
+        online = self._cloud_online() if self.cloud is not None else None
+        cap = site_limit.get("max_da") if site_limit else None
+        was_online, was_cap = self._seen_link
+        if online != was_online and online is not None:
+            self.events.add(now, "cloud_link", {"online": online})
+        if cap != was_cap:
+            self.events.add(now, "external_limit", {"max_da": cap,
+                                                    "expires_s": site_limit.get("expires_s") if site_limit else None})
+        self._seen_link = (online, cap)
 
     def _log_notes(self, notes: list[str]) -> None:
         """Bad inputs the allocation worked around: logged once per incident, not per cycle."""

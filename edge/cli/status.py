@@ -123,7 +123,7 @@ def render(st: dict, conns: list[dict], events: list[dict]) -> list[str]:
         lines.append("recent events:")
         for e in events:
             detail = " ".join("%s=%s" % (k, e[k]) for k in ("station", "connector", "status", "mode", "reason",
-                                                             "energy_wh") if e.get(k) is not None)
+                                                             "energy_wh", "online", "max_da") if e.get(k) is not None)
             lines.append(("  %s %s %s" % (_clock(e["at_s"]), e["kind"], detail))[:status_text.WIDTH])
     return lines
 

@@ -51,8 +51,6 @@ def explain(result):
     keys = layout.keys
     memos = result.state.sessions
     out = {}
-    for key in keys:
-        out[key] = _reason(IDLE, None, None, False, None, None, "no car")
     for i in fixed:
         out[keys[i]] = _reason(UNCONTROLLABLE, None, None, False, None, None,
                                "wallbox ignores our limits: %s reserved" % _amps(layout.max_da[i]))
@@ -77,6 +75,10 @@ def explain(result):
         if k < 0 or not _full(layout.path[i][mode], k, caps):
             k = _first_full(layout, caps, i, mode, 1)
         out[key] = _limited(layout, k, caps, grid_da, ext_da)
+    if len(out) < len(keys):
+        for key in keys:
+            if key not in out:
+                out[key] = _reason(IDLE, None, None, False, None, None, "no car")
     return out
 
 

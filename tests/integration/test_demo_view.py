@@ -54,6 +54,8 @@ async def test_the_view_explains_the_site_in_80_columns(demo, until, caplog):
     assert over and all(len(line) <= WIDTH for line in over)
     row = next(line for line in screen.splitlines() if line.startswith("CP001 "))
     assert "PAUSED: ext. cap grid L" in row, row
+    kinds = [(e["kind"], e.get("online"), e.get("max_da")) for e in svc.events.recent(200)]
+    assert ("cloud_link", True, None) in kinds and ("external_limit", None, 50) in kinds, kinds
     summary = demo.summary(1, 1234, 0)
     assert "1 sessions recorded" in summary and "1.2 kWh" in summary
     assert "largest limit overshoot seen: L" in summary

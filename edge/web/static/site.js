@@ -76,7 +76,7 @@
     ol.textContent = "";
     list.forEach(function (e) {
       var parts = [time(e.at_s), e.kind.replace(/_/g, " ")];
-      ["station", "connector", "status", "mode", "reason", "energy_wh", "stop_reason", "connected"].forEach(function (k) {
+      ["station", "connector", "status", "mode", "reason", "energy_wh", "stop_reason", "connected", "online", "max_da"].forEach(function (k) {
         if (e[k] !== undefined && e[k] !== null) parts.push(k === "energy_wh" ? e[k] + " Wh" : k + " " + e[k]);
       });
       ol.appendChild(el("li", {}, parts.join(" · ")));
