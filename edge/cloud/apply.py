@@ -16,9 +16,10 @@ import time
 from typing import Any, Callable, List, Optional, Tuple
 
 from edge.cloud import codec, messages
-from edge.cloud.codec import (INTERNAL, INVALID, STALE_VERSION, TOO_LARGE, VERSION_MISMATCH,
-                              WRONG_TOPIC, Limits, ProtocolError)
-from edge.core.errors import ValidationError, VersionMismatch
+from edge.cloud.codec import (GROUP_ARCHIVED, GROUP_IN_USE, INTERNAL, INVALID, STALE_VERSION,
+                              TOO_LARGE, VERSION_MISMATCH, WRONG_TOPIC, Limits, ProtocolError)
+from edge.core.errors import GroupArchived, ValidationError, VersionMismatch
+from edge.store.references import groups_in_use
 from edge.store.lists import FORM_ENVELOPE
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ class DownstreamHandler:
         with codec.gc_paused():
             book = self._domain(lambda: GroupBook.from_snapshot(
                 body, self.site, by="cloud:" + env.id, now_s=now_s, previous=previous), env)
+        self._check_removals(previous, book, env, "groups")
         # The raw payload was fully validated: storing it as is avoids re-encoding.
         self.lists_store.save_snapshot(version, payload, FORM_ENVELOPE, now_s,
                                        history=book.history[len(previous.history):])
@@ -206,6 +208,7 @@ class DownstreamHandler:
         previous = self.lists.book
         book = self._domain(lambda: previous.apply_delta(delta, self.site, by="cloud:" + env.id,
                                                          now_s=now_s), env)
+        self._check_removals(previous, book, env, "groups_remove")
         self.lists_store.record_delta(current, delta["version"], codec.encode(delta), book, now_s,
                                       history=book.history[len(previous.history):])
         self.lists.replace(book)
@@ -214,10 +217,24 @@ class DownstreamHandler:
         done.version = delta["version"]
         return done
 
+    def _check_removals(self, previous: Any, book: Any, env: codec.Envelope, field: str) -> None:
+        """All or nothing: lists that drop a group a running session or an unsent
+        session record references are refused (archive it instead)."""
+        gone = sorted(g.id for g in previous.groups() if book.group(g.id) is None)
+        used = groups_in_use(self.outbox._conn, gone) if gone else {}
+        if used:
+            gid = sorted(used)[0]
+            raise ProtocolError(GROUP_IN_USE, "body." + field, gid,
+                                "group %s is referenced by %s: archive it instead of removing"
+                                " it" % (gid, used[gid]), env.type, env.id)
+
     @staticmethod
     def _domain(build: Callable[[], Any], env: codec.Envelope) -> Any:
         try:
             return build()
+        except GroupArchived as exc:
+            raise ProtocolError(GROUP_ARCHIVED, "body." + str(exc.field), exc.value, exc.message,
+                                env.type, env.id) from None
         except VersionMismatch as exc:
             raise ProtocolError(VERSION_MISMATCH, "body." + str(exc.field), exc.value, exc.message,
                                 env.type, env.id) from None

@@ -35,6 +35,8 @@ VERSION_MISMATCH = "version_mismatch"
 STALE_VERSION = "stale_version"
 EXPIRED = "expired"
 INTERNAL = "internal"   # the edge failed (e.g. could not store): not the sender's fault
+GROUP_IN_USE = "group_in_use"      # lists would drop a group the edge's sessions reference
+GROUP_ARCHIVED = "group_archived"  # lists would change an archived group (other than its name)
 
 _ENVELOPE_KEYS = ("v", "type", "id", "site", "at_s", "body")
 

@@ -15,7 +15,7 @@ from edge.core.checks import extra_fields, need_dict, need_int, need_items, need
 from edge.core.delta import MAX_LIST_ITEMS, apply_delta
 from edge.core.errors import ValidationError
 from edge.core.groups import check_one_eroaming, check_tariff_for_kind, validate_active_on, validate_group
-from edge.core.history import diff_groups, validate_history
+from edge.core.history import check_archived_kept, diff_groups, validate_history
 from edge.core.tariff import validate_tariff
 from edge.core.tokens import (
     D_GROUP, T_DRIVER, T_GROUPS, T_UID, driver_to_dict, is_ascii, parse_driver, parse_token,
@@ -94,6 +94,9 @@ class GroupBook:
             if tok[T_DRIVER] is not None:
                 driver_refs[tok[T_DRIVER]] = driver_refs.get(tok[T_DRIVER], 0) + 1
         if previous is not None:
+            for i, g in enumerate(snapshot["groups"]):
+                check_archived_kept(previous._groups.get(g["id"]), groups[g["id"]],
+                                    "groups[%d]" % i)
             history = list(previous.history)
             for gid in sorted(set(previous._groups) | set(groups)):
                 history.extend(diff_groups(previous._groups.get(gid), groups.get(gid), now_s, by))

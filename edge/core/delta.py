@@ -9,7 +9,7 @@ group) answer "is a removed group or driver still used?" in O(1), so a
 from edge.core.checks import need_dict, need_int, need_items
 from edge.core.errors import ValidationError, VersionMismatch
 from edge.core.groups import check_one_eroaming, validate_group
-from edge.core.history import diff_groups
+from edge.core.history import check_archived_kept, diff_groups
 from edge.core.tokens import D_GROUP, T_DRIVER, T_GROUPS, T_UID, parse_driver, parse_token, token_key
 
 MAX_LIST_ITEMS = 100000
@@ -60,6 +60,7 @@ def apply_delta(book, delta, site, by, now_s):
         if old is not None and old.kind != grp.kind:
             raise ValidationError(f + ".kind", grp.kind,
                                   "the kind of a group never changes (it is %s)" % old.kind)
+        check_archived_kept(old, grp, f)
         upserted[grp.id] = grp
         groups[grp.id] = grp
         history_add.extend(diff_groups(old, grp, now_s, by))

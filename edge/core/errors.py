@@ -39,3 +39,8 @@ class VersionMismatch(ValidationError):
     def __init__(self, field, value, message, current_version=None):
         super().__init__(field, value, message)
         self.current_version = current_version
+
+
+class GroupArchived(ValidationError):
+    """A change to an archived group other than its name (archived is final; a group
+    that is needed again is created anew)."""

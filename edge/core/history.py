@@ -7,7 +7,7 @@ whole group as ``after`` / ``before``.
 """
 
 from edge.core.checks import need_dict, need_list, no_unknown_keys
-from edge.core.errors import ValidationError
+from edge.core.errors import GroupArchived, ValidationError
 
 HISTORY_KEYS = ("at_s", "by", "group_id", "change", "before", "after")
 DIFF_FIELDS = ("name", "billing", "tariff", "active_on", "prioritised", "state", "windows", "providers")
@@ -39,3 +39,21 @@ def validate_history(h):
                 raise ValidationError(f + "." + k, None, "missing")
         no_unknown_keys(e, f, HISTORY_KEYS)
     return list(h)
+
+
+def check_archived_kept(old, new, field):
+    """An archived group stays archived and unchanged but for its name.
+
+    Archiving is how a group with sessions leaves: its tariff, where it is active and
+    its state are what those sessions were recorded under. A cloud that edits or
+    silently un-archives it is refused (errors.GroupArchived).
+    """
+    if old is None or old.state != "archived" or new is None:
+        return
+    a = old.to_dict()
+    b = new.to_dict()
+    for f in DIFF_FIELDS:
+        if f != "name" and a.get(f) != b.get(f):
+            raise GroupArchived(field + "." + f, b.get(f),
+                                "group %s is archived: only its name may change"
+                                " (create a new group instead)" % old.id)
