@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from edge.core.book import GroupBook
 from edge.core.errors import ValidationError, VersionMismatch
+from edge.core.groups import validate_group
+from edge.core.history import DIFF_FIELDS
 from edge.core.topology import Site
 
 SITE = Site.from_dict({
@@ -64,6 +66,8 @@ def reference_apply(snap, delta):
     if len(set(ids)) != len(ids) or set(ids) & set(delta["groups_remove"]):
         return None
     for g in delta["groups_upsert"]:
+        if _edits_archived(groups.get(g["id"]), g):
+            return None
         groups[g["id"]] = g
     for did in delta["drivers_remove"]:
         if did not in drivers:
@@ -85,6 +89,17 @@ def reference_apply(snap, delta):
         tokens[t["uid"].upper()] = t
     return {"version": snap["version"] + 1, "groups": list(groups.values()),
             "drivers": list(drivers.values()), "tokens": list(tokens.values())}
+
+
+def _edits_archived(old, new):
+    """An archived group may only be renamed (docs/domain.md)."""
+    try:
+        a = validate_group(old, "old", SITE).to_dict() if old is not None else None
+        b = validate_group(new, "new", SITE).to_dict()
+    except ValidationError:
+        return False     # refused anyway
+    return a is not None and a["state"] == "archived" and \
+        any(a.get(f) != b.get(f) for f in DIFF_FIELDS if f != "name")
 
 
 def build(snap):
