@@ -169,6 +169,8 @@ class Logic:
             for r in self.sessions.open_sessions(st.id):
                 if r["connector"] == int(connector_id):
                     rec = r
+        if rec is not None and self.sessions.stop_held(rec["session_id"]):
+            rec = None      # ended at the wallbox; its samples came with the held stop
         conn = self.site.connector(st.id, int(connector_id)) if connector_id else None
         by_time: dict[int, dict] = {}
         for s in samples:
@@ -198,16 +200,48 @@ class Logic:
                         quote(transaction_id))
             return None
         was_open = rec["state"] == "started"
-        rec = self.sessions.stop(rec["session_id"], int(stopped_s), meter_stop_wh, reason,
-                                 cost_fn=_cost)
+        held_before = self.sessions.stop_held(rec["session_id"])
+        try:
+            done = self.sessions.stop(rec["session_id"], int(stopped_s), meter_stop_wh, reason,
+                                      cost_fn=_cost)
+        except Exception as exc:
+            if was_open and not held_before and self.sessions.stop_held(rec["session_id"]):
+                self._stop_held(st, rec, exc)
+            raise           # not acknowledged: the wallbox sends the stop again
         if was_open:
-            st.drawn_da.pop(rec["connector"], None)
-            st.drawn_at_s.pop(rec["connector"], None)
-            st.profiles.forget(rec["connector"])
-            log.info("station %s: session %s completed, %s Wh", st.id, rec["session_id"],
-                     rec["energy_wh"])
+            if not held_before:
+                self._forget_connector(st, done["connector"])
+            log.info("station %s: session %s completed, %s Wh", st.id, done["session_id"],
+                     done["energy_wh"])
+            self.emit("session_stopped", dict(done))
+        return done
+
+    def _stop_held(self, st: StationState, rec: dict, exc: BaseException) -> None:
+        """The store refused a stop. The transaction has ended all the same: the edge
+        stops treating it as running (no profiles for it, nothing allocated, no
+        "Superseded" when the connector starts again) and keeps believing the wallbox;
+        the store writes the stop with its real time and register once it can."""
+        log.warning("station %s: the stop of session %s could not be stored (%s); it is"
+                    " kept in memory and written as soon as the store takes it (check the"
+                    " disk of the store)", st.id, rec["session_id"], quote(exc, 120))
+        self._forget_connector(st, rec["connector"])
+        self.emit("session_stop_held", {"station": st.id, "connector": rec["connector"],
+                                        "session_id": rec["session_id"]})
+
+    @staticmethod
+    def _forget_connector(st: StationState, connector: int) -> None:
+        st.drawn_da.pop(connector, None)
+        st.drawn_at_s.pop(connector, None)
+        st.profiles.forget(connector)
+
+    def write_held_stops(self) -> int:
+        """Write the stops a failing store refused; returns how many were written."""
+        done = self.sessions.write_held_stops()
+        for rec in done:
+            log.info("station %s: session %s completed (its stop written once the store"
+                     " took it), %s Wh", rec["station"], rec["session_id"], rec["energy_wh"])
             self.emit("session_stopped", dict(rec))
-        return rec
+        return len(done)
 
 
 def _cost(rec: dict) -> dict | None:

@@ -148,10 +148,12 @@ class Gateway:
     async def _flush_samples_forever(self) -> None:
         while True:
             await asyncio.sleep(self.sample_flush_s)
+            # stops a failing store refused first: they carry a session's real end
+            self.logic.write_held_stops()
             try:
                 self.sessions.flush_samples()
             except Exception:
-                log.exception("writing meter samples failed; kept for the next try")
+                pass        # said once by the store; kept for the next try
 
     def spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.ensure_future(coro)

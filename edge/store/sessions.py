@@ -107,6 +107,13 @@ class SessionStore:
         # the service sets it from store.retention.sample_every_s (edge/store/retention.py)
         self.sample_every_s = 0
         self._kept_at: dict[str, int] = {}
+        # Stops the store refused (disk full, I/O error): session_id -> the stop's
+        # arguments. Never acknowledged to the wallbox, but the session has ended: it is
+        # out of ``open_sessions()`` and written by ``write_held_stops()`` with its real
+        # stop time and register as soon as the store takes it (docs/domain.md, "When
+        # the store fails").
+        self._held_stops: dict[str, tuple] = {}
+        self.samples_failing = False     # the last sample write failed (said once)
         ensure_schema(conn)
 
     # -- writes -----------------------------------------------------------------
@@ -176,13 +183,14 @@ class SessionStore:
         self._samples.append((session_id, int(at_s),
                               int(energy_wh) if energy_wh is not None else None,
                               json.dumps(cur) if cur is not None else None))
-        if len(self._samples) >= self.flush_at:
+        if len(self._samples) >= self.flush_at and not self.samples_failing:
             try:
                 self.flush_samples()
             except Exception:
                 # the sample is queued; a busy or broken store must not turn the
-                # wallbox's MeterValues into an error
-                log.exception("writing meter samples failed; kept for the next try")
+                # wallbox's MeterValues into an error. The periodic flush tries again:
+                # not every sample while the disk is full.
+                pass
 
     def _keep_sample(self, session_id: str, at_s: int) -> bool:
         """Thinning: the allocation sees every sample, the card gets one a period."""
@@ -207,9 +215,17 @@ class SessionStore:
             # One bad row (e.g. its session is gone) must not block all others forever:
             # write row by row and drop what the database refuses.
             return self._write_one_by_one(batch)
-        except Exception:
+        except Exception as exc:
             self._requeue(batch)
+            if not self.samples_failing:
+                log.warning("meter samples cannot be written (%s); %d kept in memory for the"
+                            " next try (check the disk of the store)", str(exc)[:120],
+                            len(self._samples))
+            self.samples_failing = True
             raise
+        if self.samples_failing:
+            log.info("meter samples are written again")
+            self.samples_failing = False
         return len(batch)
 
     def _write_one_by_one(self, batch: list[tuple]) -> int:
@@ -253,11 +269,35 @@ class SessionStore:
         self._kept_at.pop(session_id, None)
         batch, self._samples = self._samples, []
         try:
-            return self._stop(batch, session_id, stopped_s, meter_stop_wh, stop_reason, cost,
-                              cost_fn)
+            rec = self._stop(batch, session_id, stopped_s, meter_stop_wh, stop_reason, cost,
+                             cost_fn)
+        except sqlite3.Error:
+            self._requeue(batch)
+            self._held_stops[session_id] = (stopped_s, meter_stop_wh, stop_reason, cost, cost_fn)
+            raise
         except Exception:
             self._requeue(batch)
             raise
+        self._held_stops.pop(session_id, None)
+        return rec
+
+    def stop_held(self, session_id: str) -> bool:
+        """True while a stop of this session waits in memory for the store."""
+        return session_id in self._held_stops
+
+    def held_stops(self) -> int:
+        return len(self._held_stops)
+
+    def write_held_stops(self) -> list[dict[str, Any]]:
+        """Write the stops the store refused, oldest first; returns the completed
+        records. Stops at the first one the store still refuses (raises nothing)."""
+        done = []
+        for session_id, args in list(self._held_stops.items()):
+            try:
+                done.append(self.stop(session_id, *args))
+            except sqlite3.Error:
+                break
+        return done
 
     def _stop(self, batch: list[tuple], session_id: str, stopped_s: int,
               meter_stop_wh: int | None, stop_reason: str | None, cost: dict | None,
@@ -312,13 +352,16 @@ class SessionStore:
         return _record(row) if row is not None else None
 
     def open_sessions(self, station: str | None = None) -> list[dict[str, Any]]:
+        """Sessions running now: started, and no stop seen (a stop held in memory for a
+        failing store counts as seen: that transaction has ended at the wallbox)."""
         if station is None:
             rows = self._conn.execute("SELECT * FROM sessions WHERE state='started'"
                                       " ORDER BY started_s").fetchall()
         else:
             rows = self._conn.execute("SELECT * FROM sessions WHERE state='started'"
                                       " AND station=? ORDER BY started_s", (station,)).fetchall()
-        return [_record(r) for r in rows]
+        held = self._held_stops
+        return [_record(r) for r in rows if not held or r["session_id"] not in held]
 
     def page(self, limit: int, offset: int = 0, state: str | None = None) -> list[dict[str, Any]]:
         """Sessions newest first (by start), ``limit`` of them after skipping ``offset``."""
