@@ -125,13 +125,11 @@ def flash_node(args: argparse.Namespace, runner: Runner = default_runner, out=No
     if args.node_id is None or args.broker is None:
         raise ValidationError("--node-id" if args.node_id is None else "--broker", None,
                               "is required with --meter")
-    password = args.node_password
-    generated = password is None
-    if generated:
-        password = node_flash.new_password()
+    password, broker_port, source = node_password(args)
+    generated = source is None
     cfg = node_flash.node_config(
         board, node_id=args.node_id, meters=list(zip(args.meter, units)), broker_host=args.broker,
-        broker_port=args.broker_port, password=password, wifi_ssid=args.wifi_ssid,
+        broker_port=broker_port, password=password, wifi_ssid=args.wifi_ssid,
         wifi_password=args.wifi_password, baudrate=args.baudrate, parity=args.parity,
         stopbits=args.stopbits, interval_ms=args.interval_ms)
     own_dir = workdir is None
@@ -143,12 +141,32 @@ def flash_node(args: argparse.Namespace, runner: Runner = default_runner, out=No
     finally:
         if own_dir:     # it holds the node's password
             shutil.rmtree(workdir, ignore_errors=True)
+    if rc == 0 and source is not None:
+        print(f"node {args.node_id}: flashed with its broker account from {source}", file=out)
     if rc == 0 and generated:
         print(f"node {args.node_id}: give it its broker account (the ACL is edge/deploy/mosquitto/nodes.acl):\n"
               f"  mosquitto_passwd -b /etc/mosquitto/nodes.passwd {args.node_id} {password}\n"
               f"and add it to the site file: meters = [{{id = \"...\", model = \"{args.meter[0]}\", "
               f"source = \"node\", node = \"{args.node_id}\", device_id = {units[0]}}}]", file=out)
     return rc
+
+
+def node_password(args: argparse.Namespace) -> tuple[str, int, Path | None]:
+    """(password, broker port, the accounts file it came from or None).
+
+    --node-password wins; else the account `edge install` made for this node
+    (--accounts, default /etc/edge/node-accounts.json); with no such file, a new
+    password that the installer must then add to the broker by hand (printed).
+    """
+    from edge import node_accounts
+    from host_tools import node_flash
+    accounts = None if args.node_password is not None else node_accounts.load(args.accounts)
+    port = args.broker_port
+    if accounts is None:
+        password = args.node_password if args.node_password is not None else node_flash.new_password()
+        return password, port or 1883, None
+    password = node_accounts.password_of(accounts, args.node_id, args.accounts)
+    return password, port or accounts.get("port") or 1883, args.accounts
 
 
 def configure(ap: argparse.ArgumentParser) -> None:
@@ -161,8 +179,12 @@ def configure(ap: argparse.ArgumentParser) -> None:
     node.add_argument("--unit", action="append", type=int, metavar="N", help="its Modbus address (repeat per meter)")
     node.add_argument("--node-id", help="the node's id: its broker user name and topic")
     node.add_argument("--broker", metavar="HOST", help="the gateway's broker (host name or address)")
-    node.add_argument("--broker-port", type=int, default=1883)
-    node.add_argument("--node-password", help="its broker password (default: a new one, printed at the end)")
+    node.add_argument("--broker-port", type=int, default=None,
+                      help="the broker's port for nodes (default: from --accounts, else 1883)")
+    node.add_argument("--node-password", help="its broker password (default: the one edge install made, "
+                                              "from --accounts; without that file a new one, printed at the end)")
+    node.add_argument("--accounts", type=Path, default=Path("/etc/edge/node-accounts.json"),
+                      help="the node accounts edge install wrote (default /etc/edge/node-accounts.json)")
     node.add_argument("--wifi-ssid")
     node.add_argument("--wifi-password")
     node.add_argument("--baudrate", type=int, default=9600, help="the meters' bus speed (default 9600)")

@@ -3,7 +3,10 @@
 Creates the service user `edge`, /etc/edge with the site file, the store's
 directory, and /etc/systemd/system/edge.service (Type=notify with a watchdog,
 Restart=on-failure, hardening). `--broker` also sets up this machine's Mosquitto
-for the site (ACL, the site's account, a listener); `--enable` starts the service.
+for the site (ACL, the site's account, a listener). A site with meter nodes gets one
+broker account per node (passwords kept in /etc/edge/node-accounts.json, root 0600,
+for `edge flash`), and, when [nodes].host is this machine, the nodes' password file,
+ACL and listener. `--enable` starts the service.
 `--root DIR` installs into a folder instead of /, `--dry-run` prints the plan.
 
 The site file is checked first as `edge validate` does (without the port check: a
