@@ -7,8 +7,11 @@ before). ``serve_snapshot[site]`` answers that site's snapshot requests automati
 Online authorization (the roaming hub's side): ``roaming[uid]`` lists the partner
 tokens the cloud can vouch for (``{"provider": "DE*ABC", "valid_s": 600}``); an
 ``auth_request`` for one is accepted for the site's eRoaming group, unless that group
-lists providers and not this one (``provider_not_allowed``); any other token is
-refused ``unknown_token``. ``auth_delay_s`` answers late, ``auth_silent`` not at all;
+lists providers and not this one (``provider_not_allowed``), or its entry says
+``"status": "blocked"`` (the provider ended the contract: ``token_blocked``). A token of
+the site's own lists (``serve_snapshot``; asked because its group has
+``check_online``) is answered from those lists as the cloud holds them now; any
+other token is refused ``unknown_token``. ``auth_delay_s`` answers late, ``auth_silent`` not at all;
 ``auth_peak`` is the most questions outstanding at once. ``request_sessions`` asks an
 edge for the sessions of a period; the parts arrive in ``exports[request_id]`` and
 their records join ``records`` (duplicates counted in ``export_known``).
@@ -289,6 +292,9 @@ class CloudPeer:
         reply: Dict[str, Any] = {"request_id": request.get("request_id"), "status": "rejected",
                                  "reason": "unknown_token"}
         if entry is None:
+            return self._answer_from_lists(site, uid, reply)
+        if entry.get("status") == "blocked":      # the provider ended the contract
+            reply.update(reason="token_blocked", provider=entry["provider"])
             return reply
         group = self._roaming_group(site)
         if group is None:
@@ -302,6 +308,23 @@ class CloudPeer:
                      provider=entry["provider"],
                      expires_s=int(self._clock()) + int(entry.get("valid_s", 3600)),
                      tariff=entry.get("tariff"))
+        return reply
+
+    def _answer_from_lists(self, site: str, uid: str, reply: Dict[str, Any]) -> Dict[str, Any]:
+        """A token of the site's own lists (asked because its group has check_online):
+        the cloud's current view of it, which may be newer than the edge's."""
+        snapshot = self.serve_snapshot.get(site) or {}
+        token = next((t for t in snapshot.get("tokens", []) if str(t.get("uid", "")).upper() == uid), None)
+        if token is None:
+            return reply
+        now = int(self._clock())
+        if token.get("status") == "blocked":
+            reply.update(reason="token_blocked")
+        elif token.get("expires_s") is not None and now >= token["expires_s"]:
+            reply.update(reason="token_expired")
+        else:
+            reply.update(status="accepted", reason="accepted", group_id=token["groups"][0],
+                         provider=token.get("provider"), expires_s=now + 3600)
         return reply
 
     def _roaming_group(self, site: str) -> Optional[dict]:

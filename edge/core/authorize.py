@@ -18,6 +18,11 @@ the group that got furthest (outside_hours > not_active_here > group_archived);
 eRoaming groups may list the providers (EMPs) whose customers they admit, and
 where; a token of another provider gets ``provider_not_allowed``.
 
+A token the lists accept through a group with ``check_online`` is asked of the
+cloud too while the link is up (edge/authorizer.py); ``authorize_checked`` decides
+from that answer: the cloud's refusal wins, whatever its code. Without an answer
+(offline, too slow) the lists' decision stands.
+
 Unknown tokens: the adapter first asks the cloud (edge/authorizer.py); the
 cloud's answer, fresh or cached, is decided by ``authorize_answer`` with the same
 group checks. Without an answer, online they are denied (``unknown_token``, or
@@ -216,6 +221,24 @@ def authorize_answer(book, site, answer, token_uid, station_id, connector_id, no
     return d
 
 
+def authorize_checked(book, site, answer, token_uid, station_id, connector_id, now_s):
+    """A listed token of a ``check_online`` group, decided from the cloud's answer.
+
+    Unlike ``authorize_answer`` a refusal never falls back to the lists (they accept
+    the token, or it would not have been asked): the cloud knows what the lists do not
+    yet (a card reported stolen, a provider's contract ended). An unknown refusal code
+    counts as ``unknown_token``. An acceptance is decided as any online answer.
+    """
+    if answer["accepted"]:
+        return authorize_answer(book, site, answer, token_uid, station_id, connector_id, now_s)
+    denied = _check_place(site, station_id, connector_id, False)
+    if denied is not None:
+        return denied
+    reason = answer["reason"] if answer["reason"] in _CLOUD_REFUSALS else UNKNOWN_TOKEN
+    return _deny(reason, "token %s is listed but refused online by the cloud (%s)"
+                 % (_shown(token_uid), _shown(answer["reason"])))
+
+
 def authorize_remote_start(book, site, payment_ref, station_id, connector_id, now_s, group_id=None):
     """An ad hoc session started remotely with a payment reference.
 
@@ -258,7 +281,8 @@ def local_list_entries(book, site, station_id, max_entries, now_s, recent_uids=(
     Only tokens that would be accepted at some connector of the station without
     the edge: valid, not expired, in a non-archived drivers or cards group
     active at the station. eRoaming tokens are left out because a wallbox list
-    cannot express time windows. Order: tokens of prioritised groups, then
+    cannot express time windows, and tokens of ``check_online`` groups because a
+    wallbox that finds them in its own list may start without asking. Order: tokens of prioritised groups, then
     ``recent_uids`` (most recent first), then the rest; within a group by uid.
     ``group_id`` is the group the multi-group rule picks at this station.
     A local list holds tokens per station, not per connector: a token whose
@@ -272,7 +296,8 @@ def local_list_entries(book, site, station_id, max_entries, now_s, recent_uids=(
         recent_uids = ()
     eligible = []
     for g in book.groups():
-        if g.kind in ("drivers", "cards") and g.state == "active" and g.active_at(site, station_id, None):
+        if (g.kind in ("drivers", "cards") and g.state == "active" and not g.check_online
+                and g.active_at(site, station_id, None)):
             eligible.append(g)
     eligible.sort(key=lambda g: g.rank)
     eligible_ids = {}

@@ -11,6 +11,13 @@ A group decides who may charge where and under which tariff. Kinds:
                  windows in site local time; the tariff is the agreed payout per
                  kWh. At most one non-archived eRoaming group per site.
 
+``check_online`` (optional, default false; not for ad hoc groups): a token the lists
+accept through this group is still asked of the cloud while the link is up, and the
+cloud's refusal wins (edge/authorizer.py). It is the group's, not the token's,
+because a group is where the product keeps the conditions its users charge under
+(the eRoaming group mirrors partner providers whose contracts end at the provider,
+not here), and a flag per group costs nothing per token on a board's heap.
+
 ``validate_group`` checks a group dict completely against the site and returns
 a ``Group``; nothing is built from a dict that fails anywhere.
 """
@@ -32,7 +39,7 @@ KIND_RANK = {"drivers": 0, "cards": 1, "eroaming": 2, "adhoc": 3}
 FIXED_BILLING = {"cards": "record_only", "adhoc": "automatic", "eroaming": "automatic"}
 
 _GROUP_KEYS = ("id", "name", "kind", "billing", "tariff", "active_on", "prioritised", "state", "windows",
-               "providers")
+               "providers", "check_online")
 _ACTIVE_KEYS = ("site", "charging_groups", "stations", "connectors")
 _PROVIDER_KEYS = ("id", "active_on")
 MAX_PROVIDERS = 1000
@@ -64,11 +71,11 @@ class Group:
 
     __slots__ = ("id", "name", "kind", "billing", "tariff", "prioritised", "state",
                  "on_site", "on_cgroups", "on_stations", "on_connectors", "windows", "rank",
-                 "extra", "providers")
+                 "extra", "providers", "check_online")
 
     def __init__(self, id, name, kind, billing, tariff, prioritised, state,
                  on_site, on_cgroups, on_stations, on_connectors, windows, extra=None,
-                 providers=None):
+                 providers=None, check_online=False):
         self.id = id
         self.name = name
         self.kind = kind
@@ -85,6 +92,7 @@ class Group:
         # eroaming: None = every provider; else a tuple of (id as given, key, place or
         # None = wherever the group is active), place as validate_active_on returns it
         self.providers = providers
+        self.check_online = check_online      # ask the cloud about its tokens while online
         # The multi-group rule as one sortable key: prioritised first, kind, id.
         self.rank = (0 if prioritised else 1, KIND_RANK[kind], id)
 
@@ -140,6 +148,8 @@ class Group:
         }
         if self.providers is not None:
             d["providers"] = providers_to_list(self.providers)
+        if self.check_online:
+            d["check_online"] = True
         return with_extra(d, self.extra)
 
     def replace(self, **changes):
@@ -147,7 +157,7 @@ class Group:
         d = {}
         for name in ("id", "name", "kind", "billing", "tariff", "prioritised", "state",
                      "on_site", "on_cgroups", "on_stations", "on_connectors", "windows", "extra",
-                     "providers"):
+                     "providers", "check_online"):
             d[name] = changes[name] if name in changes else getattr(self, name)
         return Group(**d)
 
@@ -231,8 +241,11 @@ def validate_group(g, field, site, strict=False):
             need_list(raw_windows, field + ".windows")
         windows = ()
     providers = validate_providers(g.get("providers"), field + ".providers", site, kind)
+    check_online = need_bool(g.get("check_online", False), field + ".check_online")
+    if check_online and kind == "adhoc":
+        raise ValidationError(field + ".check_online", True, "an ad hoc group has no tokens to check online")
     return Group(gid, name, kind, billing, tariff, prioritised, state, on[0], on[1], on[2], on[3], windows,
-                 extra, providers)
+                 extra, providers, check_online)
 
 
 def validate_providers(value, field, site, kind):

@@ -230,3 +230,29 @@ def test_messages_stay_short_for_hostile_ids():
               authorize_remote_start(b, SITE, "p" * 10000, "CP101", 1, NOW),
               authorize_remote_start(b, SITE, "p", "CP101", 1, NOW, group_id="g" * 10000)):
         assert not d.accepted and len(d.message) < 200, d.message
+
+
+def test_a_listed_token_checked_online_is_refused_by_any_cloud_refusal():
+    b = build_book()
+    assert authorize(b, SITE, "CARD0001", "CP101", 1, NOW).accepted
+    for reason, expect in (("token_blocked", A.TOKEN_BLOCKED), ("unknown_token", A.UNKNOWN_TOKEN),
+                           ("no-such-code", A.UNKNOWN_TOKEN)):
+        answer = {"accepted": False, "reason": reason, "group_id": None, "provider": None,
+                  "expires_s": None, "tariff": None}
+        d = A.authorize_checked(b, SITE, answer, "CARD0001", "CP101", 1, NOW)
+        assert not d.accepted and d.reason == expect, (reason, d.reason)
+    ok = {"accepted": True, "reason": "accepted", "group_id": "g-guests", "provider": None,
+          "expires_s": NOW + 60, "tariff": None}
+    d = A.authorize_checked(b, SITE, ok, "CARD0001", "CP101", 1, NOW)
+    assert d.accepted and d.group_id == "g-guests" and d.expires_s == NOW + 60
+    assert A.authorize_checked(b, SITE, ok, "CARD0001", "CP404", 1, NOW).reason == A.UNKNOWN_STATION
+
+
+def test_tokens_of_check_online_groups_stay_out_of_wallbox_lists():
+    snap = snapshot_dict()
+    snap["groups"][1]["active_on"] = {"site": True}
+    before = [e[0] for e in local_list_entries(build_book(snap), SITE, "CP001", 100, NOW)]
+    assert "CARD0001" in before
+    snap["groups"][1]["check_online"] = True
+    after = [e[0] for e in local_list_entries(build_book(snap), SITE, "CP001", 100, NOW)]
+    assert "CARD0001" not in after and "04A1B2C3D4" in after

@@ -114,3 +114,19 @@ def test_other_fields():
     assert validate_group(g, "groups[0]", SITE).extra == {"colour": "red"}
     _refused(g, "groups[0].colour", strict=True)
     _refused("g-staff", "groups[0]")
+
+
+def test_check_online_is_an_optional_flag_of_groups_with_tokens():
+    plain = validate_group(_group(3), "g", SITE)
+    assert plain.check_online is False and "check_online" not in plain.to_dict()
+    g = _group(3)
+    g["check_online"] = True
+    roam = validate_group(g, "g", SITE, strict=True)      # a known field, also for local edits
+    assert roam.check_online and roam.to_dict()["check_online"] is True
+    assert validate_group(roam.to_dict(), "x", SITE).check_online
+    assert roam.replace(name="Renamed").check_online
+    g["check_online"] = "yes"
+    _refused(g, "groups[0].check_online")
+    adhoc = _group(2)
+    adhoc["check_online"] = True
+    _refused(adhoc, "groups[0].check_online")
