@@ -24,12 +24,13 @@ from edge.core.errors import ValidationError
 from edge.core.topology import Site
 from edge.meters.config import MeterConfig, parse_meters
 from edge.store.retention import RetentionPolicy
+from edge.store.space import DEFAULT_MIN_FREE_MB, MAX_MIN_FREE_MB
 
 SECTIONS = ("site", "load_management", "meters", "ocpp", "cloud", "store", "control", "nodes", "http")
 _OCPP_KEYS = ("host", "port", "tls_cert", "tls_key", "stations", "meter_interval_s", "heartbeat_s")
 _STATION_KEYS = ("password",)
 _CONTROL_KEYS = ("interval_s", "grid_meter", "telemetry_every_s")
-_STORE_KEYS = ("path", "retention")
+_STORE_KEYS = ("path", "retention", "min_free_mb")
 
 
 class OcppSettings:
@@ -73,6 +74,9 @@ class EdgeConfig:
         self.grid_meter = grid_meter
         self.telemetry_every_s = telemetry_every_s
         self.retention = retention or RetentionPolicy()
+        # below this much free space on the store's disk new sessions are refused
+        # (edge/store/space.py); 0: no floor
+        self.min_free_mb = DEFAULT_MIN_FREE_MB
         self.http: Any = None             # edge.web.settings.HttpSettings or None (off)
 
 
@@ -159,6 +163,8 @@ def from_dict(d: Any) -> EdgeConfig:
     store = _keys(d.get("store", {}), "store", _STORE_KEYS)
     store_path = _text(store.get("path", "edge.db"), "store.path")
     retention = RetentionPolicy.from_dict(store.get("retention"), "store.retention")
+    min_free_mb = _int_range(store.get("min_free_mb", DEFAULT_MIN_FREE_MB), "store.min_free_mb",
+                             0, MAX_MIN_FREE_MB)
     control = _keys(d.get("control", {}), "control", _CONTROL_KEYS)
     interval = control.get("interval_s", 1)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.1 <= interval <= 60:
@@ -174,6 +180,7 @@ def from_dict(d: Any) -> EdgeConfig:
     cfg = EdgeConfig(site, alloc, meters, ocpp, cloud, store_path, float(interval), grid_meter, telemetry,
                      retention=retention)
     cfg.nodes = nodes
+    cfg.min_free_mb = min_free_mb
     from edge.web.settings import parse_http
     cfg.http = parse_http(d.get("http"))
     return cfg

@@ -29,6 +29,7 @@ from edge.store.lists import ListsStore
 from edge.store.outbox import Outbox
 from edge.store.retention import RetentionWorker
 from edge.store.sessions import SessionStore
+from edge.store.space import MB, SpaceFloor
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,11 @@ def _station_entry(sid: str, st: dict) -> dict:
 
 class EdgeService:
     def __init__(self, cfg: EdgeConfig, *, clock: Callable[[], float] = time.time,
-                 meter_link_factory: Any = None) -> None:
+                 meter_link_factory: Any = None,
+                 disk_free: Callable[[str], int] | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
+        self._disk_free = disk_free          # free bytes of a directory's disk (tests inject)
         self._meter_link_factory = meter_link_factory
         self.site = cfg.site
         self.tree = circuits_from_site(cfg.site)
@@ -77,6 +80,9 @@ class EdgeService:
         self._seen_link: tuple = (None, None)        # (cloud online, external cap) last told as events
         self.web: Any = None
         self.http_port: int | None = None
+        self.space: SpaceFloor | None = None
+        self._alarm_shown = False                   # storage_low as last put in the event log
+        self._alarm_sent = False                    # ... and as last queued for the cloud
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -84,7 +90,10 @@ class EdgeService:
         _log_core()
         now = int(self.clock())
         self.conn = open_db(cfg.store_path)
-        self.outbox = Outbox(self.conn, clock=self.clock)
+        self.space = self._space_floor()
+        # the outbox's early warning comes well before the floor refuses new sessions
+        self.outbox = Outbox(self.conn, clock=self.clock,
+                             warn_free_bytes=max(200 * MB, 2 * cfg.min_free_mb * MB))
         self.lists_store = ListsStore(self.conn)
         book = self.lists_store.load_book(self.site, now)
         self.lists = ListsHolder(self.site, book, online=self._cloud_online, clock=self.clock)
@@ -94,7 +103,7 @@ class EdgeService:
         self.retention = self._start_retention()
         self.authorizer = authorizer_mod.from_config(self.lists, self.conn, cfg.cloud, self.clock)
         self.gateway = Gateway(self.site, cfg.ocpp.stations, self.lists, self.sessions,
-                               authorizer=self.authorizer,
+                               authorizer=self.authorizer, space=self.space,
                                clock=self.clock, on_event=self._on_gateway_event,
                                meter_interval_s=cfg.ocpp.meter_interval_s,
                                heartbeat_s=cfg.ocpp.heartbeat_s)
@@ -124,6 +133,8 @@ class EdgeService:
             from edge.web.server import WebServer
             self.web = WebServer(self, cfg.http)
             self.http_port = await self.web.start()
+        if self.space is not None:
+            self.space.check()      # already below the floor at start: say so now
         log.info("edge %s running: OCPP on port %d, %d meter(s), cloud %s", self.site.site_id,
                  self.ocpp_port, len(cfg.meters), "configured" if self.cloud else "off")
 
@@ -155,6 +166,36 @@ class EdgeService:
         worker = RetentionWorker(self.cfg.store_path, self.cfg.retention, clock=self.clock)
         worker.start()
         return worker
+
+    def _space_floor(self) -> SpaceFloor | None:
+        """The free-space floor (edge/store/space.py); its alarm goes to the event log
+        and, as a durable record, to the cloud (docs/cloud-protocol.md, `alarm`)."""
+        if str(self.cfg.store_path) == ":memory:" or self.cfg.min_free_mb <= 0:
+            return None
+        space = SpaceFloor(self.cfg.store_path, self.cfg.min_free_mb * MB, clock=self.clock,
+                           probe=self._disk_free)
+        space.subscribe(self._on_space)
+        return space
+
+    def _on_space(self, state: dict) -> None:
+        low = bool(state["low"])
+        body = {"code": "storage_low", "active": low, "since_s": state["since_s"],
+                "free_bytes": state["free_bytes"], "floor_bytes": state["floor_bytes"]}
+        if low != self._alarm_shown:
+            self._alarm_shown = low
+            self.events.add(self.clock(), "alarm", body)
+        if low == self._alarm_sent:
+            return
+        try:
+            # durable: the cloud learns it even if the link is down right now; the
+            # floor keeps room for this record
+            self.outbox.enqueue("alarm", "storage_low", body)
+        except Exception as exc:        # tried again at the next read of the free space
+            log.debug("alarm record not stored yet: %s", exc)
+            return
+        self._alarm_sent = low
+        if self.cloud is not None:
+            self.cloud.notify_outbox()
 
     def on_cycle(self, callback: Callable[["EdgeService"], None]) -> None:
         """Called after every control step (the live display of `make run`)."""

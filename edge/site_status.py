@@ -81,9 +81,20 @@ def site(service: Any) -> dict[str, Any]:
         "phases": phases,
         "cloud": cloud,
         "outbox": {"pending": service.outbox.count()},
+        "storage": storage(service),
         "stations": {"total": len(service.gateway.stations),
                      "connected": sum(1 for st in service.gateway.stations.values() if st.connected)},
     }
+
+
+def storage(service: Any) -> dict[str, Any]:
+    """The store's disk against the free-space floor (edge/store/space.py): ``low`` while
+    new sessions are refused; ``held_stops``: stops the store refused, kept in memory."""
+    space = getattr(service, "space", None)
+    st = space.state() if space is not None else {}
+    return {"low": bool(st.get("low")), "free_bytes": st.get("free_bytes"),
+            "floor_bytes": st.get("floor_bytes"), "since_s": st.get("since_s"),
+            "held_stops": service.sessions.held_stops()}
 
 
 def connectors(service: Any) -> list[dict[str, Any]]:

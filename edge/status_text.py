@@ -62,7 +62,9 @@ def headline(st: dict[str, Any]) -> str:
     cloud = st["cloud"]
     link = ("online" if cloud["online"] else "OFFLINE") if cloud["configured"] else "none"
     lists = " lists v%s" % cloud["lists_version"] if cloud.get("lists_version") is not None else ""
-    return ("site %s  %s  cloud %s%s  outbox %d" % (st["site_id"], mode, link, lists, st["outbox"]["pending"]))[:WIDTH]
+    disk = "  DISK LOW: no new sessions" if (st.get("storage") or {}).get("low") else ""
+    return ("site %s  %s  cloud %s%s  outbox %d%s" % (st["site_id"], mode, link, lists, st["outbox"]["pending"],
+                                                     disk))[:WIDTH]
 
 
 def phase_lines(st: dict[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ import logging
 from typing import Any, Callable
 
 from edge.authorizer import Authorizer
+from edge.core.authorize import Decision
 from edge.core.tariff import session_cost
 from edge.ocpp_gateway.peer_text import quote
 from edge.ocpp_gateway.station import StationState
@@ -23,10 +24,14 @@ CURRENT = "Current.Import"
 # offline queue (it authorized from its local list while the edge was unreachable).
 LATE_AFTER_S = 60
 
+# The reason code of a start refused below the free-space floor (docs/domain.md).
+STORAGE_LOW = "storage_low"
+
 
 class Logic:
     def __init__(self, site: Any, lists: Any, sessions: Any, clock: Callable[[], float],
-                 emit: Callable[[str, dict], None], authorizer: Any = None) -> None:
+                 emit: Callable[[str, dict], None], authorizer: Any = None,
+                 space: Any = None) -> None:
         self.site = site
         self.lists = lists
         # lists, authorization cache, online check, offline policy (edge/authorizer.py)
@@ -35,6 +40,17 @@ class Logic:
         self.clock = clock
         self.emit = emit
         self.remote_start_ttl_s = 300
+        self.space = space          # the free-space floor (edge/store/space.py) or None
+
+    # -- the free-space floor -------------------------------------------------------
+    def storage_low(self) -> bool:
+        return self.space is not None and self.space.low()
+
+    @staticmethod
+    def storage_refusal() -> Decision:
+        """Below the free-space floor no new session starts: the room left is kept for
+        the stops, meter values and records of the sessions already running."""
+        return Decision(False, STORAGE_LOW, "the edge's disk is nearly full: no new sessions")
 
     def now(self) -> int:
         return int(self.clock())
@@ -67,12 +83,21 @@ class Logic:
                              "status": status, "error_code": error_code})
 
     # -- authorization ------------------------------------------------------------
-    async def authorize(self, st: StationState, token: str, connector_id: int | None) -> Any:
-        """May awaits the cloud (online authorization), at most its deadline."""
+    async def authorize(self, st: StationState, token: str, connector_id: int | None,
+                        new_session: bool = True) -> Any:
+        """May await the cloud (online authorization), at most its deadline.
+
+        ``new_session`` False: the token of a transaction already running (its stop, a
+        2.0.1 update), which the free-space floor must not refuse: the wallbox would
+        stop a session the floor exists to let finish.
+        """
         pending = st.pending_remote.get(token)
-        if pending is not None and self.now() - pending["at_s"] <= self.remote_start_ttl_s:
+        if new_session and self.storage_low():
+            decision = self.storage_refusal()
+        elif pending is not None and self.now() - pending["at_s"] <= self.remote_start_ttl_s:
             return pending["decision"]
-        decision = await self.authorizer.authorize(token, st.id, connector_id)
+        else:
+            decision = await self.authorizer.authorize(token, st.id, connector_id)
         if not decision.accepted:
             log.info("station %s: token %s refused (%s)", st.id, quote(token), decision.reason)
         return decision
@@ -101,6 +126,10 @@ class Logic:
         else:
             decision = None
             payment_ref = None
+        if decision is not None and not late and self.storage_low():
+            # A start reported late happened while the wallbox was cut off: it is
+            # recorded as it was authorized; a new one is refused (and stopped).
+            decision = self.storage_refusal()
         refused = None
         if decision is not None and not decision.accepted \
                 and not self._on_given_list(st, late, token):

@@ -75,7 +75,7 @@ class Gateway:
                  rate_per_s: float = 20.0, burst: int = 200,
                  throttle: auth.FailureThrottle | None = None,
                  ids: Callable[[], str] = lambda: uuid.uuid4().hex,
-                 authorizer: Any = None) -> None:
+                 authorizer: Any = None, space: Any = None) -> None:
         self.site = site
         self.cfg = _check_stations_cfg(site, stations_cfg)
         self.lists = lists
@@ -94,7 +94,8 @@ class Gateway:
         self.burst = burst
         self.throttle = throttle or auth.FailureThrottle()
         self.ids = ids
-        self.logic = Logic(site, lists, sessions, clock, self._emit, authorizer)
+        # space: the free-space floor (edge/store/space.py); None: no floor
+        self.logic = Logic(site, lists, sessions, clock, self._emit, authorizer, space)
         self.logic.remote_start_ttl_s = self.remote_start_ttl_s
         self.stations = {sid: StationState(sid, site.station(sid)) for sid in self.cfg}
         self._fallback_da = profiles.fallback_limits_da(site)
@@ -148,6 +149,8 @@ class Gateway:
     async def _flush_samples_forever(self) -> None:
         while True:
             await asyncio.sleep(self.sample_flush_s)
+            if self.logic.space is not None:
+                self.logic.space.low()     # the floor's alarm also clears without starts
             # stops a failing store refused first: they carry a session's real end
             self.logic.write_held_stops()
             try:
@@ -437,6 +440,8 @@ class Gateway:
         """
         decision = self.lists.authorize_remote_start(payment_ref, station, connector,
                                                      group_id=group_id)
+        if decision.accepted and self.logic.storage_low():
+            decision = self.logic.storage_refusal()
         if not decision.accepted:
             return {"accepted": False, "reason": decision.reason, "id_tag": None}
         st = self.stations.get(station)

@@ -80,6 +80,10 @@ class SiteCollector:
         yield mode
         yield GaugeMetricFamily("edge_outbox_records", "Records waiting to go to the cloud",
                                 value=st["outbox"]["pending"])
+        yield GaugeMetricFamily("edge_storage_low", "1 while the store's disk is below the free-space"
+                                " floor (new sessions refused)", value=1.0 if st["storage"]["low"] else 0.0)
+        yield GaugeMetricFamily("edge_held_stops", "Session stops the store refused, held in memory",
+                                value=st["storage"]["held_stops"])
         yield GaugeMetricFamily("edge_cloud_online", "1 while the cloud link is up",
                                 value=1.0 if st["cloud"]["online"] else 0.0)
         calls = CounterMetricFamily("edge_ocpp_messages", "OCPP calls received from wallboxes", labels=["action"])

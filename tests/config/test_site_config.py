@@ -51,6 +51,10 @@ def _refused(mutate) -> ValidationError:
     (lambda d: d["control"].update(grid_meter="nope"), "control.grid_meter"),
     (lambda d: d["control"].update(interval_s=0), "control.interval_s"),
     (lambda d: d["store"].update(path=""), "store.path"),
+    (lambda d: d["store"].update(min_free_mb=-1), "store.min_free_mb"),
+    (lambda d: d["store"].update(min_free_mb=2.5), "store.min_free_mb"),
+    (lambda d: d["store"].update(min_free_mb=True), "store.min_free_mb"),
+    (lambda d: d["store"].update(min_free_mb=2 ** 21), "store.min_free_mb"),
     (lambda d: d["cloud"].update(port="x"), "cloud.port"),
     (lambda d: d["meters"][0].update(model="no_such_meter"), "meters[0].model"),
     (lambda d: d["load_management"].update(ramp_step_a=-1), "load_management.ramp_step_a"),
@@ -59,6 +63,13 @@ def _refused(mutate) -> ValidationError:
 def test_wrong_settings_are_refused_naming_the_field(mutate, field):
     err = _refused(mutate)
     assert err.field == field, str(err)
+
+
+def test_free_space_floor_default_and_setting():
+    assert config.from_dict(example()).min_free_mb == 64
+    d = example()
+    d["store"]["min_free_mb"] = 0          # no floor
+    assert config.from_dict(d).min_free_mb == 0
 
 
 def test_stations_without_password_entry_are_listed_without_password():

@@ -24,7 +24,9 @@ MAX_SAMPLE = 1e12   # Wh or A; beyond any real register: a broken meter, not dat
 # request (with spec error codes), and the library would validate again in a worker
 # thread per message. Responses are checked by the test wallboxes, which validate them.
 
-_STATUS = {"token_blocked": "Blocked", "token_expired": "Expired"}
+# storage_low (the edge's disk is nearly full) is Invalid too: Blocked would tell the
+# driver their card is blocked, and 1.6 has no "not now".
+_STATUS = {"token_blocked": "Blocked", "token_expired": "Expired", "storage_low": "Invalid"}
 _PURPOSE = {"tx": "TxProfile", "tx_default": "TxDefaultProfile",
             "station_max": "ChargePointMaxProfile"}
 _LIST_STATUS = {"valid": "Accepted", "accepted": "Accepted", "blocked": "Blocked",
@@ -144,7 +146,7 @@ class StationV16(GuardedCalls, ChargePoint):
         if id_tag is None:
             return call_result.StopTransaction()
         return call_result.StopTransaction(id_tag_info=id_tag_info(
-            await self.logic.authorize(self.st, id_tag, None)))
+            await self.logic.authorize(self.st, id_tag, None, new_session=False)))
 
     @on(Action.meter_values, skip_schema_validation=True)
     def on_meter_values(self, connector_id: int, meter_value: list, **kw: Any):

@@ -33,7 +33,9 @@ MAX_SAMPLE = 1e12   # Wh or A; beyond any real register: a broken meter, not dat
 _STATUS = {"token_blocked": "Blocked", "token_expired": "Expired",
            "unknown_token": "Unknown", "not_active_here": "NotAtThisLocation",
            "outside_hours": "NotAtThisTime", "unknown_connector": "NotAllowedTypeEVSE",
-           "provider_not_allowed": "NotAtThisLocation"}
+           "provider_not_allowed": "NotAtThisLocation",
+           # the token is fine; the site takes no new session now (edge disk full)
+           "storage_low": "NotAtThisTime"}
 _PURPOSE = {"tx": "TxProfile", "tx_default": "TxDefaultProfile",
             "station_max": "ChargingStationMaxProfile"}
 _LIST_STATUS = {"valid": "Accepted", "accepted": "Accepted", "blocked": "Blocked",
@@ -181,7 +183,8 @@ class StationV201(GuardedCalls, ChargePoint):
                 transaction_id=tx_id, offline=pend["offline"] or bool(kw.get("offline")))
             st.pending_tx.pop(tx_id, None)
         elif token is not None:
-            decision = await logic.authorize(st, token, rec["connector"] if rec else evse)
+            decision = await logic.authorize(st, token, rec["connector"] if rec else evse,
+                                             new_session=rec is None)
         if rec is not None and samples and st.first_time_seq(tx_id, seq_no):
             logic.meter(st, rec["connector"], tx_id, samples)
         if event_type == "Ended":
