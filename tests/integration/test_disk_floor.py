@@ -6,14 +6,17 @@ new sessions are refused; the running one keeps its meter values and its stop, i
 records reach the cloud; the alarm is raised once and cleared once, in the log, the
 event log, the status and as a durable `alarm` record at the cloud.
 """
+import base64
 import logging
 import socket
 
+import aiohttp
 import pytest
 
-from edge import config, site_status
+from edge import config
 from edge.service import EdgeService
 from edge.store.space import MB
+from edge.web.passwords import hash_password
 from host_tools import demo_site
 from host_tools.broker import Broker
 from host_tools.cloud_peer import CloudPeer
@@ -22,6 +25,7 @@ from host_tools.wallbox_sim.model import ConnectorSpec, StationSpec
 
 SITE = demo_site.SITE_ID
 V16, V201 = "CP003", "CP004"
+VIEWER = {"Authorization": "Basic " + base64.b64encode(b"viewer:viewer-secret-pw").decode()}
 
 
 def free_port() -> int:
@@ -62,6 +66,9 @@ def _cfg(broker_port: int, ocpp_port: int, store: str) -> config.EdgeConfig:
     d["cloud"].update(backoff_base_s=0.2, backoff_cap_s=1.0, drain_poll_s=0.2)
     d["store"]["min_free_mb"] = 100
     d["store"]["retention"] = {"sample_every_s": 0}     # every meter value stored
+    d["http"] = {"host": "127.0.0.1", "port": 0,
+                 "admin_password_hash": hash_password("admin-secret-pw", log2_n=10),
+                 "viewer_password_hash": hash_password("viewer-secret-pw", log2_n=10)}
     return config.from_dict(d)
 
 
@@ -70,6 +77,14 @@ def _stations() -> list:
                         connectors=[ConnectorSpec(c["phases"], c["max_current_a"]) for c in conns],
                         response_delay_s=0.05, meter_interval_s=1)
             for _, sid, v, conns in demo_site.STATIONS if sid in (V16, V201)]
+
+
+async def _local(svc, path):
+    """What a person sees in the local API (a viewer's login)."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get("http://127.0.0.1:%d%s" % (svc.http_port, path), headers=VIEWER) as r:
+            assert r.status == 200
+            return await (r.json() if path.startswith("/api") else r.text())
 
 
 def _alarms(cloud):
@@ -99,8 +114,12 @@ async def test_below_the_floor_new_sessions_wait_running_ones_finish_and_the_clo
         assert await until(lambda: _alarms(cloud) == [("storage_low", "storage_low", True)])
         body = cloud.records_of(SITE, "alarm")[0]["body"]
         assert body["floor_bytes"] == 100 * MB and body["free_bytes"] == 99 * MB
-        status = site_status.site(svc)["storage"]
+        status = (await _local(svc, "/api/v1/status"))["storage"]
         assert status["low"] is True and status["since_s"] is not None
+        assert status["floor_bytes"] == 100 * MB and status["held_stops"] == 0
+        events = (await _local(svc, "/api/v1/events?limit=200"))["events"]
+        assert [e["active"] for e in events if e["kind"] == "alarm"] == [True]
+        assert "edge_storage_low 1.0" in await _local(svc, "/metrics")
         # a new session is refused at the wallbox (2.0.1 says "not at this time")
         assert await fleet.station(V201).authorize("STAFF02") == "NotAtThisTime"
         assert not await fleet.plug_in(V201, 1, "STAFF02", 5000, 16)
@@ -118,13 +137,14 @@ async def test_below_the_floor_new_sessions_wait_running_ones_finish_and_the_clo
         disk.free = 101 * MB                # space came back
         assert await until(lambda: len(_alarms(cloud)) == 2)
         assert _alarms(cloud)[1] == ("storage_low", "storage_low", False)
-        assert site_status.site(svc)["storage"]["low"] is False
+        assert (await _local(svc, "/api/v1/status"))["storage"]["low"] is False
+        assert "edge_storage_low 0.0" in await _local(svc, "/metrics")
         fleet.unplug(V201, 1)               # the refused driver tries again
         assert await fleet.plug_in(V201, 1, "STAFF02", 5000, 16)
 
         # once per incident: one alarm and one clear, wherever it is shown
-        events = [e for e in svc.events.recent(500) if e["kind"] == "alarm"]
-        assert [e["active"] for e in reversed(events)] == [True, False]
+        events = (await _local(svc, "/api/v1/events?limit=200"))["events"]
+        assert [e["active"] for e in reversed(events) if e["kind"] == "alarm"] == [True, False]
         assert len(_alarms(cloud)) == 2
         said = [r for r in caplog.records if "below the floor" in r.getMessage()]
         assert len(said) == 1 and said[0].levelno == logging.WARNING
