@@ -24,7 +24,7 @@ from edge.core.errors import ValidationError
 from edge.core.topology import Site
 from edge.meters.config import MeterConfig, parse_meters
 from edge.store.retention import RetentionPolicy
-from edge.store.space import DEFAULT_MIN_FREE_MB, MAX_MIN_FREE_MB
+from edge.store.space import DEFAULT_MIN_FREE_MB, MAX_MIN_FREE_MB, MIN_MIN_FREE_MB
 
 SECTIONS = ("site", "load_management", "meters", "ocpp", "cloud", "store", "control", "nodes", "http")
 _OCPP_KEYS = ("host", "port", "tls_cert", "tls_key", "stations", "meter_interval_s", "heartbeat_s")
@@ -165,6 +165,10 @@ def from_dict(d: Any) -> EdgeConfig:
     retention = RetentionPolicy.from_dict(store.get("retention"), "store.retention")
     min_free_mb = _int_range(store.get("min_free_mb", DEFAULT_MIN_FREE_MB), "store.min_free_mb",
                              0, MAX_MIN_FREE_MB)
+    if 0 < min_free_mb < MIN_MIN_FREE_MB:
+        raise ValidationError("store.min_free_mb", min_free_mb,
+                              f"must be 0 (no floor) or at least {MIN_MIN_FREE_MB}: the store's"
+                              " write-ahead log alone may take 4 MB")
     control = _keys(d.get("control", {}), "control", _CONTROL_KEYS)
     interval = control.get("interval_s", 1)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.1 <= interval <= 60:

@@ -55,6 +55,7 @@ def _refused(mutate) -> ValidationError:
     (lambda d: d["store"].update(min_free_mb=2.5), "store.min_free_mb"),
     (lambda d: d["store"].update(min_free_mb=True), "store.min_free_mb"),
     (lambda d: d["store"].update(min_free_mb=2 ** 21), "store.min_free_mb"),
+    (lambda d: d["store"].update(min_free_mb=4), "store.min_free_mb"),
     (lambda d: d["cloud"].update(port="x"), "cloud.port"),
     (lambda d: d["meters"][0].update(model="no_such_meter"), "meters[0].model"),
     (lambda d: d["load_management"].update(ramp_step_a=-1), "load_management.ramp_step_a"),
