@@ -122,9 +122,10 @@ class EdgeService:
             await self.node_source.start()
         if cfg.cloud is not None:
             from edge.cloud.mqtt_link import CloudLink
+            from edge.store.export_jobs import ExportJobs
             self.cloud = CloudLink(cfg.cloud, self.site.site_id, self.lists, self.outbox,
                                    self.lists_store, on_command=self._on_command, clock=self.clock,
-                                   sessions=self.sessions)
+                                   sessions=self.sessions, export_jobs=ExportJobs(self.conn))
             authorizer_mod.connect(self.authorizer, self.cloud)
             self.cloud.publish_status(self.station_status_list())   # the table; sent on connect
             await self.cloud.start()

@@ -62,6 +62,7 @@ class CloudLink:
         ids: Optional[Callable[[], str]] = None,
         rng: Callable[[], float] = random.random,
         sessions: Any = None,
+        export_jobs: Any = None,
     ) -> None:
         self.cfg = cfg if isinstance(cfg, LinkConfig) else LinkConfig.from_dict(cfg)
         self.cfg.check()
@@ -104,6 +105,10 @@ class CloudLink:
         # twice, and a wallbox must not be started twice for one payment.
         self._commands: "OrderedDict[str, Optional[dict]]" = OrderedDict()
         self.records_sent = 0
+        # Unfinished sessions_request exports (edge/store/export_jobs.py), resumed at
+        # every connect; None: an export cut short is answered export_aborted.
+        self.export_jobs = export_jobs if self.exporter is not None else None
+        self._exports_running: set = set()
 
     # ---- public API ----
     @property
@@ -227,6 +232,25 @@ class CloudLink:
         # Everything unacknowledged is due again; the cloud drops duplicates by id.
         self.batcher.on_connect()
         self._kick.set()
+        self._resume_exports()
+
+    def _resume_exports(self) -> None:
+        if self.export_jobs is None:
+            return
+        try:
+            jobs = self.export_jobs.pending(self._now())
+        except Exception:
+            log.exception("sessions on request: the unfinished exports cannot be read")
+            return
+        for job in jobs:
+            rid = job.request_id
+            if rid in self._exports_running:
+                continue
+            log.info("sessions_request %s: resuming after part %d (%d records sent)", rid, job.part, job.sent)
+            self._commands[rid] = None
+            task = asyncio.get_running_loop().create_task(self._run_command(job.request, job))
+            self._command_tasks.add(task)
+            task.add_done_callback(self._command_tasks.discard)
 
     def _on_down(self) -> None:
         log.debug("cloud link down; %d records wait in the outbox", self.outbox.count())
@@ -276,12 +300,14 @@ class CloudLink:
         self._command_tasks.add(task)
         task.add_done_callback(self._command_tasks.discard)
 
-    async def _run_command(self, command: dict) -> None:
+    async def _run_command(self, command: dict, job: Any = None) -> None:
         rid, kind = command["request_id"], command["type"]
         status, reason, session_id = "failed", "internal_error", None
         try:
             if kind == "sessions_request":
-                status, reason = await self._export_sessions(command)
+                status, reason = await self._export_sessions(command, job)
+                if status is None:      # resumes at the next connect, or runs elsewhere
+                    return
             else:
                 if self.on_command is None:
                     raise RuntimeError("no command handler configured")
@@ -298,16 +324,41 @@ class CloudLink:
             log.exception("%s %s failed", kind, rid)
         self._reply(rid, kind, status, reason, session_id)
 
-    async def _export_sessions(self, command: dict) -> "tuple[str, str]":
+    async def _export_sessions(self, command: dict, job: Any = None) -> "tuple[Optional[str], str]":
         """Sessions on request (edge/cloud/session_export.py); the reply follows the
-        last part, so the cloud knows the export is complete."""
+        last part, so the cloud knows the export is complete. With the job store an
+        export cut by a lost link or a restart goes on at the next connect: (None, "")
+        means no reply now."""
         if self.exporter is None:
             return "rejected", "unsupported"
+        rid = command["request_id"]
+        jobs = self.export_jobs
+        if rid in self._exports_running:
+            return None, ""             # the same request again while it runs
+        if jobs is not None and job is None:
+            job = jobs.begin(command, self._now())
+            if job is None:
+                log.warning("sessions_request %s refused: %d exports are unfinished", rid, jobs.max_jobs)
+                return "failed", "busy"
+        self._exports_running.add(rid)
         try:
-            await self.exporter.run(command)
+            await self.exporter.run(command, job, jobs)
         except ExportAborted as exc:
-            log.warning("sessions_request %s aborted: %s", command["request_id"], exc)
+            if jobs is not None and exc.link_lost:
+                log.info("sessions_request %s paused (%s); it resumes at the next connect", rid, exc)
+                return None, ""
+            log.warning("sessions_request %s aborted: %s", rid, exc)
+            if jobs is not None:
+                jobs.finish(rid)
             return "failed", "export_aborted"
+        except Exception:
+            if jobs is not None:        # a broken store: answered internal_error, not retried
+                jobs.finish(rid)
+            raise
+        finally:
+            self._exports_running.discard(rid)
+        if jobs is not None:
+            jobs.finish(rid)
         return "accepted", "accepted"
 
     def _reply(self, rid: str, kind: str, status: str, reason: str, session_id: Optional[str]) -> None:

@@ -10,6 +10,13 @@ One export message is in flight at a time: the next part is published only after
 broker acknowledged the previous one (QoS 1 PUBACK), so a large export never fills
 the client's queue ahead of live records. The store is read a page at a time between
 parts, so the event loop is never held for long.
+
+Durable with a job store (edge/store/export_jobs.py): after each acknowledged part
+the position after its last session is stored, so an export cut by a restart or a
+lost link resumes at the next connect with the following part, and the last part's
+``total`` still counts every part. A part the broker had not acknowledged yet is sent
+again (same request, same part number, the same sessions from the same position;
+records keep their ids, so the cloud drops what it holds).
 """
 from __future__ import annotations
 
@@ -27,7 +34,12 @@ Reader = Callable[[int, int, Optional[tuple], int], Any]
 
 
 class ExportAborted(Exception):
-    """The link went down or the broker stopped acknowledging: the cloud asks again."""
+    """The link went down (``link_lost``: a durable export goes on at the next connect)
+    or the broker stopped acknowledging."""
+
+    def __init__(self, message: str, link_lost: bool = False) -> None:
+        super().__init__(message)
+        self.link_lost = link_lost
 
 
 class SessionExporter:
@@ -55,16 +67,18 @@ class SessionExporter:
         self.puback_timeout_s = puback_timeout_s
         self.poll_s = poll_s
 
-    async def run(self, request: dict) -> int:
+    async def run(self, request: dict, job: Any = None, jobs: Any = None) -> int:
         """Export every session of the requested period; returns how many records.
 
+        ``job``/``jobs``: an ``ExportJob`` and its ``ExportJobs`` store: the export
+        starts after the job's acknowledged parts and records its progress there.
         Raises ExportAborted when a part could not be delivered.
         """
         rid = request["request_id"]
         limit = min(self.max_records, request.get("max_records") or self.max_records)
-        part = 0
-        total = 0
-        after = None
+        part = job.part if job is not None else 0
+        total = job.sent if job is not None else 0
+        after = job.after if job is not None else None
         pending: list = []
         size = 0
         done = False
@@ -78,6 +92,9 @@ class SessionExporter:
                 if pending and (len(pending) >= limit or size + rec_size > self.max_bytes):
                     part += 1
                     await self._send(rid, part, pending, False, None)
+                    if jobs is not None:
+                        last = pending[-1]
+                        jobs.progress(job, part, (last["body"]["started_s"], last["key"]), total)
                     pending, size = [], 0
                 pending.append(rec)
                 size += rec_size
@@ -96,12 +113,12 @@ class SessionExporter:
                                         int(self._clock()))
         info = self._publish(topic, payload)
         if info is None:
-            raise ExportAborted("the cloud link is down")
+            raise ExportAborted("the cloud link is down", link_lost=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.puback_timeout_s
         while not _published(info):
             if not self._connected():
-                raise ExportAborted("the cloud link went down at part %d" % part)
+                raise ExportAborted("the cloud link went down at part %d" % part, link_lost=True)
             if loop.time() > deadline:
                 raise ExportAborted("part %d not acknowledged by the broker within %.0f s"
                                     % (part, self.puback_timeout_s))

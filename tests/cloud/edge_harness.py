@@ -11,6 +11,7 @@ from edge.cloud.mqtt_link import CloudLink
 from edge.core.topology import Site
 from edge.lists_holder import ListsHolder
 from edge.store.db import open_db
+from edge.store.export_jobs import ExportJobs
 from edge.store.lists import ListsStore
 from edge.store.outbox import Outbox
 from edge.store.sessions import SessionStore
@@ -47,7 +48,8 @@ class Edge:
         self.link = CloudLink(fast_config(port, **cfg), SITE_ID, self.holder, self.outbox,
                               self.store, on_command=on_command or self._accept,
                               on_site_limit=self.limits.append, clock=clock,
-                              sessions=self.sessions)
+                              sessions=self.sessions,
+                              export_jobs=ExportJobs(self.conn) if with_sessions else None)
 
     def _accept(self, command: dict) -> dict:
         self.commands.append(command)
