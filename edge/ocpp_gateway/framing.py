@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,20 @@ _OCCURRENCE_VALIDATORS = {"required", "minItems", "maxItems", "uniqueItems"}
 WIRE_LOG = logging.getLogger("edge.ocpp_gateway.wire")
 if WIRE_LOG.level == logging.NOTSET:
     WIRE_LOG.setLevel(logging.ERROR)
+
+
+class _StoreRefusalsSaidByTheStore(logging.Filter):
+    """A handler failed because the store refused a write (disk full): the library would
+    log a traceback, with the wallbox's payload unquoted, for every such message; the
+    store says it once per incident (edge/store/sessions.py) and the wallbox gets its
+    InternalError all the same."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, sqlite3.Error)
+
+
+WIRE_LOG.addFilter(_StoreRefusalsSaidByTheStore())
 
 MAX_ID_LEN = 36  # OCPP-J: message id is at most 36 characters
 

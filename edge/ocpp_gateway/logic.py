@@ -250,9 +250,10 @@ class Logic:
         stops treating it as running (no profiles for it, nothing allocated, no
         "Superseded" when the connector starts again) and keeps believing the wallbox;
         the store writes the stop with its real time and register once it can."""
-        log.warning("station %s: the stop of session %s could not be stored (%s); it is"
-                    " kept in memory and written as soon as the store takes it (check the"
-                    " disk of the store)", st.id, rec["session_id"], quote(exc, 120))
+        # INFO: the store has said WARNING once for the incident (edge/store/sessions.py)
+        log.info("station %s: the stop of session %s could not be stored (%s); it is kept"
+                 " in memory and written as soon as the store takes it", st.id,
+                 rec["session_id"], quote(exc, 120))
         self._forget_connector(st, rec["connector"])
         self.emit("session_stop_held", {"station": st.id, "connector": rec["connector"],
                                         "session_id": rec["session_id"]})

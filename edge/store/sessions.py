@@ -113,7 +113,9 @@ class SessionStore:
         # stop time and register as soon as the store takes it (docs/domain.md, "When
         # the store fails").
         self._held_stops: dict[str, tuple] = {}
-        self.samples_failing = False     # the last sample write failed (said once)
+        # The last write failed (disk full, I/O error): said once per incident here, not
+        # per refused message (the gateway's wire log leaves these to the store).
+        self.store_failing = False
         ensure_schema(conn)
 
     # -- writes -----------------------------------------------------------------
@@ -139,6 +141,19 @@ class SessionStore:
         start the edge answered with a refusal: recorded (energy may flow all the same)
         but through no group and at no tariff.
         """
+        try:
+            return self._start(station, connector, transaction_id, token, meter_start_wh,
+                               started_s, group_id, tariff, payment_ref, reported_late,
+                               dedup_key, refused)
+        except sqlite3.Error as exc:
+            self._failed(exc, "a start at %s" % station)
+            raise
+
+    def _start(self, station: str, connector: int, transaction_id: str | int | None,
+               token: str | None, meter_start_wh: int | None, started_s: int,
+               group_id: str | None, tariff: dict | None, payment_ref: str | None,
+               reported_late: bool, dedup_key: str | None,
+               refused: str | None) -> tuple[dict[str, Any], bool]:
         with transaction(self._conn) as c:
             existing = None
             if dedup_key is not None:
@@ -167,7 +182,8 @@ class SessionStore:
                  1 if reported_late else 0, dedup_key, refused))
             rec = self._get(c, sid)
             self._enqueue(c, rec)
-            return rec, True
+        self._written()
+        return rec, True
 
     def add_sample(self, session_id: str, at_s: int, energy_wh: int | None,
                    current_da: Iterable[int] | None = None) -> None:
@@ -183,7 +199,7 @@ class SessionStore:
         self._samples.append((session_id, int(at_s),
                               int(energy_wh) if energy_wh is not None else None,
                               json.dumps(cur) if cur is not None else None))
-        if len(self._samples) >= self.flush_at and not self.samples_failing:
+        if len(self._samples) >= self.flush_at and not self.store_failing:
             try:
                 self.flush_samples()
             except Exception:
@@ -215,18 +231,27 @@ class SessionStore:
             # One bad row (e.g. its session is gone) must not block all others forever:
             # write row by row and drop what the database refuses.
             return self._write_one_by_one(batch)
-        except Exception as exc:
+        except sqlite3.Error as exc:
             self._requeue(batch)
-            if not self.samples_failing:
-                log.warning("meter samples cannot be written (%s); %d kept in memory for the"
-                            " next try (check the disk of the store)", str(exc)[:120],
-                            len(self._samples))
-            self.samples_failing = True
+            self._failed(exc, "meter samples, %d kept in memory" % len(self._samples))
             raise
-        if self.samples_failing:
-            log.info("meter samples are written again")
-            self.samples_failing = False
+        except Exception:
+            self._requeue(batch)
+            raise
+        self._written()
         return len(batch)
+
+    def _failed(self, exc: BaseException, what: str) -> None:
+        if not self.store_failing:
+            log.warning("the store refuses writes (%s; %s): what it cannot store is not"
+                        " acknowledged to the wallboxes, which send it again; check the disk"
+                        " of the store", str(exc)[:120], what)
+        self.store_failing = True
+
+    def _written(self) -> None:
+        if self.store_failing:
+            log.info("the store takes writes again")
+        self.store_failing = False
 
     def _write_one_by_one(self, batch: list[tuple]) -> int:
         written = 0
@@ -271,14 +296,16 @@ class SessionStore:
         try:
             rec = self._stop(batch, session_id, stopped_s, meter_stop_wh, stop_reason, cost,
                              cost_fn)
-        except sqlite3.Error:
+        except sqlite3.Error as exc:
             self._requeue(batch)
             self._held_stops[session_id] = (stopped_s, meter_stop_wh, stop_reason, cost, cost_fn)
+            self._failed(exc, "%d stop(s) held in memory" % len(self._held_stops))
             raise
         except Exception:
             self._requeue(batch)
             raise
         self._held_stops.pop(session_id, None)
+        self._written()
         return rec
 
     def stop_held(self, session_id: str) -> bool:

@@ -119,8 +119,12 @@ async def test_16_store_error_on_a_stop_never_blames_the_wallbox(gw, db, outbox,
     assert gw.stations["CP16"].controllable is True
     assert gw.live_sessions() == []            # nothing allocated to an ended session
     assert _blamed(caplog) == []
+    # said once: the store's incident (WARNING), the held session (INFO); no traceback of
+    # the library per refused message, no wallbox payload in the log
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("edge")]
+    assert [r.getMessage()[:26] for r in warned] == ["the store refuses writes ("]
     held = [r for r in caplog.records if "could not be stored" in r.getMessage()]
-    assert len(held) == 1 and held[0].levelno == logging.WARNING
+    assert len(held) == 1 and held[0].levelno == logging.INFO
     # the wallbox sends its stop again once the disk has room: recorded as it happened
     recover(db, outbox, queued)
     await c.cp.call(call16.StopTransaction(meter_stop=8000, timestamp=ts(NOW + 1200),
