@@ -62,9 +62,10 @@ def headline(st: dict[str, Any]) -> str:
     cloud = st["cloud"]
     link = ("online" if cloud["online"] else "OFFLINE") if cloud["configured"] else "none"
     lists = " lists v%s" % cloud["lists_version"] if cloud.get("lists_version") is not None else ""
-    disk = "  DISK LOW: no new sessions" if (st.get("storage") or {}).get("low") else ""
-    return ("site %s  %s  cloud %s%s  outbox %d%s" % (st["site_id"], mode, link, lists, st["outbox"]["pending"],
-                                                     disk))[:WIDTH]
+    # first, so the width never cuts it: new sessions are refused until space is freed
+    disk = "DISK LOW: no new sessions  " if (st.get("storage") or {}).get("low") else ""
+    return ("%ssite %s  %s  cloud %s%s  outbox %d" % (disk, st["site_id"], mode, link, lists,
+                                                     st["outbox"]["pending"]))[:WIDTH]
 
 
 def phase_lines(st: dict[str, Any]) -> list[str]:

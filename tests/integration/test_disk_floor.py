@@ -13,7 +13,7 @@ import socket
 import aiohttp
 import pytest
 
-from edge import config
+from edge import config, status_text
 from edge.service import EdgeService
 from edge.store.space import MB
 from edge.web.passwords import hash_password
@@ -120,6 +120,8 @@ async def test_below_the_floor_new_sessions_wait_running_ones_finish_and_the_clo
         events = (await _local(svc, "/api/v1/events?limit=200"))["events"]
         assert [e["active"] for e in events if e["kind"] == "alarm"] == [True]
         assert "edge_storage_low 1.0" in await _local(svc, "/metrics")
+        st = await _local(svc, "/api/v1/status")        # `edge status` and `make run` show
+        assert "DISK LOW: no new sessions" in status_text.headline(st)
         # a new session is refused at the wallbox (2.0.1 says "not at this time")
         assert await fleet.station(V201).authorize("STAFF02") == "NotAtThisTime"
         assert not await fleet.plug_in(V201, 1, "STAFF02", 5000, 16)
@@ -139,6 +141,7 @@ async def test_below_the_floor_new_sessions_wait_running_ones_finish_and_the_clo
         assert _alarms(cloud)[1] == ("storage_low", "storage_low", False)
         assert (await _local(svc, "/api/v1/status"))["storage"]["low"] is False
         assert "edge_storage_low 0.0" in await _local(svc, "/metrics")
+        assert "DISK" not in status_text.headline(await _local(svc, "/api/v1/status"))
         fleet.unplug(V201, 1)               # the refused driver tries again
         assert await fleet.plug_in(V201, 1, "STAFF02", 5000, 16)
 
