@@ -110,6 +110,18 @@ class Authorizer:
         group = self.lists.book.group(local.group_id)
         if group is None or not group.check_online:
             return local
+        return self._briefly(await self._checked(token, station_id, connector_id, local))
+
+    def _briefly(self, decision: Any) -> Any:
+        """An acceptance through a check_online group tells the wallbox to keep it in
+        its own authorization cache for ``negative_s`` at most (1.6 expiryDate, 2.0.1
+        cacheExpiryDateTime): a wallbox that starts from its cache would not ask."""
+        if decision.accepted:
+            cap = self._now() + int(self.negative_s)
+            decision.expires_s = cap if decision.expires_s is None else min(decision.expires_s, cap)
+        return decision
+
+    async def _checked(self, token: str, station_id: str, connector_id: Optional[int], local: Any) -> Any:
         key = token_key(token)
         now = self._now()
         recent = self._recent_listed.get(key)

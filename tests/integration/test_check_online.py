@@ -47,6 +47,10 @@ async def test_a_listed_token_is_checked_online_and_the_clouds_refusal_wins(brok
         # Online: asked, accepted.
         assert await site.tap(V201, LISTED) == "Accepted"
         assert asked(cloud, LISTED) == 1
+        # The wallbox may keep the acceptance in its own cache only briefly.
+        d = await svc.authorizer.authorize(LISTED, V201, 1)
+        assert d.accepted and d.expires_s <= int(site.clock()) + 30
+        assert (await svc.authorizer.authorize("CARD01", V201, 1)).expires_s is None
         # Past the answer's brief memory, a 1.6 wallbox's Authorize asks again and its
         # StartTransaction right after does not.
         site.clock.shift_s += 31
