@@ -109,6 +109,7 @@ class CloudLink:
         # every connect; None: an export cut short is answered export_aborted.
         self.export_jobs = export_jobs if self.exporter is not None else None
         self._exports_running: set = set()
+        self._exports_paused: set = set()
 
     # ---- public API ----
     @property
@@ -242,6 +243,11 @@ class CloudLink:
         except Exception:
             log.exception("sessions on request: the unfinished exports cannot be read")
             return
+        # A paused export whose job is gone (too old) no longer blocks its request id.
+        for rid in self._exports_paused - {job.request_id for job in jobs}:
+            if self._commands.get(rid, "") is None:
+                del self._commands[rid]
+        self._exports_paused.clear()
         for job in jobs:
             rid = job.request_id
             if rid in self._exports_running:
@@ -346,6 +352,7 @@ class CloudLink:
         except ExportAborted as exc:
             if jobs is not None and exc.link_lost:
                 log.info("sessions_request %s paused (%s); it resumes at the next connect", rid, exc)
+                self._exports_paused.add(rid)
                 return None, ""
             log.warning("sessions_request %s aborted: %s", rid, exc)
             if jobs is not None:
