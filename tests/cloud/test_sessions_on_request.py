@@ -161,6 +161,9 @@ async def test_an_export_cut_by_a_crash_resumes_after_the_restart(broker, tmp_pa
         # had not acknowledged, or one whose progress was not yet written).
         assert export["repeated"] <= 2 * 5, export["repeated"]
         assert len(parts) - len(set(parts)) <= 2
+        print("killed at part 3: %d of %d records before the restart, %d parts in all, %d part(s) and "
+              "%d record(s) sent twice" % (before, n_sessions, len(set(parts)), len(parts) - len(set(parts)),
+                                          export["repeated"]))
         # The job is gone once finished: a third start resumes nothing.
         import sqlite3
         with sqlite3.connect(db) as conn:
