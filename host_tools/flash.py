@@ -142,7 +142,7 @@ def flash_node(args: argparse.Namespace, runner: Runner = default_runner, out=No
         if own_dir:     # it holds the node's password
             shutil.rmtree(workdir, ignore_errors=True)
     if rc == 0 and source is not None:
-        print(f"node {args.node_id}: flashed with its broker account from {source}", file=out)
+        print(f"node {args.node_id}: its broker account from {source}", file=out)
     if rc == 0 and generated:
         print(f"node {args.node_id}: give it its broker account (the ACL is edge/deploy/mosquitto/nodes.acl):\n"
               f"  mosquitto_passwd -b /etc/mosquitto/nodes.passwd {args.node_id} {password}\n"
