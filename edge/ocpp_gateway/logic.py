@@ -105,8 +105,12 @@ class Logic:
     # -- transactions -------------------------------------------------------------
     async def start(self, st: StationState, connector_id: int, token: str | None,
               meter_start_wh: int | None, started_s: int, transaction_id: str | None = None,
-              offline: bool = False) -> tuple[dict, Any, bool]:
+              offline: bool = False, ended: bool = False) -> tuple[dict, Any, bool]:
         """Record a started transaction; returns (record, decision, created).
+
+        ``ended``: the transaction is reported for the first time as it ends (a 2.0.1
+        token shown only at the end): it happened, so the free-space floor does not
+        refuse it.
 
         ``transaction_id`` None: the store allocates an integer id (OCPP 1.6).
         A start that arrives again (retransmitted or late) returns the first record.
@@ -126,7 +130,7 @@ class Logic:
         else:
             decision = None
             payment_ref = None
-        if decision is not None and not late and self.storage_low():
+        if decision is not None and not late and not ended and self.storage_low():
             # A start reported late happened while the wallbox was cut off: it is
             # recorded as it was authorized; a new one is refused (and stopped).
             decision = self.storage_refusal()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 import uuid
 from http import HTTPStatus
@@ -149,14 +150,16 @@ class Gateway:
     async def _flush_samples_forever(self) -> None:
         while True:
             await asyncio.sleep(self.sample_flush_s)
-            if self.logic.space is not None:
-                self.logic.space.low()     # the floor's alarm also clears without starts
-            # stops a failing store refused first: they carry a session's real end
-            self.logic.write_held_stops()
             try:
+                if self.logic.space is not None:
+                    self.logic.space.low()     # the floor's alarm also clears without starts
+                # stops a failing store refused first: they carry a session's real end
+                self.logic.write_held_stops()
                 self.sessions.flush_samples()
-            except Exception:
+            except sqlite3.Error:
                 pass        # said once by the store; kept for the next try
+            except Exception:
+                log.exception("writing meter samples failed; kept for the next try")
 
     def spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.ensure_future(coro)

@@ -143,3 +143,21 @@ async def test_a_started_session_is_not_refused_when_reported_late(gw, sessions,
     rec = sessions.by_transaction("CP16", late.transaction_id)
     assert rec["refused"] is None and rec["reported_late"] is True
     await c.close()
+
+
+async def test_201_a_transaction_first_told_as_it_ends_is_recorded_as_authorized(
+        gw, sessions, disk):
+    """Plugged in before the disk filled up, the card shown only at the end: the session
+    has happened, so it is recorded through its group, not refused."""
+    c = await connect(gw.port, "CP201", "2.0.1", "secret-201")
+    await c.cp.call(tx_event("Started", "tx-late-token", NOW, 0, energy_wh=300,
+                             trigger="CablePluggedIn"))
+    disk.free = 0
+    end = await c.cp.call(tx_event("Ended", "tx-late-token", NOW + 600, 1, token="STAFF1",
+                                   energy_wh=2300, reason="Local"))
+    assert end.id_token_info["status"] == "Accepted"
+    rec = sessions.by_transaction("CP201", "tx-late-token")
+    assert (rec["refused"], rec["group_id"], rec["state"], rec["energy_wh"]) == \
+        (None, "g-staff", "completed", 2000)
+    assert c.cp.calls("RequestStopTransaction") == []
+    await c.close()

@@ -180,7 +180,8 @@ class StationV201(GuardedCalls, ChargePoint):
         if rec is None and (token is not None or event_type == "Ended") and pend["evse"]:
             rec, decision, created = await logic.start(
                 st, pend["evse"], token, pend["meter_start_wh"], pend["started_s"],
-                transaction_id=tx_id, offline=pend["offline"] or bool(kw.get("offline")))
+                transaction_id=tx_id, offline=pend["offline"] or bool(kw.get("offline")),
+                ended=event_type == "Ended")
             st.pending_tx.pop(tx_id, None)
         elif token is not None:
             decision = await logic.authorize(st, token, rec["connector"] if rec else evse,
