@@ -14,12 +14,28 @@ shows how the car follows its limit if the car had raise_holdoff_s to follow it:
   since then do not make it stale: the car was shown drawing that little under a
   higher limit, and it still does under a lower one. A sample that does not
   count is treated like no sample: the car wants its maximum.
-- Non-EV load: a sample taken before the last change plus raise_holdoff_s may
-  be from before a cut or a phase switch the car has not followed yet, or not
-  followed yet when the meter read. It counts at most min(sample, limit in
-  force) per phase, and only on the phases that limit was sent for: the car's
-  draw is never overestimated, so the non-EV load is never underestimated.
+- Non-EV load: a sample taken before the last change plus raise_holdoff_s may be
+  from before a change the car has not followed yet, or had not when the meter
+  read, or had half followed. Until a newer one comes, the car draws anything
+  between its sample and the limit in force (per phase, on the phases that limit
+  was sent for; on the others between 0 and its sample).
 A sample without a time is taken to be current, as it always was.
+
+The non-EV estimate. What the EVs draw is so known only within a band [lo, hi]
+per phase, and the non-EV load, grid minus EVs, lies in [grid - hi, grid - lo].
+The estimate is last cycle's, moved only as far as the evidence forces it:
+up to grid - hi when it is below, down to grid - lo when it is above that by
+more than non_ev_deadband_da. So a car raised a moment ago that now draws its new
+limit is not taken for new building load (which cut it again a second later,
+and raised it when its next sample came: on a site at its limit every car went
+up and down every ~10 s), and neither is a car that has not followed a cut yet.
+Safety: the estimate is never below grid - hi, so a rise of other load shows at
+once beyond what the changes in flight could explain; the part they could
+explain (at most the sum of |limit - sample| of the cars not yet confirmed) is
+seen when their samples come, and a wallbox that sends none within
+raise_holdoff_s + sample_wait_s of the change loses the band: its old sample
+counts at most the limit again (the rise counts as other load). Without a last
+estimate (the first cycle, after fail-safe) it starts at grid - lo, the highest.
 """
 
 from edge.core.circuits import ONE
@@ -34,14 +50,55 @@ _INF = 1 << 62
 # A fresh sample counts as drawn; the two functions below cover the rest.
 
 
-def stale_draw(ev, layout, i, drawn, sent):
-    """Add to ``ev`` (per site phase) what connector i's car is taken to draw when
-    its sample is older than its last change: at most the sample and at most the
-    limit in force, and only on the phases that limit was sent for."""
+def stale_draw(ev, band, layout, i, drawn, sent, open_band):
+    """Add to ``ev`` (per site phase) the least connector i's car may draw when its
+    sample is older than its last change (at most the sample and at most the limit
+    in force, only on the phases that limit was sent for), and to ``band`` how much
+    more it may draw (up to the larger of the two, the sample alone on the other
+    phases) while ``open_band``: its wallbox still has time to confirm."""
     wiring = layout.specs[i].wiring
     lim = sent.limit_da
-    for p in (wiring[:1] if sent.phases == 1 else wiring):
-        ev[p] += drawn[p] if drawn[p] < lim else lim
+    on = wiring[:1] if sent.phases == 1 else wiring
+    for p in on:
+        d = drawn[p]
+        if d < lim:
+            ev[p] += d
+            if open_band:
+                band[p] += lim - d
+        else:
+            ev[p] += lim
+            if open_band:
+                band[p] += d - lim
+    if open_band and len(on) < len(wiring):
+        for p in wiring[1:]:
+            band[p] += drawn[p]
+
+
+def non_ev_estimate(grid_da, ev, band, prev, cfg):
+    """The non-EV load per site phase (None where the meter has no value), from the
+    grid reading, the least the EVs draw (``ev``), how much more they may draw
+    (``band``) and last cycle's estimate ``prev`` (a tuple, or None): see "The
+    non-EV estimate" above."""
+    out = [None, None, None]
+    dead = cfg.non_ev_deadband_da
+    for p in range(3):
+        g = grid_da[p]
+        if g is None:
+            continue
+        high = g - ev[p]
+        if high < 0:
+            high = 0
+        low = high - band[p]
+        if low < 0:
+            low = 0
+        last = prev[p] if prev is not None else None
+        if last is None or last > high + dead:
+            out[p] = high
+        elif last < low:
+            out[p] = low
+        else:
+            out[p] = last
+    return out
 
 
 def assumed_draw(ev, layout, i, sent):
@@ -54,23 +111,24 @@ def assumed_draw(ev, layout, i, sent):
         ev[p] += sent.limit_da
 
 
-def capacities(layout, ev, grid_da, ext_da, cfg):
+def capacities(layout, measured, ext_da, cfg):
     """What every constraint can carry for the EVs this cycle (a new list), given
-    what the EVs draw per site phase (``ev``)."""
+    the non-EV load per site phase (``measured``, None where not measured, or None
+    as a whole in fail-safe)."""
     root = layout.root
     worst = False
-    if grid_da is not None:
+    if measured is not None:
         non_ev = [0, 0, 0]
         for p in range(3):
-            g = grid_da[p]
-            if g is None:
+            m = measured[p]
+            if m is None:
                 # This phase is not measured: its worst case, as in fail-safe.
                 if cfg.failsafe_non_ev_da is not None:
                     non_ev[p] = cfg.failsafe_non_ev_da[p]
                 else:
                     non_ev[p] = _INF
-            elif g > ev[p]:
-                non_ev[p] = g - ev[p]
+            else:
+                non_ev[p] = m
     elif cfg.failsafe_non_ev_da is not None:
         non_ev = list(cfg.failsafe_non_ev_da)
     else:

@@ -37,7 +37,7 @@ class Sent:
 
 class AllocState:
     def __init__(self, sessions=None, sent=None, mode=NORMAL, reason=None, mode_since_s=None,
-                 hint=None):
+                 hint=None, non_ev_da=None):
         self.sessions = sessions if sessions is not None else {}   # key -> SessionMemo
         self.sent = sent if sent is not None else {}               # key -> Sent
         self.mode = mode
@@ -49,6 +49,10 @@ class AllocState:
         # little from cycle to cycle: it is only sorted again when a sort key or the
         # set of sessions changed, and then it is nearly sorted, which is cheap.
         self.hint = hint
+        # The non-EV load per site phase the last cycle worked with (None: none, or
+        # that phase unmeasured): where the next estimate starts from
+        # (alloc_capacity.non_ev_estimate).
+        self.non_ev_da = non_ev_da
 
     def sent_limit(self, key):
         s = self.sent.get(key)

@@ -22,7 +22,7 @@ cdef list _top_up(list paths, object exact, list caps, list which, list hi, list
 
 @cython.locals(n=Py_ssize_t, i=Py_ssize_t, count=Py_ssize_t, k=Py_ssize_t, keys=list, prev_sent=list,
                sort_key=list, hi=list, prio_of=list, options_of=list, memo_of=list, sid_of=list, by_index=list,
-               fixed=list, fresh=list, ev=list, max_da=list, switch=list, specs=list, caps=list, paths=list,
+               fixed=list, fresh=list, ev=list, band=list, max_da=list, switch=list, specs=list, caps=list, paths=list,
                order=list, last_order=list, last_targets=list, alloc=list, modes=list, phases=list,
                paused=list, one_phase=list, targets=dict, new_memos=dict, dirty=bint, by=list, why=list)
 cpdef allocate(tree, sessions, meter, now_s, state=*, cfg=*, site_limit=*)

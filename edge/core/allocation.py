@@ -6,7 +6,9 @@ limit per connector. It does no I/O; time and memory come in as arguments.
 
 1. Capacity (alloc_capacity.capacities). The non-EV load per phase is the
    grid meter minus what the EVs draw (an EV that reports nothing is assumed
-   to draw its last limit). The
+   to draw its last limit); while cars may still be following a change, that
+   is known only within a band, and last cycle's estimate is kept as long as
+   it lies in it (alloc_capacity.non_ev_estimate). The
    root's capacity per phase is its limit (lowered by an unexpired external
    site limit) minus the safety margin minus the non-EV load; a power limit
    becomes a limit on the sum of the phase currents. Without a fresh, valid
@@ -46,7 +48,7 @@ limit per connector. It does no I/O; time and memory come in as arguments.
 
 import heapq
 
-from edge.core.alloc_capacity import assumed_draw, capacities, demand, stale_draw
+from edge.core.alloc_capacity import assumed_draw, capacities, demand, non_ev_estimate, stale_draw
 from edge.core.alloc_config import AllocConfig
 from edge.core.alloc_inputs import iter_live, read_meter, read_site_limit
 from edge.core.alloc_ramp import ramp_all
@@ -129,7 +131,8 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     targets = {}
     new_memos = {}
     fixed = []
-    ev = [0, 0, 0]
+    ev = [0, 0, 0]      # the least the EVs draw per site phase
+    band = [0, 0, 0]    # how much more they may draw (changes not yet confirmed)
     e0 = e1 = e2 = 0
     rotate = cfg.rotate_after_s
     get_memo = state.sessions.get
@@ -137,6 +140,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     switch = layout.switch
     specs = layout.specs
     holdoff = cfg.raise_holdoff_s
+    confirm_by = holdoff + cfg.sample_wait_s
     for i, _, sid, prio, started, drawn, controllable, drawn_at in iter_live(sessions, layout, now_s, notes):
         rec = prev_sent[i]
         key = keys[i]
@@ -147,7 +151,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
                 e1 += drawn[1]
                 e2 += drawn[2]
             else:
-                stale_draw(ev, layout, i, drawn, rec)
+                stale_draw(ev, band, layout, i, drawn, rec, now_s < rec.changed_s + confirm_by)
         elif controllable and rec is not None and rec.limit_da:
             if rec.phases == 3:
                 # Sent for three phases: all site phases (alloc_capacity.assumed_draw).
@@ -197,7 +201,8 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     ev[1] += e1
     ev[2] += e2
     ext_da = read_site_limit(site_limit, now_s, notes)
-    caps = capacities(layout, ev, grid_da, ext_da, cfg)
+    non_ev = None if grid_da is None else non_ev_estimate(grid_da, ev, band, state.non_ev_da, cfg)
+    caps = capacities(layout, non_ev, ext_da, cfg)
     # Wallboxes that ignore our profiles take their maximum on their path.
     paths = layout.path
     for i in fixed:
@@ -253,10 +258,11 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     mode = NORMAL if reason is None else FAILSAFE
     since = state.mode_since_s if mode == state.mode and state.mode_since_s is not None else now_s
     new_state = AllocState(new_memos, sent, mode, reason, since,
-                           (layout, order, sort_key, present, by_index))
+                           (layout, order, sort_key, present, by_index),
+                           None if non_ev is None else tuple(non_ev))
     status = {"mode": mode, "reason": reason, "since_s": since, "paused": paused,
               "one_phase": one_phase, "overloaded": overloaded, "site_limit_da": ext_da,
-              "notes": notes}
+              "non_ev_da": non_ev, "notes": notes}
     # What the reasons are made of, if anyone asks (alloc_reasons.explain).
     trace = (layout, order, fixed, alloc, modes, hi, by, why, caps, grid_da, ext_da, cfg)
     return Allocation(limits, changed, targets, status, new_state, trace)
