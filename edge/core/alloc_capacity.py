@@ -16,26 +16,31 @@ shows how the car follows its limit if the car had raise_holdoff_s to follow it:
   count is treated like no sample: the car wants its maximum.
 - Non-EV load: a sample taken before the last change plus raise_holdoff_s may be
   from before a change the car has not followed yet, or had not when the meter
-  read, or had half followed. Until a newer one comes, the car draws anything
-  between its sample and the limit in force (per phase, on the phases that limit
-  was sent for; on the others between 0 and its sample).
+  read, or had half followed. It counts at most min(sample, limit in force) per
+  phase, only on the phases that limit was sent for; what the car may draw on
+  top of that is its band (below).
 A sample without a time is taken to be current, as it always was.
 
 The non-EV estimate. What the EVs draw is so known only within a band [lo, hi]
 per phase, and the non-EV load, grid minus EVs, lies in [grid - hi, grid - lo].
 The estimate is last cycle's, moved only as far as the evidence forces it:
-up to grid - hi when it is below, down to grid - lo when it is above that by
-more than non_ev_deadband_da. So a car raised a moment ago that now draws its new
+up to grid - hi when it is below, down to grid - lo when it is above. So a car raised a moment ago that now draws its new
 limit is not taken for new building load (which cut it again a second later,
 and raised it when its next sample came: on a site at its limit every car went
-up and down every ~10 s), and neither is a car that has not followed a cut yet.
+up and down every ~10 s), and neither is a car that has not followed a cut yet
+(which cut everyone a second time). The band of a raise lasts until a sample
+taken raise_holdoff_s after it comes, or raise_holdoff_s + sample_wait_s (a
+wallbox that confirms nothing loses it: the rise counts as other load again);
+the band of a cut lasts raise_holdoff_s (a car follows a cut within seconds).
 Safety: the estimate is never below grid - hi, so a rise of other load shows at
 once beyond what the changes in flight could explain; the part they could
 explain (at most the sum of |limit - sample| of the cars not yet confirmed) is
-seen when their samples come, and a wallbox that sends none within
-raise_holdoff_s + sample_wait_s of the change loses the band: its old sample
-counts at most the limit again (the rise counts as other load). Without a last
-estimate (the first cycle, after fail-safe) it starts at grid - lo, the highest.
+seen when the bands close. While the
+estimate is below grid - lo (it leans on changes not yet confirmed), running
+limits are not raised (no_raises), so that wait is never prolonged: a hidden rise
+is cut at most raise_holdoff_s + one sample interval after the change that hid
+it. Without a last estimate (the first cycle, after fail-safe) it starts at
+grid - lo, the highest.
 """
 
 from edge.core.circuits import ONE
@@ -50,37 +55,46 @@ _INF = 1 << 62
 # A fresh sample counts as drawn; the two functions below cover the rest.
 
 
-def stale_draw(ev, band, layout, i, drawn, sent, open_band):
+def stale_draw(ev, band, layout, i, drawn, sent, drawn_at, now_s, cfg):
     """Add to ``ev`` (per site phase) the least connector i's car may draw when its
     sample is older than its last change (at most the sample and at most the limit
     in force, only on the phases that limit was sent for), and to ``band`` how much
-    more it may draw (up to the larger of the two, the sample alone on the other
-    phases) while ``open_band``: its wallbox still has time to confirm."""
+    more it may draw ("The non-EV estimate" above):
+    - up to its limit, when the sample predates its last raise plus the hold-off,
+      until raise_holdoff_s + sample_wait_s after that raise (by then its wallbox
+      should have confirmed: without a sample the rise counts as other load);
+    - up to its sample, above a cut or on phases it was switched off, for
+      raise_holdoff_s after that change (a car follows a cut within seconds; one
+      still drawing more after that is other load to us, the safe side)."""
     wiring = layout.specs[i].wiring
     lim = sent.limit_da
+    hold = cfg.raise_holdoff_s
+    cutting = now_s < sent.changed_s + hold
+    raising = drawn_at < sent.raised_s + hold and now_s < sent.raised_s + hold + cfg.sample_wait_s
     on = wiring[:1] if sent.phases == 1 else wiring
     for p in on:
         d = drawn[p]
         if d < lim:
             ev[p] += d
-            if open_band:
+            if raising:
                 band[p] += lim - d
         else:
             ev[p] += lim
-            if open_band:
+            if cutting:
                 band[p] += d - lim
-    if open_band and len(on) < len(wiring):
+    if cutting and len(on) < len(wiring):
         for p in wiring[1:]:
             band[p] += drawn[p]
 
 
-def non_ev_estimate(grid_da, ev, band, prev, cfg):
-    """The non-EV load per site phase (None where the meter has no value), from the
-    grid reading, the least the EVs draw (``ev``), how much more they may draw
-    (``band``) and last cycle's estimate ``prev`` (a tuple, or None): see "The
-    non-EV estimate" above."""
+def non_ev_estimate(grid_da, ev, band, prev):
+    """(the non-EV load per site phase, None where the meter has no value; whether
+    it is below what the confirmed samples alone say on some phase) from the grid
+    reading, the least the EVs draw (``ev``), how much more they may draw (``band``)
+    and last cycle's estimate ``prev`` (a tuple, or None): see "The non-EV
+    estimate" above."""
     out = [None, None, None]
-    dead = cfg.non_ev_deadband_da
+    doubt = False
     for p in range(3):
         g = grid_da[p]
         if g is None:
@@ -92,12 +106,28 @@ def non_ev_estimate(grid_da, ev, band, prev, cfg):
         if low < 0:
             low = 0
         last = prev[p] if prev is not None else None
-        if last is None or last > high + dead:
+        if last is None or last > high:
             out[p] = high
         elif last < low:
             out[p] = low
         else:
             out[p] = last
+        if out[p] < high:
+            doubt = True
+    return out, doubt
+
+
+def no_raises(by_index, prev_sent):
+    """The targets with every raise of a running limit held at what was sent: while
+    the estimate leans on changes not yet confirmed, no more is handed out on it
+    (a raise now would start a new wait for confirmation, and a rise of other load
+    hidden by the first could stay hidden for as long as raises go on)."""
+    out = list(by_index)
+    i = -1
+    for t, rec in zip(by_index, prev_sent):
+        i += 1
+        if rec is not None and rec.limit_da and t[1] == rec.phases and t[0] > rec.limit_da:
+            out[i] = (rec.limit_da, t[1])
     return out
 
 

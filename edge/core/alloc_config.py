@@ -22,7 +22,6 @@ _FIELDS = (
     ("min_change_a", 1, "a"),
     ("unused_headroom_a", 2, "a"),
     ("sample_wait_s", 60, "s"),
-    ("non_ev_deadband_a", 1, "a"),
 )
 
 
@@ -44,14 +43,11 @@ class AllocConfig:
                          take to send the sample that shows its car followed; until
                          then a rise of the grid within the change is taken for the
                          car (alloc_capacity: "The non-EV estimate")
-    non_ev_deadband_da   a non-EV load measured lower than the estimate by at most
-                         this leaves the estimate where it is (noise is not a reason
-                         to raise and cut again); higher is followed at once
     """
 
     def __init__(self, meter_max_age_s=10, failsafe_non_ev_da=None, rotate_after_s=900,
                  phase_hold_s=60, phase_up_margin_da=10, raise_holdoff_s=10, ramp_step_da=60,
-                 min_change_da=10, unused_headroom_da=20, sample_wait_s=60, non_ev_deadband_da=10):
+                 min_change_da=10, unused_headroom_da=20, sample_wait_s=60):
         self.meter_max_age_s = _int(meter_max_age_s, "meter_max_age_s", 1, _DAY_S)
         if failsafe_non_ev_da is not None:
             if isinstance(failsafe_non_ev_da, int) and not isinstance(failsafe_non_ev_da, bool):
@@ -71,7 +67,6 @@ class AllocConfig:
         self.min_change_da = _int(min_change_da, "min_change_da", 0, _MAX_DA)
         self.unused_headroom_da = _int(unused_headroom_da, "unused_headroom_da", 1, _MAX_DA)
         self.sample_wait_s = _int(sample_wait_s, "sample_wait_s", 0, _DAY_S)
-        self.non_ev_deadband_da = _int(non_ev_deadband_da, "non_ev_deadband_da", 0, _MAX_DA)
 
     @classmethod
     def from_dict(cls, d, field="load_management"):

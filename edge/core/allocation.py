@@ -48,7 +48,9 @@ limit per connector. It does no I/O; time and memory come in as arguments.
 
 import heapq
 
-from edge.core.alloc_capacity import assumed_draw, capacities, demand, non_ev_estimate, stale_draw
+from edge.core.alloc_capacity import (
+    assumed_draw, capacities, demand, no_raises, non_ev_estimate, stale_draw,
+)
 from edge.core.alloc_config import AllocConfig
 from edge.core.alloc_inputs import iter_live, read_meter, read_site_limit
 from edge.core.alloc_ramp import ramp_all
@@ -140,7 +142,6 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     switch = layout.switch
     specs = layout.specs
     holdoff = cfg.raise_holdoff_s
-    confirm_by = holdoff + cfg.sample_wait_s
     for i, _, sid, prio, started, drawn, controllable, drawn_at in iter_live(sessions, layout, now_s, notes):
         rec = prev_sent[i]
         key = keys[i]
@@ -151,7 +152,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
                 e1 += drawn[1]
                 e2 += drawn[2]
             else:
-                stale_draw(ev, band, layout, i, drawn, rec, now_s < rec.changed_s + confirm_by)
+                stale_draw(ev, band, layout, i, drawn, rec, drawn_at, now_s, cfg)
         elif controllable and rec is not None and rec.limit_da:
             if rec.phases == 3:
                 # Sent for three phases: all site phases (alloc_capacity.assumed_draw).
@@ -201,7 +202,10 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     ev[1] += e1
     ev[2] += e2
     ext_da = read_site_limit(site_limit, now_s, notes)
-    non_ev = None if grid_da is None else non_ev_estimate(grid_da, ev, band, state.non_ev_da, cfg)
+    non_ev = None
+    doubt = False
+    if grid_da is not None:
+        non_ev, doubt = non_ev_estimate(grid_da, ev, band, state.non_ev_da)
     caps = capacities(layout, non_ev, ext_da, cfg)
     # Wallboxes that ignore our profiles take their maximum on their path.
     paths = layout.path
@@ -254,7 +258,9 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
         targets[key] = by_index[i] = t
         new_memos[key] = memo
 
-    limits, changed, sent = ramp_all(layout, by_index, state, now_s, cfg, prev_sent)
+    # While the estimate leans on unconfirmed changes, nothing more is raised on it.
+    limits, changed, sent = ramp_all(layout, no_raises(by_index, prev_sent) if doubt else by_index,
+                                     state, now_s, cfg, prev_sent)
     mode = NORMAL if reason is None else FAILSAFE
     since = state.mode_since_s if mode == state.mode and state.mode_since_s is not None else now_s
     new_state = AllocState(new_memos, sent, mode, reason, since,
