@@ -101,8 +101,9 @@ def test_a_car_that_takes_less_is_still_cut_to_its_draw_once_a_fresh_sample_show
 
 def test_on_a_site_at_its_limit_a_raised_car_with_an_old_sample_gets_there_safely():
     # Room for exactly the car's 16 A after 1040. Until a sample shows the car
-    # followed a raise, the rise of the meter is counted as other load (fail-safe),
-    # so the limit may step back; it gets to the maximum once samples show it.
+    # followed a raise, the rise of the meter lies within the raise's band
+    # (alloc_capacity: "The non-EV estimate"); never over the limit, and it gets to
+    # the maximum once samples show it.
     grid_da = 200
     car = _Car(can_take_da=160, every_s=30, first_sample_s=1020)
     other = lambda now: 140 if now < 1040 else 40
@@ -223,3 +224,82 @@ def test_a_sample_from_before_a_cut_but_after_the_raise_still_shows_unused_curre
         s = [_timed("CP0", (50, 50, 50), at_s), _timed("CP1", (150, 150, 150), 111)]
         r = run(t, s, grid_da=(200, 200, 200), now_s=112, state=state, cfg=CFG)
         assert limit_of(r, "CP0") == (70 if judged else 150), (at_s, limit_of(r, "CP0"))
+
+
+# The non-EV estimate (alloc_capacity: "The non-EV estimate"): held within what the
+# cars not yet confirmed may draw, so a car is not cut and raised again on stale
+# evidence, and never below the grid minus the most they may draw.
+
+def _raised_state(**kw):
+    # Both cars raised from 100 to 150 at 100; the last estimate was 100 of other load.
+    return AllocState(sent={("CP0", 1): Sent(150, 3, 100), ("CP1", 1): Sent(150, 3, 100)},
+                      non_ev_da=(100, 100, 100), **kw)
+
+
+def _old_samples(at_s=95, da=100):
+    return [_timed("CP0", (da, da, da), at_s), _timed("CP1", (da, da, da), at_s)]
+
+
+def test_a_raised_car_drawing_its_new_limit_before_its_sample_shows_it_is_not_cut():
+    t = flat_tree(2, grid_da=400, max_da=150)
+    # Both cars already draw 150; their samples still say 100 (taken before the raise).
+    r = run(t, _old_samples(), grid_da=(400, 400, 400), now_s=105, state=_raised_state(), cfg=CFG)
+    # Before: 400 - 200 = 200 of other load, both cut back to 100 a second after the raise.
+    assert r.status["non_ev_da"] == [100, 100, 100]
+    assert limit_of(r, "CP0") == limit_of(r, "CP1") == 150 and r.changed == {}
+
+
+def test_other_load_rising_beyond_what_the_raises_explain_is_cut_at_once():
+    t = flat_tree(2, grid_da=400, max_da=150)
+    # 30 more than building load plus both cars at their new limits: that much is
+    # other load for certain.
+    r = run(t, _old_samples(), grid_da=(430, 430, 430), now_s=105, state=_raised_state(), cfg=CFG)
+    assert r.status["non_ev_da"] == [130, 130, 130]
+    assert limit_of(r, "CP0") + limit_of(r, "CP1") == 400 - 130
+
+
+def test_a_raise_nobody_confirms_stops_explaining_the_rise():
+    t = flat_tree(2, grid_da=400, max_da=150)
+    # raise_holdoff_s + sample_wait_s after the raise, still no newer sample: the rise
+    # counts as other load again (fail-safe), as before the band existed.
+    state = _raised_state()
+    for now, expect in ((169, 150), (170, 100)):
+        r = run(t, _old_samples(), grid_da=(400, 400, 400), now_s=now, state=state, cfg=CFG)
+        assert limit_of(r, "CP0") == expect, (now, limit_of(r, "CP0"))
+
+
+def test_a_car_that_has_not_followed_a_cut_yet_is_not_cut_a_second_time():
+    t = flat_tree(2, grid_da=350, max_da=150)
+    # Other load rose from 50 to 100 at 100: both cars were cut from 150 to 125.
+    state = AllocState(sent={("CP0", 1): Sent(125, 3, 100, 50), ("CP1", 1): Sent(125, 3, 100, 50)},
+                       non_ev_da=(100, 100, 100))
+    s = [_timed("CP0", (150, 150, 150), 95), _timed("CP1", (150, 150, 150), 95)]
+    r = run(t, s, grid_da=(400, 400, 400), now_s=101, state=state, cfg=CFG)
+    # Before: min(150, 125) each, 150 of other load, both cut again to 100.
+    assert limit_of(r, "CP0") == limit_of(r, "CP1") == 125 and r.changed == {}
+    # A car still above its cut raise_holdoff_s later is other load to us: cut.
+    r = run(t, s, grid_da=(400, 400, 400), now_s=110, state=state, cfg=CFG)
+    assert limit_of(r, "CP0") + limit_of(r, "CP1") == 350 - 150
+
+
+def test_no_running_limit_is_raised_while_the_estimate_leans_on_unconfirmed_changes():
+    t = flat_tree(2, grid_da=500, max_da=320)
+    # CP0 raised to 150 at 100 (its sample 100 from before), CP1 at 150 since 50 and
+    # confirmed. Both draw 150: held at 100 of other load, there is room for 200 each.
+    state = AllocState(sent={("CP0", 1): Sent(150, 3, 100), ("CP1", 1): Sent(150, 3, 50)},
+                       non_ev_da=(100, 100, 100))
+    s = [_timed("CP0", (100, 100, 100), 95), _timed("CP1", (150, 150, 150), 95)]
+    r = run(t, s, grid_da=(400, 400, 400), now_s=115, state=state, cfg=CFG)
+    assert limit_of(r, "CP0") == limit_of(r, "CP1") == 200
+    assert r.limits[("CP0", 1)][0] == r.limits[("CP1", 1)][0] == 150 and r.changed == {}
+    # CP0's wallbox confirms: the raises go out.
+    s[0] = _timed("CP0", (150, 150, 150), 112)
+    r = run(t, s, grid_da=(400, 400, 400), now_s=116, state=state, cfg=CFG)
+    assert r.limits[("CP0", 1)][0] == r.limits[("CP1", 1)][0] == 200
+
+
+def test_without_a_last_estimate_it_starts_at_the_highest_the_evidence_allows():
+    t = flat_tree(2, grid_da=400, max_da=150)
+    state = AllocState(sent=_raised_state().sent)
+    r = run(t, _old_samples(), grid_da=(400, 400, 400), now_s=105, state=state, cfg=CFG)
+    assert r.status["non_ev_da"] == [200, 200, 200]
