@@ -143,7 +143,13 @@ class Gateway:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
+            self.logic.write_held_stops()       # a last try: memory does not survive a stop
             self.sessions.flush_samples()
+        except sqlite3.Error as exc:
+            held = self.sessions.held_stops()
+            log.warning("the store refused the last writes at shutdown (%s)%s", str(exc)[:120],
+                        "; %d stop(s) lost here: their wallboxes send them again" % held
+                        if held else "")
         except Exception:
             log.exception("writing meter samples at shutdown failed")
 

@@ -185,3 +185,17 @@ async def test_201_store_error_on_ended_never_blames_the_wallbox(gw, db, outbox,
     assert (old["stop_reason"], old["stopped_s"], old["meter_stop_wh"], old["energy_wh"]) == \
         ("EVDisconnected", NOW + 900, 9000, 7000)
     await c.close()
+
+
+async def test_a_held_stop_is_written_at_shutdown(site, lists, sessions, clock, db, outbox,
+                                                 monkeypatch):
+    """The store has room again but the periodic writer has not run yet (5 s) when the
+    service stops: the stop is written on the way out, not lost with the memory."""
+    g = Gateway(site, STATIONS_CFG, lists, sessions, clock=clock, response_timeout_s=10)
+    g.port = await g.start("127.0.0.1", 0)
+    c, tx, queued = await _full_stop_16(g, db, outbox, monkeypatch)
+    recover(db, outbox, queued)
+    await c.close()
+    await g.stop()
+    rec = sessions.by_transaction("CP16", tx)
+    assert (rec["state"], rec["stopped_s"], rec["meter_stop_wh"]) == ("completed", NOW + 1200, 8000)
