@@ -65,6 +65,7 @@ def _cfg(broker_port: int, ocpp_port: int, store: str) -> config.EdgeConfig:
     d["load_management"] = {"failsafe_non_ev_a": 0}
     d["cloud"].update(backoff_base_s=0.2, backoff_cap_s=1.0, drain_poll_s=0.2)
     d["store"]["min_free_mb"] = 100
+    d["ocpp"]["meter_interval_s"] = 1                   # the edge sets the wallboxes' interval
     d["store"]["retention"] = {"sample_every_s": 0}     # every meter value stored
     d["http"] = {"host": "127.0.0.1", "port": 0,
                  "admin_password_hash": hash_password("admin-secret-pw", log2_n=10),
@@ -130,7 +131,11 @@ async def test_below_the_floor_new_sessions_wait_running_ones_finish_and_the_clo
         assert await until(lambda: len(svc.sessions.samples(sid)) >= stored + 2)
         fleet.unplug(V16, 1)
         assert await until(lambda: svc.sessions.get(sid)["state"] == "completed")
-        assert svc.sessions.get(sid)["energy_wh"] > 0
+        rec = svc.sessions.get(sid)
+        assert rec["stop_reason"] and rec["stopped_s"] is not None
+        registers = [s["energy_wh"] for s in svc.sessions.samples(sid) if s["energy_wh"] is not None]
+        assert registers and rec["meter_stop_wh"] >= max(registers)
+        assert rec["group_id"] == "g-staff" and rec["refused"] is None
         assert await until(lambda: any(r["body"]["session_id"] == sid
                                        and r["body"]["state"] == "completed"
                                        for r in cloud.records_of(SITE, "session")))
