@@ -15,7 +15,7 @@ old. A site without a cloud therefore keeps everything (nothing is acknowledged)
 
 Freed pages go back to the file system with ``PRAGMA incremental_vacuum`` in small
 steps; a store created before retention existed is converted once, at open, with a
-full VACUUM (``ensure_incremental_vacuum``).
+full VACUUM (``ensure_layout``).
 
 The work runs in small transactions on a thread with its own connection
 (``RetentionWorker``): SQLite releases the GIL while it works, WAL readers never wait
@@ -35,6 +35,7 @@ from edge.core.errors import ValidationError
 from edge.store import session_records
 from edge.store import outbox as outbox_mod
 from edge.store import sessions as sessions_mod
+from edge.store import db as db_mod
 from edge.store.db import open_db, transaction
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class RetentionPolicy:
     """
 
     def __init__(self, sessions_keep_s: int = 90 * DAY_S, samples_keep_s: int = 30 * DAY_S,
-                 every_s: float = 3600.0, batch_rows: int = 2000, vacuum_pages: int = 256,
+                 every_s: float = 3600.0, batch_rows: int = 2000, vacuum_pages: int = 1024,
                  pause_s: float = 0.02, sample_every_s: int = 60) -> None:
         if samples_keep_s > sessions_keep_s:
             raise ValueError("samples_keep_s: must not exceed sessions_keep_s (%r > %r)"
@@ -107,37 +108,51 @@ def _whole(value: Any, field: str, lo: int, hi: int) -> int:
 
 
 # -- one-time conversion ------------------------------------------------------------
-def ensure_incremental_vacuum(conn: sqlite3.Connection) -> bool:
-    """Make the store return freed pages on demand; True if it does now.
+def ensure_layout(conn: sqlite3.Connection) -> bool:
+    """Make the store return freed pages on demand and use ``db.PAGE_SIZE`` pages; True
+    if it does now.
 
-    A new, empty database just takes the setting. An existing one needs one full
-    VACUUM, which rewrites the file: done only when the disk has room for a copy
-    (else logged, retried at the next start; freed pages are still reused meanwhile).
+    A new, empty database just takes the settings. An existing one needs one full
+    VACUUM, which rewrites the file (the page size can only change outside WAL mode):
+    done only when the disk has room for a copy and no other process has the store
+    open (else logged, retried at the next start; freed pages are still reused
+    meanwhile).
     """
-    mode = conn.execute("PRAGMA auto_vacuum").fetchone()[0]
-    if mode == _AUTO_VACUUM_INCREMENTAL:
+    if _layout_ok(conn):
         return True
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
-    if pages == 0 or _no_tables(conn):
-        if pages:
-            conn.execute("VACUUM")
-        return conn.execute("PRAGMA auto_vacuum").fetchone()[0] == _AUTO_VACUUM_INCREMENTAL
+    if pages == 0:
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        return _layout_ok(conn)
     size = pages * conn.execute("PRAGMA page_size").fetchone()[0]
     path = _db_path(conn)
-    if path is not None:
+    if path is not None and not _no_tables(conn):
         free = shutil.disk_usage(os.path.dirname(path)).free
         if free < 2 * size:
-            log.warning("store %s (%d MB) cannot be converted to return freed space: %d MB"
-                        " free, needs about %d MB; retention still reuses freed space",
-                        path, size >> 20, free >> 20, (2 * size) >> 20)
+            log.warning("store %s (%d MB) cannot be converted to return freed space and"
+                        " write less: %d MB free, needs about %d MB; retention still"
+                        " reuses freed space", path, size >> 20, free >> 20, (2 * size) >> 20)
             return False
     started = time.monotonic()
-    log.info("converting the store (%d MB) once so that retention can return freed space",
-             size >> 20)
-    conn.execute("VACUUM")
-    log.info("store converted in %.1f s", time.monotonic() - started)
-    return conn.execute("PRAGMA auto_vacuum").fetchone()[0] == _AUTO_VACUUM_INCREMENTAL
+    log.info("converting the store (%d MB) once so that retention can return freed space"
+             " and commits write less", size >> 20)
+    try:
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA page_size=%d" % db_mod.PAGE_SIZE)
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        conn.execute("VACUUM")
+        log.info("store converted in %.1f s", time.monotonic() - started)
+    except sqlite3.OperationalError as e:
+        # another process holds the store (an export): the next start tries again
+        log.warning("store conversion postponed to the next start: %s", e)
+    finally:
+        conn.execute("PRAGMA journal_mode=WAL")
+    return _layout_ok(conn)
+
+
+def _layout_ok(conn: sqlite3.Connection) -> bool:
+    return (conn.execute("PRAGMA auto_vacuum").fetchone()[0] == _AUTO_VACUUM_INCREMENTAL
+            and conn.execute("PRAGMA page_size").fetchone()[0] == db_mod.PAGE_SIZE)
 
 
 def _no_tables(conn: sqlite3.Connection) -> bool:

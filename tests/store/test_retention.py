@@ -5,7 +5,7 @@ import pytest
 
 from edge.config import from_dict
 from edge.core.errors import ValidationError
-from edge.store.db import open_db
+from edge.store.db import PAGE_SIZE, open_db
 from edge.store.outbox import Outbox
 from edge.store.retention import DAY_S, Pruner, RetentionPolicy, RetentionWorker
 from edge.store.sessions import SessionStore
@@ -145,10 +145,35 @@ def test_an_old_store_is_converted_once_and_keeps_its_data(tmp_path):
     old.executemany("INSERT INTO keep_me VALUES (?)", [("row %d" % i,) for i in range(500)])
     old.execute("COMMIT")
     assert old.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    assert old.execute("PRAGMA page_size").fetchone()[0] == 4096
     old.close()
     conn = open_db(path)
     assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2       # incremental
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("SELECT COUNT(*) FROM keep_me").fetchone()[0] == 500
+
+
+def test_a_store_held_open_elsewhere_is_converted_at_a_later_start(tmp_path):
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(str(path), isolation_level=None)
+    old.execute("PRAGMA journal_mode=WAL")
+    old.execute("CREATE TABLE keep_me (x TEXT)")
+    old.execute("INSERT INTO keep_me VALUES ('a')")
+    reader = sqlite3.connect(str(path), isolation_level=None)   # e.g. an export running
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM keep_me").fetchall()
+    conn = open_db(path)            # cannot convert now, still opens and works
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    conn.execute("INSERT INTO keep_me VALUES ('b')")
+    reader.execute("COMMIT")
+    reader.close()
+    old.close()
+    conn.close()
+    conn = open_db(path)
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    assert [r[0] for r in conn.execute("SELECT x FROM keep_me ORDER BY x")] == ["a", "b"]
 
 
 def test_worker_runs_passes_on_its_own_connection(tmp_path):
