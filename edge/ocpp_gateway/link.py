@@ -23,9 +23,14 @@ from edge.ocpp_gateway import framing, peer_text
 
 log = logging.getLogger(__name__)
 
-# Recent CALL ids remembered per connection for duplicate detection: retransmissions
-# concern the last few messages.
-SEEN_IDS_MAX = 64
+# Recent CALL ids remembered per connection for duplicate detection. OCPP-J allows one
+# CALL in flight per direction, so a retransmission repeats the last message or, after
+# a lost answer and a timeout, one of the last few. Each entry costs ~300 B: 64 per
+# connection were ~6 MB for 300 wallboxes, and took ten minutes of traffic to fill.
+SEEN_IDS_MAX = 8
+# Our own CALLs awaiting an answer: one at a time per connection in practice; an id
+# whose answer never came ages out.
+ASKED_IDS_MAX = 32
 
 
 def _fingerprint(frame: framing.Frame) -> bytes:
@@ -117,7 +122,7 @@ class Link:
         """Id generator handed to the library ChargePoint; remembers what we asked."""
         uid = uuid.uuid4().hex
         self._asked[uid] = True
-        while len(self._asked) > 32:
+        while len(self._asked) > ASKED_IDS_MAX:
             self._asked.popitem(last=False)
         return uid
 

@@ -4,6 +4,8 @@ from ocpp.v16 import call
 from ocpp_wallbox import connect
 
 from edge.core.topology import Site
+from edge.ocpp_gateway.auth import FailureThrottle
+from edge.ocpp_gateway.link import ASKED_IDS_MAX, SEEN_IDS_MAX
 from edge.ocpp_gateway.station import (SEQ_TX_MAX, SEQ_WINDOW, SPARE_CONNECTOR_IDS,
                                        StationState)
 
@@ -58,3 +60,28 @@ async def test_reconnecting_many_times_keeps_one_state_per_station(gateway):
     assert set(gateway.stations) == {"CP16", "CP201", "OPEN1"}
     st = gateway.stations["CP16"]
     assert st.link_seq == 20 and len(st.connector_status) <= 3 + SPARE_CONNECTOR_IDS
+
+
+async def test_a_long_connection_remembers_a_bounded_number_of_message_ids(gateway):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    try:
+        for _ in range(10 * SEEN_IDS_MAX):
+            await c.cp.call(call.Heartbeat())
+        link = gateway.stations["CP16"].link
+        assert len(link._seen) == SEEN_IDS_MAX
+        assert len(link._asked) <= ASKED_IDS_MAX
+        for _ in range(10 * ASKED_IDS_MAX):
+            link.new_call_id()             # our calls that were never answered
+        assert len(link._asked) == ASKED_IDS_MAX
+    finally:
+        await c.close()
+
+
+def test_handshake_failures_from_a_spray_of_addresses_stay_bounded():
+    t = [0.0]
+    th = FailureThrottle(clock=lambda: t[0], max_peers=100)
+    for i in range(5000):
+        t[0] += 1.0
+        th.record_failure("10.0.%d.%d" % (i // 250, i % 250))
+    assert len(th._fails) == 100
+    assert th.failures("10.0.19.249") == 1 and th.failures("10.0.0.0") == 0   # newest kept
