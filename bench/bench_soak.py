@@ -39,6 +39,7 @@ N_WALLBOXES = 300
 METER_INTERVAL_S = 10
 STAY_S = (30.0, 60.0)
 RSS_SLOPE_TARGET_MB_H = 5.0
+WARM_MIN_S = 60.0
 
 
 def _emit(obj: dict) -> None:
@@ -83,6 +84,62 @@ def _sync_counter():
     return lambda: (int(lib.fsc_syncs()), int(lib.fsc_file_bytes()))
 
 
+def _mallinfo():
+    """glibc's malloc statistics (mallinfo2), or None on another libc."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = MallInfo2
+    return fn
+
+
+def _memory_probe():
+    """Where the edge's memory is, beside its RSS: Python's own allocator, malloc, SQLite.
+
+    RSS that grows while these stay flat is memory the allocator keeps (fragmentation,
+    free lists), not objects the edge holds.
+    """
+    import ctypes
+    import tracemalloc
+    mallinfo = _mallinfo()
+    try:
+        sqlite_used = ctypes.CDLL("libsqlite3.so.0").sqlite3_memory_used
+        sqlite_used.restype = ctypes.c_longlong
+    except (OSError, AttributeError):
+        sqlite_used = None
+
+    def probe() -> dict:
+        out = {"py_blocks": sys.getallocatedblocks(),
+               "traced": tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None,
+               "sqlite": int(sqlite_used()) if sqlite_used else None}
+        if mallinfo is not None:
+            mi = mallinfo()
+            # heap (main arena + thread arenas) in use / free, and mmapped blocks
+            out.update(malloc_used=mi.uordblks, malloc_free=mi.fordblks, malloc_mmap=mi.hblkhd,
+                       malloc_heap=mi.arena)
+        return out
+    return probe
+
+
+def _malloc_trim() -> int | None:
+    """Give free heap memory back to the system (glibc); returns RSS freed in bytes."""
+    import ctypes
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    before = _rss_mb(os.getpid())
+    trim(0)
+    return int((before - _rss_mb(os.getpid())) * 1024 * 1024)
+
+
 # ----------------------------------------------------------------- edge process
 async def edge_main(config_path: str) -> None:
     import logging
@@ -103,7 +160,11 @@ async def edge_main(config_path: str) -> None:
     await service.start()
     service.retention.first_after_s = 10
     counter = _sync_counter()
-    cloud: dict[tuple, set] = {}        # (station, transaction id) -> session ids acked
+    memory = _memory_probe()
+    # (station, transaction id, session id) of completed records acknowledged since the
+    # last stats; the orchestrator keeps them, so the bench's cloud does not grow the
+    # memory it measures
+    acked: list[list] = []
     lag: list[float] = []
     stop = asyncio.Event()
 
@@ -114,8 +175,8 @@ async def edge_main(config_path: str) -> None:
             for r in recs:
                 body = r.decoded_body()
                 if body.get("state") == "completed":
-                    cloud.setdefault((body["station"], body["transaction_id"]),
-                                     set()).add(body["session_id"])
+                    acked.append([body["station"], str(body["transaction_id"]),
+                                  body["session_id"]])
             if recs:
                 service.outbox.ack([r.id for r in recs])
             await asyncio.sleep(1.0)
@@ -131,22 +192,23 @@ async def edge_main(config_path: str) -> None:
     tracing = bool(spec.get("trace"))
     if tracing:
         import tracemalloc
-        tracemalloc.start(8)
+        tracemalloc.start(int(spec.get("frames", 1)))
     snap0 = None
     try:
         async for cmd in _commands():
             if cmd["cmd"] == "stats":
                 n_store = service.conn.execute(
                     "SELECT COUNT(*), SUM(state='completed') FROM sessions").fetchone()
-                out = {"event": "stats", "acked_completed": sum(len(v) for v in cloud.values()),
+                out = {"event": "stats", "acked": acked[:],
                        "store_sessions": n_store[0], "store_completed": n_store[1] or 0,
                        "samples": service.conn.execute(
                            "SELECT COUNT(*) FROM session_samples").fetchone()[0],
                        "retention_passes": service.retention.passes,
                        "syncs": counter()[0] if counter else None,
                        "pwrite_bytes": counter()[1] if counter else None,
-                       "lag_ms": lag[:]}
+                       "lag_ms": lag[:], "memory": memory()}
                 lag.clear()
+                acked.clear()
                 _emit(out)
             elif cmd["cmd"] == "trace" and tracing:
                 import tracemalloc
@@ -155,16 +217,18 @@ async def edge_main(config_path: str) -> None:
                     snap0 = snap
                     _emit({"event": "trace", "top": []})
                 else:
-                    top = snap.compare_to(snap0, "lineno")[:15]
-                    _emit({"event": "trace", "top": [str(s) for s in top]})
+                    group = "traceback" if int(spec.get("frames", 1)) > 1 else "lineno"
+                    top = snap.compare_to(snap0, group)[:20]
+                    _emit({"event": "trace", "top": [
+                        str(s) + ("".join("\n      " + str(f) for f in s.traceback)
+                                  if group == "traceback" else "") for s in top]})
+            elif cmd["cmd"] == "trim":
+                _emit({"event": "trimmed", "freed": _malloc_trim()})
             elif cmd["cmd"] == "final":
                 rows = service.conn.execute("SELECT station, transaction_id, session_id"
                                             " FROM sessions").fetchall()
-                seen = {k: set(v) for k, v in cloud.items()}
-                for r in rows:
-                    seen.setdefault((r[0], r[1]), set()).add(r[2])
-                _emit({"event": "final", "sessions": [[k[0], k[1], len(v)]
-                                                      for k, v in seen.items()]})
+                _emit({"event": "final", "acked": acked[:],
+                       "store": [[r[0], str(r[1]), r[2]] for r in rows]})
             elif cmd["cmd"] == "quit":
                 break
     finally:
@@ -339,11 +403,42 @@ def _rss_mb(pid: int) -> float:
 
 def _slope_per_h(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, value) points, per hour."""
+    return _fit(points)[0]
+
+
+def _fit(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares slope of (seconds, value) points per hour, and its 95 % half-width
+    (1.96 standard errors; RSS moves in steps, so the spread says how sure the slope is)."""
     n = len(points)
+    if n < 3:
+        return 0.0, float("inf")
     mt = sum(p[0] for p in points) / n
     mv = sum(p[1] for p in points) / n
     var = sum((p[0] - mt) ** 2 for p in points)
-    return 0.0 if var == 0 else 3600.0 * sum((p[0] - mt) * (p[1] - mv) for p in points) / var
+    if var == 0:
+        return 0.0, float("inf")
+    b = sum((p[0] - mt) * (p[1] - mv) for p in points) / var
+    resid = sum((p[1] - mv - b * (p[0] - mt)) ** 2 for p in points)
+    se = (resid / (n - 2) / var) ** 0.5
+    return 3600.0 * b, 3600.0 * 1.96 * se
+
+
+def _rss_parts_mb(pid: int) -> dict[str, float]:
+    """RSS by kind of mapping: the main malloc heap ([heap], grown with brk), anonymous
+    mappings (Python's object arenas, malloc's thread arenas and large blocks), files
+    (code, libraries, the store's shared memory)."""
+    parts = {"heap": 0.0, "anon": 0.0, "file": 0.0}
+    kind = "file"
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            head = line.split(None, 6)
+            if not head[0].endswith(":"):            # a mapping's first line
+                name = head[5].strip() if len(head) > 5 else ""
+                kind = "heap" if name == "[heap]" else "anon" if not name or \
+                    name.startswith("[anon") else "file"
+            elif head[0] == "Rss:":
+                parts[kind] += int(head[1]) / 1024.0
+    return parts
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -355,11 +450,15 @@ def _store_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in (db, Path(str(db) + "-wal")) if p.exists())
 
 
-def run(quick: bool = False, minutes: float | None = None, trace: bool = False) -> list[dict]:
+def run(quick: bool = False, minutes: float | None = None, trace: bool = False,
+        frames: int = 1, arena_max: int | None = None) -> list[dict]:
     if minutes is None:
         minutes = float(os.environ.get("EDGE_SOAK_MINUTES", "1.2" if quick else "2.5"))
     total_s = minutes * 60.0
-    warm_s = max(60.0, total_s / 3.0)   # the first cars leave after 30 to 60 s
+    # The slope is fitted over the second half of the run: the first half is warm-up
+    # (connections, bounded per-station memories filling, the store reaching its size
+    # under retention), at least WARM_MIN_S.
+    warm_s = max(WARM_MIN_S, total_s / 2.0)
     n = N_WALLBOXES
     case = "%d wallboxes, %.0f min" % (n, minutes)
     rows: list[dict] = []
@@ -371,11 +470,15 @@ def run(quick: bool = False, minutes: float | None = None, trace: bool = False) 
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_soak_"))
     db = tmp / "edge.db"
-    (tmp / "edge.json").write_text(json.dumps({"n": n, "db": str(db), "trace": trace}))
+    (tmp / "edge.json").write_text(json.dumps({"n": n, "db": str(db), "trace": trace,
+                                               "frames": frames}))
     env = dict(os.environ)
     so = _build_counter(tmp)
     if so:
         env["LD_PRELOAD"] = so
+    edge_env = dict(env)
+    if arena_max is not None:
+        edge_env["MALLOC_ARENA_MAX"] = str(arena_max)
     edge = sim = None
     try:
         w = _Proc(["writes", str(tmp / "writes.db")], tmp / "writes.log", env)
@@ -390,51 +493,83 @@ def run(quick: bool = False, minutes: float | None = None, trace: bool = False) 
                 pbytes if so else None, "B per event")
             row("write cost: %s, bytes to the device" % label, wbytes, "B per event")
 
-        edge = _Proc(["edge", str(tmp / "edge.json")], tmp / "edge.log", env)
+        edge = _Proc(["edge", str(tmp / "edge.json")], tmp / "edge.log", edge_env)
         port = edge.expect("port", 60)
         pid = port["pid"]
         sim = _Proc(["sim", str(port["port"]), str(n)], tmp / "sim.log")
         sim.send(cmd="connect", timeout=120)
         sim.expect("connected", 125)
         t0 = time.monotonic()
-        if trace:
-            edge.send(cmd="trace")
-            edge.expect("trace", 60)
-        points, store_pts, lags = [], [], []
-        first = last = None
+        cloud: dict[tuple, set] = {}     # (station, transaction id) -> session ids acked
+        series: list[dict] = []          # one per stats, after warm-up
+        lags: list[float] = []
+        traced_growth: list[str] = []
+        loads: list[float] = []
         while time.monotonic() - t0 < total_s:
             time.sleep(2.0)
             edge.send(cmd="stats")
             st = edge.expect("stats", 60)
             now = time.monotonic() - t0
+            for s_id, tx, sess in st["acked"]:
+                cloud.setdefault((s_id, tx), set()).add(sess)
+            st["memory"].update({"rss_" + k: v * 1e6 for k, v in _rss_parts_mb(pid).items()})
             st.update(at=now, rss=_rss_mb(pid), wb=_io_write_bytes(pid),
-                      store=_store_bytes(db))
+                      store=_store_bytes(db), n_acked=len(st["acked"]))
+            loads.append(os.getloadavg()[0])
             if now >= warm_s:
-                points.append((now, st["rss"]))
-                store_pts.append((now, st["store"] / 1e6))
+                if not series and trace:
+                    edge.send(cmd="trace")       # the snapshot growth is compared to
+                    edge.expect("trace", 60)
+                series.append(st)
                 lags += st["lag_ms"]
-                if first is None:
-                    first = st
-                last = st
         if trace:
             edge.send(cmd="trace")
-            for line in edge.expect("trace", 60)["top"]:
-                print("  tracemalloc growth: " + line, file=sys.stderr)
-        span_h = (last["at"] - first["at"]) / 3600.0
-        done = last["acked_completed"] - first["acked_completed"]
-        row("sessions completed after warm-up (n)", done, "count")
+            traced_growth = edge.expect("trace", 60)["top"]
+            for line in traced_growth:
+                print("  tracemalloc growth after warm-up: " + line, file=sys.stderr)
+        first, last = series[0], series[-1]
+        span_s = last["at"] - first["at"]
+        span_h = span_s / 3600.0
+        done = sum(s["n_acked"] for s in series[1:])
+        row("sessions completed in the measured half (n)", done, "count")
         row("sessions per hour", done / span_h, "per h")
-        slope = _slope_per_h(points)
-        row("edge RSS after warm-up (start -> end)", last["rss"], "MB")
-        row("edge RSS slope after warm-up (%d samples over %.0f s)" % (len(points),
-            span_h * 3600), slope, "MB/h", "< %.0f MB/h" % RSS_SLOPE_TARGET_MB_H,
+        rss_pts = [(s["at"], s["rss"]) for s in series]
+        slope, ci = _fit(rss_pts)
+        row("edge RSS at the end of warm-up (%.0f s)" % warm_s, first["rss"], "MB")
+        row("edge RSS at the end", last["rss"], "MB")
+        row("edge RSS slope after warm-up, fit over %.0f s (n=%d samples), 95 %% +-%.1f"
+            % (span_s, len(rss_pts), ci), slope, "MB/h", "< %.0f MB/h" % RSS_SLOPE_TARGET_MB_H,
             slope < RSS_SLOPE_TARGET_MB_H)
-        growth = _slope_per_h(store_pts[len(store_pts) // 2:])
+        mem0, mem1 = first["memory"], last["memory"]
+        for key, label in (("py_blocks", "Python objects (allocated blocks)"),
+                           ("traced", "Python allocations traced (tracemalloc)"),
+                           ("malloc_used", "malloc in use"),
+                           ("malloc_free", "malloc free, kept by the allocator"),
+                           ("malloc_mmap", "malloc, mmapped blocks"),
+                           ("sqlite", "SQLite's memory"),
+                           ("rss_heap", "RSS of the main malloc heap ([heap])"),
+                           ("rss_anon", "RSS of anonymous mappings (Python arenas, thread"
+                                        " arenas, large blocks)"),
+                           ("rss_file", "RSS of file mappings")):
+            if mem1.get(key) is None:
+                continue
+            scale = 1.0 if key == "py_blocks" else 1e-6
+            unit = "blocks" if key == "py_blocks" else "MB"
+            s_slope, s_ci = _fit([(s["at"], s["memory"][key] * scale) for s in series])
+            row("%s: warm-up end -> end" % label, mem1[key] * scale, unit)
+            row("%s: slope after warm-up (95 %% +-%.1f)" % (label, s_ci), s_slope,
+                unit + "/h")
+        edge.send(cmd="trim")
+        freed = edge.expect("trimmed", 60)["freed"]
+        if freed is not None:
+            row("RSS given back by malloc_trim(0) at the end", freed / 1e6, "MB")
+        store_pts = [(s["at"], s["store"] / 1e6) for s in series]
+        growth = _slope_per_h(store_pts)
         row("store size at the end (db + wal)", last["store"] / 1e6, "MB")
         # what the same sessions would add without retention: ~410 B a session row,
         # ~113 B a stored sample (docs/retention.md), samples thinned to one a minute
         unpruned = (done / span_h) * (410 + 113 * (1 + STAY_S[1] // 60)) / 1e6
-        row("store growth per hour, last half of the run (retention on)", growth, "MB/h",
+        row("store growth per hour after warm-up (retention on)", growth, "MB/h",
             "< %.1f MB/h (10 %% of %.1f MB/h unpruned)" % (0.1 * unpruned, unpruned),
             growth < 0.1 * unpruned)
         row("retention passes during the run", last["retention_passes"], "count")
@@ -442,9 +577,12 @@ def run(quick: bool = False, minutes: float | None = None, trace: bool = False) 
         row("bytes written per session (device, all edge writes)", wb / max(1, done), "B",
             "< 64 kB", wb / max(1, done) < 65536)
         if so:
+            pw = last["pwrite_bytes"] - first["pwrite_bytes"]
+            row("bytes SQLite wrote per session (WAL + checkpoints, all edge writes)",
+                pw / max(1, done), "B")
             syncs = last["syncs"] - first["syncs"]
             row("fsyncs per session (all edge writes)", syncs / max(1, done), "count")
-            row("fsyncs per second", syncs / (span_h * 3600), "per s")
+            row("fsyncs per second", syncs / span_s, "per s")
         row("write volume per day at this rate", wb / span_h * 24 / 1e9, "GB/day")
         if lags:
             row("event-loop lateness, median (n=%d)" % len(lags), statistics.median(lags), "ms")
@@ -455,15 +593,22 @@ def run(quick: bool = False, minutes: float | None = None, trace: bool = False) 
         time.sleep(3.0)                      # the last stops acknowledged
         edge.send(cmd="final")
         final = edge.expect("final", 60)
-        known = {(s, str(t)): c for s, t, c in final["sessions"]}
+        for s_id, tx, sess in final["acked"] + final["store"]:
+            cloud.setdefault((s_id, tx), set()).add(sess)
         txs = [(s, str(t)) for s, t in drained["tx"] if t is not None]
-        lost = sum(1 for k in txs if k not in known)
-        doubled = sum(1 for c in known.values() if c > 1)
+        lost = sum(1 for k in txs if k not in cloud)
+        doubled = sum(1 for c in cloud.values() if len(c) > 1)
         row("sessions started by the wallboxes (n)", len(txs), "count")
         row("sessions lost (neither acknowledged upstream nor in the store)", lost, "count",
             "= 0", lost == 0)
         row("sessions recorded twice", doubled, "count", "= 0", doubled == 0)
-        row("machine load average (1 min, for context)", os.getloadavg()[0], "")
+        row("machine load average (1 min) during the run, median / max",
+            statistics.median(loads), "", None, None)
+        rows[-1]["value"] = "%.1f / %.1f" % (statistics.median(loads), max(loads))
+        row("edge started with", None, "")
+        rows[-1]["value"] = ("MALLOC_ARENA_MAX=%s" % arena_max if arena_max is not None
+                             else "default malloc") + (", tracemalloc %d frame(s)" % frames
+                                                       if trace else "")
     except Exception as e:
         rows.append({"area": AREA, "case": case, "metric": "(case failed)", "value": None,
                      "unit": "", "target": None, "ok": False,
@@ -487,9 +632,16 @@ def main(argv: list[str]) -> None:
         import argparse
         ap = argparse.ArgumentParser(prog="python -m bench.bench_soak")
         ap.add_argument("--minutes", type=float, default=None)
-        ap.add_argument("--trace", action="store_true", help="tracemalloc: top growth by line")
+        ap.add_argument("--trace", action="store_true",
+                        help="tracemalloc: what grew most between warm-up end and the end")
+        ap.add_argument("--frames", type=int, default=1,
+                        help="tracemalloc frames per allocation (more: slower, grouped by"
+                             " traceback)")
+        ap.add_argument("--arena-max", type=int, default=None,
+                        help="run the edge with MALLOC_ARENA_MAX set to this")
         a = ap.parse_args(argv)
-        for r in run(minutes=a.minutes, trace=a.trace):
+        for r in run(minutes=a.minutes, trace=a.trace, frames=a.frames,
+                     arena_max=a.arena_max):
             print("%-55s %12s %-8s %-30s %s" % (r["metric"], r["value"], r["unit"],
                                                  r["target"] or "",
                                                  {True: "ok", False: "FAIL", None: ""}[r["ok"]])
