@@ -199,6 +199,10 @@ class SessionStore:
         self._samples.append((session_id, int(at_s),
                               int(energy_wh) if energy_wh is not None else None,
                               json.dumps(cur) if cur is not None else None))
+        if len(self._samples) > MAX_QUEUED_SAMPLES:
+            # the store refuses writes (disk full) and no flush is tried per sample:
+            # the oldest go, memory stays bounded
+            del self._samples[:len(self._samples) - MAX_QUEUED_SAMPLES]
         if len(self._samples) >= self.flush_at and not self.store_failing:
             try:
                 self.flush_samples()
