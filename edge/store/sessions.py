@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 
 from edge.store import session_records
 from edge.store.db import transaction
+from edge.store.open_sessions import OpenSessions
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,32 @@ class SessionStore:
         # per refused message (the gateway's wire log leaves these to the store).
         self.store_failing = False
         ensure_schema(conn)
+        # Open sessions in memory, rebuilt from the store here (edge/store/open_sessions.py)
+        self._open = OpenSessions()
+        self._open_stale = True
+
+    @property
+    def open(self) -> OpenSessions:
+        """The open sessions in memory. Rebuilt from the store at start, and again only
+        after a write that joined a caller's transaction (its commit is the caller's)."""
+        if self._open_stale:
+            self._open_stale = False
+            fresh = OpenSessions()
+            held = self._held_stops
+            fresh.load(_record(r) for r in self._conn.execute(
+                "SELECT * FROM sessions WHERE state='started' ORDER BY started_s")
+                if r["session_id"] not in held)
+            fresh.version = self._open.version + 1
+            self._open = fresh
+        return self._open
+
+    def _remember(self, joined: bool, change: Callable[[OpenSessions], None]) -> None:
+        """Write-through after the commit; a write inside an outer transaction is read
+        back from the store once that is over (it may still be rolled back)."""
+        if joined:
+            self._open_stale = True
+        else:
+            change(self.open)
 
     # -- writes -----------------------------------------------------------------
     def next_transaction_id(self) -> int:
@@ -154,6 +181,7 @@ class SessionStore:
                group_id: str | None, tariff: dict | None, payment_ref: str | None,
                reported_late: bool, dedup_key: str | None,
                refused: str | None) -> tuple[dict[str, Any], bool]:
+        joined = self._conn.in_transaction
         with transaction(self._conn) as c:
             existing = None
             if dedup_key is not None:
@@ -183,6 +211,7 @@ class SessionStore:
             rec = self._get(c, sid)
             self._enqueue(c, rec)
         self._written()
+        self._remember(joined, lambda o: o.add(dict(rec)))    # committed: memory follows
         return rec, True
 
     def add_sample(self, session_id: str, at_s: int, energy_wh: int | None,
@@ -230,7 +259,7 @@ class SessionStore:
         batch, self._samples = self._samples, []
         try:
             with transaction(self._conn) as c:
-                self._write_samples(c, batch)
+                firsts = self._write_samples(c, batch)
         except sqlite3.IntegrityError:
             # One bad row (e.g. its session is gone) must not block all others forever:
             # write row by row and drop what the database refuses.
@@ -243,7 +272,16 @@ class SessionStore:
             self._requeue(batch)
             raise
         self._written()
+        self._note_firsts(firsts)
         return len(batch)
+
+    def _note_firsts(self, firsts: dict[str, int]) -> None:
+        """Start registers filled in by samples, after their commit."""
+        if self._conn.in_transaction:
+            self._open_stale = True
+            return
+        for sid, wh in firsts.items():
+            self.open.set_meter_start(sid, wh)
 
     def _failed(self, exc: BaseException, what: str) -> None:
         if not self.store_failing:
@@ -262,7 +300,8 @@ class SessionStore:
         for row in batch:
             try:
                 with transaction(self._conn) as c:
-                    self._write_samples(c, [row])
+                    firsts = self._write_samples(c, [row])
+                self._note_firsts(firsts)
                 written += 1
             except sqlite3.IntegrityError:
                 log.warning("meter sample for session %s refused by the store; dropped", row[0])
@@ -273,7 +312,7 @@ class SessionStore:
         # eat the memory too.
         self._samples = (batch + self._samples)[-MAX_QUEUED_SAMPLES:]
 
-    def _write_samples(self, c: sqlite3.Connection, batch: list[tuple]) -> None:
+    def _write_samples(self, c: sqlite3.Connection, batch: list[tuple]) -> dict[str, int]:
         c.executemany("INSERT INTO session_samples(session_id, at_s, energy_wh, current_da)"
                       " VALUES (?,?,?,?)", batch)
         # Only a session still without a start register is updated: a row rewritten for
@@ -286,6 +325,7 @@ class SessionStore:
         c.executemany("UPDATE sessions SET meter_start_wh=? WHERE session_id=?"
                       " AND meter_start_wh IS NULL",
                       [(wh, sid) for sid, wh in firsts.items()])
+        return firsts
 
     def stop(self, session_id: str, stopped_s: int, meter_stop_wh: int | None,
              stop_reason: str | None, cost: dict | None = None,
@@ -297,12 +337,14 @@ class SessionStore:
         """
         self._kept_at.pop(session_id, None)
         batch, self._samples = self._samples, []
+        joined = self._conn.in_transaction
         try:
-            rec = self._stop(batch, session_id, stopped_s, meter_stop_wh, stop_reason, cost,
-                             cost_fn)
+            rec, firsts = self._stop(batch, session_id, stopped_s, meter_stop_wh, stop_reason,
+                                     cost, cost_fn)
         except sqlite3.Error as exc:
             self._requeue(batch)
             self._held_stops[session_id] = (stopped_s, meter_stop_wh, stop_reason, cost, cost_fn)
+            self.open.remove(session_id)      # ended at the wallbox: out of the running ones
             self._failed(exc, "%d stop(s) held in memory" % len(self._held_stops))
             raise
         except Exception:
@@ -310,6 +352,8 @@ class SessionStore:
             raise
         self._held_stops.pop(session_id, None)
         self._written()
+        self._note_firsts(firsts)
+        self._remember(joined, lambda o: o.remove(session_id))    # committed: memory follows
         return rec
 
     def stop_held(self, session_id: str) -> bool:
@@ -332,16 +376,16 @@ class SessionStore:
 
     def _stop(self, batch: list[tuple], session_id: str, stopped_s: int,
               meter_stop_wh: int | None, stop_reason: str | None, cost: dict | None,
-              cost_fn: Callable[[dict], dict | None] | None) -> dict[str, Any]:
+              cost_fn: Callable[[dict], dict | None] | None) -> tuple[dict[str, Any], dict]:
         with transaction(self._conn) as c:
             # queued samples decide the session's start/last register: same transaction
-            self._write_samples(c, batch)
+            firsts = self._write_samples(c, batch)
             row = c.execute("SELECT * FROM sessions WHERE session_id=?",
                             (session_id,)).fetchone()
             if row is None:
                 raise KeyError(session_id)
             if row["state"] == "completed":
-                return _record(row)
+                return _record(row), firsts
             stop_wh = meter_stop_wh
             if stop_wh is None:
                 sampled = c.execute("SELECT MAX(energy_wh) FROM session_samples"
@@ -371,28 +415,25 @@ class SessionStore:
                       (int(stopped_s), int(start_wh), int(stop_wh), energy, stop_reason,
                        json.dumps(cost) if cost is not None else None, session_id))
             self._enqueue(c, rec)
-            return rec
+            return rec, firsts
 
     # -- reads ------------------------------------------------------------------
     def get(self, session_id: str) -> dict[str, Any] | None:
         return self._get(self._conn, session_id)
 
     def by_transaction(self, station: str, transaction_id: str | int) -> dict[str, Any] | None:
+        rec = self.open.by_transaction(station, transaction_id)
+        if rec is not None:
+            return dict(rec)      # an open one: from memory (every MeterValues asks)
         row = self._conn.execute("SELECT * FROM sessions WHERE station=? AND transaction_id=?",
                                  (station, str(transaction_id))).fetchone()
         return _record(row) if row is not None else None
 
     def open_sessions(self, station: str | None = None) -> list[dict[str, Any]]:
-        """Sessions running now: started, and no stop seen (a stop held in memory for a
-        failing store counts as seen: that transaction has ended at the wallbox)."""
-        if station is None:
-            rows = self._conn.execute("SELECT * FROM sessions WHERE state='started'"
-                                      " ORDER BY started_s").fetchall()
-        else:
-            rows = self._conn.execute("SELECT * FROM sessions WHERE state='started'"
-                                      " AND station=? ORDER BY started_s", (station,)).fetchall()
-        held = self._held_stops
-        return [_record(r) for r in rows if not held or r["session_id"] not in held]
+        """Sessions running now, copies in start order, from memory (``self.open``):
+        started, and no stop seen (a stop held in memory for a failing store counts as
+        seen: that transaction has ended at the wallbox)."""
+        return self.open.copies(station)
 
     def page(self, limit: int, offset: int = 0, state: str | None = None) -> list[dict[str, Any]]:
         """Sessions newest first (by start), ``limit`` of them after skipping ``offset``."""
