@@ -390,35 +390,47 @@ class Gateway:
         control loop that calls this every cycle.
         """
         self._limits = dict(limits)
-        by_station: dict[str, dict] = {}
-        self._limits_saw = {(r["station"], r["connector"]): r["session_id"]
-                            for r in self.sessions.open_sessions()}
+        # What the sender needs comes from memory (the open sessions, each station's last
+        # sent profile), and a limit the wallbox already has costs one dict lookup: no
+        # store query, no task for a station with nothing new (edge/store/open_sessions.py).
+        open_by_key = self.sessions.open.of_key()
+        self._limits_saw = {k: r["session_id"] for k, r in open_by_key.items()}
         results: dict[tuple, str] = {}
+        todo: dict[str, dict] = {}
         for key, value in limits.items():
-            sid = key[0]
-            if sid not in self.stations:
+            st = self.stations.get(key[0])
+            if st is None:
                 results[key] = "unknown_station"
                 continue
-            by_station.setdefault(sid, {})[key] = value
-        open_by_station: dict[str, dict[int, dict]] = {}
-        for rec in self.sessions.open_sessions():
-            open_by_station.setdefault(rec["station"], {})[rec["connector"]] = rec
+            rec = open_by_key.get(key)
+            if rec is None:
+                results[key] = "no_transaction"
+            elif st.link is None:
+                results[key] = "offline"
+            elif st.profiles_unsupported:
+                results[key] = "unsupported"
+            elif st.profiles.unchanged(key[1], rec["transaction_id"],
+                                       0 if rec.get("refused") else int(value[0]), int(value[1])):
+                results[key] = "unchanged"
+            else:
+                todo.setdefault(key[0], {})[key] = value
         tasks = []
-        for sid, lim in by_station.items():
-            st = self.stations[sid]
+        for sid, lim in todo.items():
             busy = self._inflight.get(sid)
             if busy is not None and not busy.done():
                 for key in lim:
                     results[key] = "busy"
                 continue
-            task = self.spawn(self._apply_station(st, lim, results, open_by_station.get(sid, {})))
+            task = self.spawn(self._apply_station(self.stations[sid], lim, results,
+                                                  {k[1]: open_by_key[k] for k in lim}))
             self._inflight[sid] = task
             tasks.append(task)
         if tasks:
             await asyncio.wait(tasks, timeout=self.apply_wait_s)
-        for key in limits:
-            results.setdefault(key, "pending")
-        return dict(results)
+        if len(results) < len(limits):
+            for key in limits:
+                results.setdefault(key, "pending")
+        return dict(results)    # sends still waiting go on filling their own copy
 
     def _limits_decided_with_session(self, st: StationState) -> dict[tuple, tuple]:
         """The last limits for this station's running transactions, re-sent after a
@@ -515,27 +527,30 @@ class Gateway:
 
     # -- views -------------------------------------------------------------------------
     def live_sessions(self) -> list[dict[str, Any]]:
+        """The open sessions as the allocation takes them, from memory (no store query)."""
         out = []
-        for rec in self.sessions.open_sessions():
+        book = self.lists.book
+        for rec in self.sessions.open.view():
             st = self.stations.get(rec["station"])
             conn = self.site.connector(rec["station"], rec["connector"])
             if st is None or conn is None or rec.get("refused"):
                 continue    # a refused start is allocated nothing (refusal.py)
-            group = self.lists.book.group(rec["group_id"]) if rec["group_id"] else None
-            last = st.profiles.last(rec["connector"])
-            controllable = st.connected and st.controllable and (last is None or last[3])
+            group = book.group(rec["group_id"]) if rec["group_id"] else None
+            cid = rec["connector"]
+            last = st.profiles.last(cid)
+            accepted = last is not None and last[3]
+            drawn = st.drawn_da.get(cid)
             out.append({
-                "key": (rec["station"], rec["connector"]),
+                "key": (rec["station"], cid),
                 "session_id": rec["session_id"],
                 "group_id": rec["group_id"],
                 "prioritised": bool(group.prioritised) if group is not None else False,
                 "started_s": rec["started_s"],
-                "drawn_da": list(st.drawn_da[rec["connector"]])
-                if rec["connector"] in st.drawn_da else None,
-                "drawn_at_s": st.drawn_at_s.get(rec["connector"]),
+                "drawn_da": list(drawn) if drawn is not None else None,
+                "drawn_at_s": st.drawn_at_s.get(cid),
                 # the phases of the last accepted profile (phase switching), else wiring
-                "phases": last[2] if last is not None and last[3] else conn.phases,
-                "controllable": bool(controllable),
+                "phases": last[2] if accepted else conn.phases,
+                "controllable": bool(st.connected and st.controllable and (last is None or last[3])),
             })
         return out
 
