@@ -58,7 +58,7 @@ async def _serve(cfg) -> int:
     from edge.sd_notify import Notifier
     from edge.service import EdgeService
     notifier = Notifier()
-    service = EdgeService(cfg)
+    service = EdgeService(cfg, freeze_gc=True)    # one service per process: freeze start-up
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
