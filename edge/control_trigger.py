@@ -32,6 +32,7 @@ class StepTrigger:
         self._stale_at: float | None = None   # clock time the last reading turns stale
         self.readings = 0               # readings that woke a step (for the live view, tests)
         self.steps = 0
+        self.last_reason: str | None = None    # what woke the step now running / last run
         self.reasons = {"start": 0, "reading": 0, "session": 0, "floor": 0}
 
     def reading(self, answered_s: float, max_age_s: float) -> None:
@@ -82,6 +83,7 @@ class StepTrigger:
             self._wake.clear()
             self._reading = self._soon = False
             self.reasons[reason] += 1
+            self.last_reason = reason
             self.steps += 1
             last = loop.time()
             await step()

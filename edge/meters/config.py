@@ -100,7 +100,7 @@ class MeterConfig:
             low = 1 if transport == "rtu_over_tcp" else 0
             high = 247 if transport == "rtu_over_tcp" else 255
             values["device_id"] = _int(data, "device_id", low, high, 1, f)
-        values["interval_s"] = _seconds(data, "interval_s", 0.05, 3600, 1.0, f)
+        values["interval_s"] = _poll_interval(data, f)
         values["timeout_s"] = _seconds(data, "timeout_s", 0.01, 30, 0.5, f)
         values["retries"] = _int(data, "retries", 0, 5, 1, f)
         values["stale_after_s"] = _seconds(data, "stale_after_s", 0.1, 86400, 5.0, f)
@@ -149,6 +149,22 @@ def _int(data, key, lo, hi, default, f):
     if not lo <= value <= hi:
         raise ValidationError(f(key), value, "must be between %d and %d" % (lo, hi))
     return value
+
+
+MIN_POLL_S = 0.25
+
+
+def _poll_interval(data, f):
+    """Down to 250 ms: every grid reading wakes the control step, and a Modbus TCP meter
+    answers in about a millisecond. Faster polls would only load the meter and the
+    gateway (an RS-485 bus has its own budget: docs/meters.md)."""
+    value = data.get("interval_s", 1.0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and 0 < value < MIN_POLL_S:
+        raise ValidationError(f("interval_s"), value,
+                              "must be at least %g seconds (one poll per %g s is the fastest "
+                              "the control step follows)" % (MIN_POLL_S, MIN_POLL_S))
+    return _seconds(data, "interval_s", MIN_POLL_S, 3600, 1.0, f)
 
 
 def _seconds(data, key, lo, hi, default, f):

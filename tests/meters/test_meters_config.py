@@ -17,6 +17,14 @@ def test_defaults():
     assert cfg.model.name == "eastron_sdm630"
 
 
+def test_poll_interval_goes_down_to_250_ms_and_no_further():
+    assert MeterConfig.from_dict(base(interval_s=0.25)).interval_s == 0.25
+    with pytest.raises(ValidationError) as err:
+        parse_meters([base(interval_s=0.2)])
+    assert err.value.field == "meters[0].interval_s" and err.value.value == 0.2
+    assert "at least 0.25 seconds" in str(err.value)
+
+
 @pytest.mark.parametrize("change, field, value", [
     ({"model": "sdm630"}, "meters[0].model", "sdm630"),
     ({"transport": "udp"}, "meters[0].transport", "udp"),
