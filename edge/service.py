@@ -66,13 +66,20 @@ def freeze_start_up() -> None:
     gc.freeze()
 
 
+def _floor_s(cfg: EdgeConfig) -> float:
+    """The step's floor: ``control.interval_s``, but at least two polls of the grid meter,
+    so it only comes round when readings stop (never racing a reading due now)."""
+    polled = [m.interval_s for m in cfg.meters if m.id == cfg.grid_meter and m.source != "node"]
+    return max([cfg.interval_s] + [2 * p for p in polled])
+
+
 class EdgeService:
     def __init__(self, cfg: EdgeConfig, *, clock: Callable[[], float] = time.time,
                  meter_link_factory: Any = None,
                  disk_free: Callable[[str], int] | None = None, freeze_gc: bool = False) -> None:
         self.cfg = cfg
         self._freeze_gc = freeze_gc
-        self.trigger = StepTrigger(cfg.interval_s, clock=clock)
+        self.trigger = StepTrigger(_floor_s(cfg), clock=clock)
         self.clock = clock
         self._disk_free = disk_free          # free bytes of a directory's disk (tests inject)
         self._meter_link_factory = meter_link_factory
