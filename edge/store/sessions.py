@@ -111,8 +111,8 @@ class SessionStore:
         # Stops the store refused (disk full, I/O error): session_id -> the stop's
         # arguments. Never acknowledged to the wallbox, but the session has ended: it is
         # out of ``open_sessions()`` and written by ``write_held_stops()`` with its real
-        # stop time and register as soon as the store takes it (docs/domain.md, "When
-        # the store fails").
+        # stop time and register as soon as the store takes it (docs/domain.md, section 7,
+        # "When the disk fills up").
         self._held_stops: dict[str, tuple] = {}
         # The last write failed (disk full, I/O error): said once per incident here, not
         # per refused message (the gateway's wire log leaves these to the store).
