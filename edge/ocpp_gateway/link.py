@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import websockets
 
@@ -85,11 +85,17 @@ class Link:
 
     def __init__(self, ws: Any, st: Any, version: str, bucket: TokenBucket,
                  on_resumed: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 pace: Callable[[], Awaitable[None]] | None = None) -> None:
         self.ws = ws
         self.st = st
         self.version = version
         self.bucket = bucket
+        # While the wallbox is starting (until the edge's after-boot or catch-up work for
+        # this connection is done), each frame waits for its turn (pacing.TurnPacer):
+        # hundreds of wallboxes booting at once must not crowd out the control loop.
+        self.pace = pace
+        self.starting = pace is not None
         self.cp: Any = None
         self.on_resumed = on_resumed
         self._first_call_seen = False
@@ -184,6 +190,8 @@ class Link:
             delay = self.bucket.wait_s()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if self.starting and self.pace is not None:
+                await self.pace()
             try:
                 await self.handle(raw)
             except websockets.ConnectionClosed:

@@ -25,6 +25,7 @@ from edge.ocpp_gateway import (auth, framing, limit_sender, list_sync, peer_text
                                 refusal)
 from edge.ocpp_gateway.link import Link, TokenBucket
 from edge.ocpp_gateway.logic import Logic
+from edge.ocpp_gateway.pacing import TurnPacer
 from edge.ocpp_gateway.station import StationState
 from edge.ocpp_gateway.v16.handlers import StationV16
 from edge.ocpp_gateway.v201.handlers import StationV201
@@ -74,6 +75,7 @@ class Gateway:
                  sample_flush_s: float = 5.0,
                  remote_start_ttl_s: int = 300,
                  rate_per_s: float = 20.0, burst: int = 200,
+                 startup_per_turn: int = 4,
                  throttle: auth.FailureThrottle | None = None,
                  ids: Callable[[], str] = lambda: uuid.uuid4().hex,
                  authorizer: Any = None, space: Any = None) -> None:
@@ -94,6 +96,9 @@ class Gateway:
         self.rate_per_s = rate_per_s
         self.burst = burst
         self.throttle = throttle or auth.FailureThrottle()
+        # Handshakes, frames of starting wallboxes, after-boot calls and list pushes:
+        # at most startup_per_turn pieces per event-loop turn (pacing.py says why).
+        self.startup = TurnPacer(startup_per_turn)
         self.ids = ids
         # space: the free-space floor (edge/store/space.py); None: no floor
         self.logic = Logic(site, lists, sessions, clock, self._emit, authorizer, space)
@@ -113,7 +118,7 @@ class Gateway:
         self._limits_saw: dict[tuple, str] = {}   # key -> session running when decided
         self._inflight: dict[str, asyncio.Task] = {}
         self._running: set[tuple] = set()
-        self._again: set[tuple] = set()
+        self._again: dict[tuple, Callable[[], Any]] = {}   # key -> the run asked for next
         self._unsubscribe = lists.subscribe(self._on_lists_changed)
 
     # -- lifecycle ------------------------------------------------------------------
@@ -177,22 +182,25 @@ class Gateway:
         """Run ``make()`` for a station, at most one running plus one queued.
 
         A wallbox flooding BootNotifications, or the cloud sending many list changes,
-        must not pile up tasks: requests while one runs collapse into one more run.
+        must not pile up tasks: requests while one runs collapse into one more run, of
+        the latest request (a reconnect's catch-up after a list change's sync, say).
         """
         key = (st.id, what)
         if key in self._running:
-            self._again.add(key)
+            self._again[key] = make
             return
 
         async def runner() -> None:
+            job = make
             try:
                 while True:
-                    self._again.discard(key)
-                    await make()
-                    if key not in self._again:
+                    await job()
+                    job = self._again.pop(key, None)
+                    if job is None:
                         return
             finally:
                 self._running.discard(key)
+                self._again.pop(key, None)
         self._running.add(key)
         self.spawn(runner())
 
@@ -211,6 +219,7 @@ class Gateway:
 
     # -- handshake ------------------------------------------------------------------
     async def _process_request(self, connection: Any, request: Any) -> Any:
+        await self.startup.turn()
         peer = connection.remote_address[0] if connection.remote_address else None
         sid = auth.station_from_path(request.path)
         cfg = self.cfg.get(sid) if sid is not None else None
@@ -248,7 +257,8 @@ class Gateway:
         version = framing.SUBPROTOCOLS[ws.subprotocol]
         old = st.link
         link = Link(ws, st, version, TokenBucket(self.rate_per_s, self.burst),
-                    on_resumed=lambda: self._resumed(st), clock=self.clock)
+                    on_resumed=lambda: self._resumed(st), clock=self.clock,
+                    pace=self.startup.turn)
         cls = StationV16 if version == framing.V16 else StationV201
         link.cp = cls(st, link, self, self.response_timeout_s)
         link.cp._unique_id_generator = link.new_call_id
@@ -292,8 +302,16 @@ class Gateway:
         link = st.link
         if link is None:
             return
+        try:
+            await self._after_boot(st, link)
+        finally:
+            link.starting = False     # its frames need not wait for their turn any more
+
+    async def _after_boot(self, st: StationState, link: Link) -> None:
         cp = link.cp
+        pace = self.startup.turn
         async with self._locks[st.id]:
+            await pace()
             done = await self._step(st, "configure", cp.configure(
                 {"meter_interval_s": self.meter_interval_s, "local_list_enabled": True,
                  "measurands": MEASURANDS, "start_stop_measurands": ENERGY_REGISTER,
@@ -306,14 +324,18 @@ class Gateway:
                 log.warning("station %s refused settings: %s", st.id,
                             ", ".join("%s=%s" % (k, done[k]) for k in refused))
             st.settings = dict(done or {})
+            await pace()
             ok = await self._boot_profile(st, "station maximum profile",
                                           profiles.station_max_profile(st.cfg.max_da, 3,
                                                                        self.logic.now()))
             st.station_max_sent = (st.cfg.max_da, bool(ok))
+            await pace()
             await self._boot_profile(st, "fallback TxDefaultProfile",
                                      profiles.tx_default_profile(self._fallback_da.get(st.id, 0)))
+            await pace()
             await self._read_list_limits(st, cp)
         await self.sync_local_list(st)
+        await pace()
         await self._step(st, "trigger StatusNotification", cp.trigger("StatusNotification"))
         mine = self._limits_decided_with_session(st)
         if mine:
@@ -333,10 +355,15 @@ class Gateway:
     async def _catch_up(self, st: StationState) -> None:
         """A booted wallbox reconnected: what it may have missed while away."""
         link = st.link
-        if link is not None and not st.list_limits_read:
-            async with self._locks[st.id]:
-                await self._read_list_limits(st, link.cp)
-        await self.sync_local_list(st)
+        try:
+            if link is not None and not st.list_limits_read:
+                async with self._locks[st.id]:
+                    await self.startup.turn()
+                    await self._read_list_limits(st, link.cp)
+            await self.sync_local_list(st)
+        finally:
+            if link is not None:
+                link.starting = False
 
     async def _boot_profile(self, st: StationState, what: str, prof: dict) -> bool:
         """One profile of the post-boot sequence; a wallbox that cannot take profiles
@@ -368,7 +395,8 @@ class Gateway:
     async def sync_local_list(self, st: StationState) -> list[str]:
         """Bring the wallbox's local list up to date; returns the statuses of the updates."""
         async with self._locks[st.id]:
-            return await list_sync.sync(st, self.lists, self.sessions, self.default_list_max)
+            return await list_sync.sync(st, self.lists, self.sessions, self.default_list_max,
+                                        self.startup.turn)
 
     def priority_of(self, group_id: str | None) -> int:
         if group_id is None:
