@@ -77,6 +77,12 @@ def parse_args(argv):
                    help="mean simulated seconds between two EV arrivals (whole fleet)")
     p.add_argument("--meter-interval-s", type=int, default=10)
     p.add_argument("--response-delay-s", type=float, default=3.0)
+    p.add_argument("--connect-spread-s", type=float, default=None,
+                   help="connect the stations evenly over N real seconds (0: all at once;"
+                        " default: 1 s per 100 stations, at most 5 s)")
+    p.add_argument("--lean", action="store_true",
+                   help="skip the ocpp library's JSON schema checks in the simulator"
+                        " (load tests: measure the server, not the simulator)")
     p.add_argument("--show-every-s", type=float, default=10.0,
                    help="print the allocation table every N real seconds (0: never)")
     p.add_argument("--duration-s", type=float, default=0.0,
@@ -92,8 +98,9 @@ async def _run(args) -> None:
                         response_delay_s=args.response_delay_s)
     tokens = [t for t in args.tokens.split(",") if t]
     traffic = Traffic(tokens, mean_gap_s=args.mean_gap_s) if tokens else None
+    spread = min(5.0, args.stations / 100) if args.connect_spread_s is None else args.connect_spread_s
     fleet = Fleet(args.url, specs, seed=args.seed, clock=SimClock(args.speed), traffic=traffic,
-                  connect_spread_s=min(5.0, args.stations / 100))
+                  connect_spread_s=spread, validate_schema=not args.lean)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -113,6 +120,10 @@ async def _run(args) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.connect_spread_s is not None and args.connect_spread_s < 0:
+        print("error: --connect-spread-s: must be 0 or more (got %r)" % args.connect_spread_s,
+              file=sys.stderr)
+        return 2
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.verbose < 2:

@@ -168,3 +168,11 @@ async def test_command_line_rejects_bad_arguments():
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, err = await proc.communicate()
     assert proc.returncode == 2 and b"stations: must be >= 1" in err
+
+
+async def test_command_line_rejects_a_negative_connect_spread():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "host_tools.sim_wallbox", "--connect-spread-s", "-1", cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = await proc.communicate()
+    assert proc.returncode == 2 and b"--connect-spread-s: must be 0 or more" in err
