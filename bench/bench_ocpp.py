@@ -273,10 +273,10 @@ async def _watch(fleet, limit_a: float, since: float, timeout: float):
 
 # ----------------------------------------------------------------- orchestration
 class _Proc:
-    def __init__(self, args: list[str], log_path: Path) -> None:
+    def __init__(self, args: list[str], log_path: Path, module: str = "bench.bench_ocpp") -> None:
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.p = subprocess.Popen([sys.executable, "-m", "bench.bench_ocpp"] + args,
+        self.p = subprocess.Popen([sys.executable, "-m", module] + args,
                                   cwd=str(ROOT), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self._log, text=True, bufsize=1)
 
