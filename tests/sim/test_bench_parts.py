@@ -26,3 +26,12 @@ def test_bench_site_and_lists_are_valid_for_the_edge():
     assert [s.id for s in site.charging_groups[0].stations] == station_ids(500)
     book = GroupBook.from_snapshot(_snapshot(), site, "sync", 0)
     assert book.token("TOK000") is not None and book.token("TOK049") is not None
+
+
+def test_burst_bench_config_is_a_valid_edge_config_naming_the_simulator_stations():
+    from bench.bench_burst import edge_config, station_ids as burst_ids
+    from edge import config
+    from host_tools.sim_wallbox import build_specs
+    cfg = config.from_dict(edge_config(500, 5020, ":memory:"))
+    assert sorted(cfg.ocpp.stations) == burst_ids(500) == [s.id for s in build_specs(500)]
+    assert cfg.meters[0].interval_s == 0.25 and cfg.alloc.meter_max_age_s == 1
