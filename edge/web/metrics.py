@@ -101,6 +101,13 @@ class SiteCollector:
             errors.add_metric([a], e_tot[a])
         yield calls
         yield errors
+        pace = svc.gateway.startup.stats()    # wallbox start-up work (ocpp_gateway/pacing.py)
+        yield GaugeMetricFamily("edge_ocpp_startup_waiting",
+                                "Pieces of wallbox start-up work waiting for their loop turn",
+                                value=pace["waiting"])
+        yield CounterMetricFamily("edge_ocpp_startup_pieces",
+                                  "Pieces of wallbox start-up work let through",
+                                  value=pace["granted"])
 
 
 class Metrics:

@@ -57,3 +57,6 @@ async def test_metrics_match_the_status_api(site):
     assert m[("edge_control_step_seconds_count", ())] == svc.cycles
     assert m[("edge_ocpp_messages_total", (("action", "BootNotification"),))] == 3
     assert m[("edge_ocpp_messages_total", (("action", "StartTransaction"),))] == 1
+    # three wallboxes started: handshakes, boots, after-boot calls went through the pacer
+    assert m[("edge_ocpp_startup_pieces_total", ())] == svc.gateway.startup.granted >= 3 * 5
+    assert m[("edge_ocpp_startup_waiting", ())] == 0
