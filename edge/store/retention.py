@@ -59,12 +59,14 @@ class RetentionPolicy:
     many seconds (0: every sample); the allocation still sees every sample.
 
     ``batch_rows``: rows deleted per transaction (each is one short write lock);
-    ``vacuum_pages``: pages returned to the file system per step.
+    ``vacuum_pages``: pages returned to the file system per step; ``free_reserve``:
+    free pages kept for reuse, as a share of the pages in use.
     """
 
     def __init__(self, sessions_keep_s: int = 90 * DAY_S, samples_keep_s: int = 30 * DAY_S,
                  every_s: float = 3600.0, batch_rows: int = 2000, vacuum_pages: int = 1024,
-                 pause_s: float = 0.02, sample_every_s: int = 60) -> None:
+                 pause_s: float = 0.02, sample_every_s: int = 60,
+                 free_reserve: float = 0.1) -> None:
         if samples_keep_s > sessions_keep_s:
             raise ValueError("samples_keep_s: must not exceed sessions_keep_s (%r > %r)"
                              % (samples_keep_s, sessions_keep_s))
@@ -75,6 +77,7 @@ class RetentionPolicy:
         self.vacuum_pages = int(vacuum_pages)
         self.pause_s = float(pause_s)
         self.sample_every_s = int(sample_every_s)
+        self.free_reserve = float(free_reserve)
 
     @classmethod
     def from_dict(cls, d: Any, field: str = "store.retention") -> "RetentionPolicy":
@@ -286,9 +289,15 @@ class Pruner:
             return
         while True:
             free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-            if free == 0:
+            used = conn.execute("PRAGMA page_count").fetchone()[0] - free
+            # Free pages up to a reserve stay in the file: the next hour's sessions
+            # reuse what this pass freed. Returning them would move pages around
+            # (writes) only for the file to grow again (writes); a store that shrank
+            # (shorter periods, a backlog aged out) still gives the rest back.
+            excess = free - int(used * self.policy.free_reserve)
+            if excess <= 0:
                 return
-            step = min(free, self.policy.vacuum_pages)
+            step = min(excess, self.policy.vacuum_pages)
             conn.execute("PRAGMA incremental_vacuum(%d)" % step)
             done["pages_returned"] += step
             self._batch(done)
