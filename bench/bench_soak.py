@@ -297,18 +297,39 @@ async def sim_main(port: int, n: int) -> None:
 
 
 # ----------------------------------------------------------------- write cost, alone
+PREFILL_SESSIONS = 20_000       # ~90 days of a 20-wallbox site, or a month of 300
+
+
 def writes_main(db: str) -> None:
-    """Bytes and fsyncs of one start, one stop and one flush of samples, as the gateway
-    does them (run under the LD_PRELOAD counter)."""
-    from edge.store.db import open_db
+    """Bytes and fsyncs of one start, one stop, one flush of samples and one pruned
+    session, as the gateway and retention do them, in a store already holding
+    PREFILL_SESSIONS acknowledged sessions over 90 days (indexes as deep as a site's;
+    run under the LD_PRELOAD counter)."""
+    from edge.store.db import open_db, transaction
     from edge.store.outbox import Outbox
+    from edge.store.retention import DAY_S, Pruner, RetentionPolicy
     from edge.store.sessions import SessionStore
     counter = _sync_counter()
     conn = open_db(db)
-    store = SessionStore(conn, outbox=Outbox(conn))
-    t = 1_780_000_000
-    recs = [store.start("CP%04d" % i, 1, None, "TOK%03d" % (i % 50), 1000, t)[0]
-            for i in range(50)]           # warm the file up
+    outbox = Outbox(conn)
+    clock = [0.0]
+    store = SessionStore(conn, outbox=outbox, clock=lambda: clock[0])
+    store.sample_every_s = 0
+    t0 = 1_780_000_000
+    step = 90 * DAY_S // PREFILL_SESSIONS
+    conn.execute("PRAGMA synchronous=OFF")          # filling; not measured
+    with transaction(conn):
+        for i in range(PREFILL_SESSIONS):
+            t = clock[0] = t0 + i * step
+            rec, _ = store.start("CP%04d" % (i % 300), 1, None, "TOK%03d" % (i % 50), 1000, t)
+            for k in range(3):
+                store.add_sample(rec["session_id"], t + 60 * k, 1000 + k, [160, 160, 160])
+            store.stop(rec["session_id"], t + 3600, 5000, "Local")
+    outbox.ack([r.id for r in outbox.pending(10 ** 7)])
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA synchronous=FULL")
+    t = t0 + 90 * DAY_S
 
     def measure(fn, n):
         s0, b0 = counter()
@@ -318,19 +339,32 @@ def writes_main(db: str) -> None:
         s1, b1 = counter()
         return ((s1 - s0) / n, (b1 - b0) / n, (_io_write_bytes(os.getpid()) - w0) / n)
     out = {}
-    recs2 = []
-    out["start"] = measure(lambda i: recs2.append(store.start(
-        "CPX%04d" % i, 1, None, "TOK", 1000, t)[0]), 200)
-    out["stop"] = measure(lambda i: store.stop(recs2[i]["session_id"], t + 60, 2000,
-                                               "Local"), 200)
+    recs = []
+
+    def start(i):
+        clock[0] = t + i
+        recs.append(store.start("CPX%04d" % (i % 300), 1, None, "TOK", 1000, t + i)[0])
+    out["start"] = measure(start, 300)
+    out["stop"] = measure(lambda i: store.stop(recs[i]["session_id"], t + 600 + i, 2000,
+                                               "Local"), 300)
     per_flush = 26      # one second of 260 charging cars with 10 s meter values
 
     def flush(i):
         for k in range(per_flush):
-            store.add_sample(recs[k % len(recs)]["session_id"], t + i, 1000 + i, [160, 160, 160])
+            store.add_sample(recs[k]["session_id"], t + i, 1000 + i, [160, 160, 160])
         store.flush_samples()
     s = measure(flush, 100)
     out["sample"] = [v / per_flush for v in s]
+    outbox.ack([r.id for r in outbox.pending(10 ** 7)])
+    # one retention pass removing the oldest tenth, per session removed
+    pruned = [0]
+
+    def prune(_i):
+        keep = 90 * DAY_S - PREFILL_SESSIONS // 10 * step
+        pruned[0] = Pruner(conn, RetentionPolicy(sessions_keep_s=keep, samples_keep_s=keep,
+                                                 pause_s=0)).run(t)["sessions"]
+    p = measure(prune, 1)
+    out["prune"] = [v / max(1, pruned[0]) for v in p]
     _emit({"event": "writes", **out})
 
 
@@ -482,12 +516,14 @@ def run(quick: bool = False, minutes: float | None = None, trace: bool = False,
     edge = sim = None
     try:
         w = _Proc(["writes", str(tmp / "writes.db")], tmp / "writes.log", env)
-        cost = w.expect("writes", 120)
+        cost = w.expect("writes", 600)
         w.close()
         for what, label in (("start", "session start (with its outbox record)"),
                             ("stop", "session stop (with its outbox record)"),
-                            ("sample", "stored meter sample (26 per flush)")):
+                            ("sample", "stored meter sample (26 per flush)"),
+                            ("prune", "session pruned by retention (with its samples)")):
             syncs, pbytes, wbytes = cost[what]
+            label += ", store of %d sessions" % PREFILL_SESSIONS
             row("write cost: %s, fsyncs" % label, syncs if so else None, "per event")
             row("write cost: %s, bytes SQLite wrote (WAL + checkpoints)" % label,
                 pbytes if so else None, "B per event")
