@@ -72,3 +72,15 @@ def test_refusals_and_unanswered_online_checks_stay_bounded(monkeypatch):
         asyncio.run(auth.authorize("ROAM%04d" % i, "CP16", 1))
     assert len(auth._negative) == 20 and "k499" in auth._negative
     assert len(auth._unanswered) == 20
+
+
+def test_open_sessions_in_memory_are_bounded_by_the_open_sessions(tmp_path):
+    store = SessionStore(open_db(tmp_path / "edge.db"), clock=lambda: NOW)
+    for i in range(2000):                    # 10 wallboxes, 2 connectors, churning
+        rec, _ = store.start("CP%d" % (i % 10), 1 + i % 2, None, "T%d" % i, 0, NOW + i)
+        if i < 1990:
+            store.stop(rec["session_id"], NOW + i + 1, 10, "Local")
+    open_ = store.open
+    assert len(open_) == 10 == len(store.open_sessions())
+    assert len(open_._by_tx) == 10 and len(open_.of_key()) == 10
+    assert sum(len(v) for v in open_._by_station.values()) == 10
