@@ -24,7 +24,9 @@ A sample without a time is taken to be current, as it always was.
 The non-EV estimate. What the EVs draw is so known only within a band [lo, hi]
 per phase, and the non-EV load, grid minus EVs, lies in [grid - hi, grid - lo].
 The estimate is last cycle's, moved only as far as the evidence forces it:
-up to grid - hi when it is below, down to grid - lo when it is above. So a car raised a moment ago that now draws its new
+up to grid - hi when it is below, down to grid - lo when it is above that by
+non_ev_deadband_da or more (noise that moved the estimate down and up again
+would hand every car's rounding deciamp to another car each second). So a car raised a moment ago that now draws its new
 limit is not taken for new building load (which cut it again a second later,
 and raised it when its next sample came: on a site at its limit every car went
 up and down every ~10 s), and neither is a car that has not followed a cut yet
@@ -87,12 +89,12 @@ def stale_draw(ev, band, layout, i, drawn, sent, drawn_at, now_s, cfg):
             band[p] += drawn[p]
 
 
-def non_ev_estimate(grid_da, ev, band, prev):
+def non_ev_estimate(grid_da, ev, band, prev, dead_da):
     """(the non-EV load per site phase, None where the meter has no value; whether
     it is below what the confirmed samples alone say on some phase) from the grid
     reading, the least the EVs draw (``ev``), how much more they may draw (``band``)
-    and last cycle's estimate ``prev`` (a tuple, or None): see "The non-EV
-    estimate" above."""
+    and last cycle's estimate ``prev`` (a tuple, or None), which goes down only
+    by ``dead_da`` or more: see "The non-EV estimate" above."""
     out = [None, None, None]
     doubt = False
     for p in range(3):
@@ -106,7 +108,7 @@ def non_ev_estimate(grid_da, ev, band, prev):
         if low < 0:
             low = 0
         last = prev[p] if prev is not None else None
-        if last is None or last > high:
+        if last is None or last - high >= dead_da or (last > high and dead_da == 0):
             out[p] = high
         elif last < low:
             out[p] = low

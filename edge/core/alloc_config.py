@@ -22,6 +22,8 @@ _FIELDS = (
     ("min_change_a", 1, "a"),
     ("unused_headroom_a", 2, "a"),
     ("sample_wait_s", 60, "s"),
+    ("small_raise_after_s", 300, "s"),
+    ("non_ev_deadband_a", 1, "a"),
 )
 
 
@@ -36,7 +38,12 @@ class AllocConfig:
     phase_up_margin_da   back to 3 phases only if min + this fits on 3 phases
     raise_holdoff_s      no raise sooner than this after the last change
     ramp_step_da         largest raise per step
-    min_change_da        raises smaller than this are not sent (cuts always are)
+    min_change_da        raises smaller than this are not sent (cuts always are)...
+    small_raise_after_s  ...until the limit has stood this long (0: never): on a
+                         site of 100 cars, 0.5 A each left unsent is 50 A unused
+    non_ev_deadband_da   the non-EV estimate goes down only when the measured load is
+                         lower by this or more (it goes up at once): meter noise must
+                         not move every car's share up and down by a deciamp
     unused_headroom_da   an EV drawing less than its limit by more than this is
                          given its draw + this; the rest goes to others
     sample_wait_s        how long after a change (plus raise_holdoff_s) a wallbox may
@@ -47,7 +54,8 @@ class AllocConfig:
 
     def __init__(self, meter_max_age_s=10, failsafe_non_ev_da=None, rotate_after_s=900,
                  phase_hold_s=60, phase_up_margin_da=10, raise_holdoff_s=10, ramp_step_da=60,
-                 min_change_da=10, unused_headroom_da=20, sample_wait_s=60):
+                 min_change_da=10, unused_headroom_da=20, sample_wait_s=60,
+                 small_raise_after_s=300, non_ev_deadband_da=10):
         self.meter_max_age_s = _int(meter_max_age_s, "meter_max_age_s", 1, _DAY_S)
         if failsafe_non_ev_da is not None:
             if isinstance(failsafe_non_ev_da, int) and not isinstance(failsafe_non_ev_da, bool):
@@ -67,6 +75,8 @@ class AllocConfig:
         self.min_change_da = _int(min_change_da, "min_change_da", 0, _MAX_DA)
         self.unused_headroom_da = _int(unused_headroom_da, "unused_headroom_da", 1, _MAX_DA)
         self.sample_wait_s = _int(sample_wait_s, "sample_wait_s", 0, _DAY_S)
+        self.small_raise_after_s = _int(small_raise_after_s, "small_raise_after_s", 0, _DAY_S)
+        self.non_ev_deadband_da = _int(non_ev_deadband_da, "non_ev_deadband_da", 0, _MAX_DA)
 
     @classmethod
     def from_dict(cls, d, field="load_management"):

@@ -4,8 +4,9 @@ A breaker forgives a small overload for minutes and a large one for seconds, and
 a car needs 5 to 30 s to follow a new limit. So a lower target is sent at once,
 while a higher one waits ``raise_holdoff_s`` after the connector's last change
 and then rises by at most ``ramp_step_da``. Raises smaller than
-``min_change_da`` are not sent at all, so wallboxes are not flooded with
-profiles for noise. What is sent is never above the target, so every limit the
+``min_change_da`` are not sent until the limit has stood ``small_raise_after_s``,
+so wallboxes are not flooded with profiles for noise, yet a site of many cars
+does not leave each a fraction of an amp below its share for good. What is sent is never above the target, so every limit the
 allocation respected still holds while a raise is pending.
 """
 
@@ -32,7 +33,9 @@ def ramp(target_da, phases, prev, min_da, now_s, cfg):
     if new - last < cfg.min_change_da and new != target_da:
         return last, prev
     if new - last < cfg.min_change_da and last != 0:
-        return last, prev
+        wait = cfg.small_raise_after_s
+        if not wait or now_s - prev.changed_s < wait:
+            return last, prev
     return new, Sent(new, phases, now_s)
 
 

@@ -205,7 +205,7 @@ def allocate(tree, sessions, meter, now_s, state=None, cfg=None, site_limit=None
     non_ev = None
     doubt = False
     if grid_da is not None:
-        non_ev, doubt = non_ev_estimate(grid_da, ev, band, state.non_ev_da)
+        non_ev, doubt = non_ev_estimate(grid_da, ev, band, state.non_ev_da, cfg.non_ev_deadband_da)
     caps = capacities(layout, non_ev, ext_da, cfg)
     # Wallboxes that ignore our profiles take their maximum on their path.
     paths = layout.path

@@ -303,3 +303,15 @@ def test_without_a_last_estimate_it_starts_at_the_highest_the_evidence_allows():
     state = AllocState(sent=_raised_state().sent)
     r = run(t, _old_samples(), grid_da=(400, 400, 400), now_s=105, state=state, cfg=CFG)
     assert r.status["non_ev_da"] == [200, 200, 200]
+
+
+def test_the_estimate_goes_down_only_by_the_dead_band_and_up_at_once():
+    t = flat_tree(2, grid_da=400, max_da=150)
+    cfg = AllocConfig(raise_holdoff_s=10, non_ev_deadband_da=10)
+    state = AllocState(sent={("CP0", 1): Sent(150, 3, 0), ("CP1", 1): Sent(150, 3, 0)},
+                       non_ev_da=(100, 100, 100))
+    s = [_timed("CP0", (100, 100, 100), 95), _timed("CP1", (100, 100, 100), 95)]
+    # Confirmed samples: other load is grid - 200 exactly; 9 lower is noise to it.
+    for grid, expect in ((291, 100), (290, 90), (301, 101)):
+        r = run(t, s, grid_da=(grid, grid, grid), now_s=105, state=state, cfg=cfg)
+        assert r.status["non_ev_da"] == [expect] * 3, (grid, r.status["non_ev_da"])

@@ -35,6 +35,17 @@ def test_small_raises_are_not_sent():
     assert v == 160
 
 
+def test_a_small_raise_is_sent_once_the_limit_has_stood_long():
+    # 100 cars each 0.5 A below their share would leave 50 A unused for good.
+    prev = Sent(150, 3, 100)
+    v, rec = ramp(155, 3, prev, 60, 399, CFG)
+    assert v == 150 and rec is prev
+    v, rec = ramp(155, 3, prev, 60, 400, CFG)
+    assert v == 155 and rec.changed_s == 400
+    never = AllocConfig(raise_holdoff_s=10, ramp_step_da=60, min_change_da=10, small_raise_after_s=0)
+    assert ramp(155, 3, prev, 60, 10 ** 6, never)[0] == 150
+
+
 def test_leaving_a_pause_jumps_to_at_least_the_minimum():
     cfg = AllocConfig(raise_holdoff_s=0, ramp_step_da=20, min_change_da=10)
     v, rec = ramp(160, 3, Sent(0, 3, 0), 60, 50, cfg)

@@ -354,7 +354,8 @@ def test_old_sample_times_never_put_the_non_ev_estimate_below_what_the_cars_may_
     sample), and every limit holds against it. (Before the estimate was held, it was
     never below grid minus the samples; that cut a raised car again as soon as it drew
     its new limit.) With every sample taken as current (no time) the estimate is
-    exactly grid minus the samples."""
+    grid minus the samples, or above it by less than the dead band (it goes down
+    only by that much or more)."""
     tree, sessions, grid, ext = case
     cfg = AllocConfig(rotate_after_s=60, phase_hold_s=30, raise_holdoff_s=10)
     site_limit = {"max_da": ext, "expires_s": 10 ** 9} if ext is not None else None
@@ -376,7 +377,9 @@ def test_old_sample_times_never_put_the_non_ev_estimate_below_what_the_cars_may_
         assert all(r.status["non_ev_da"][p] >= lowest[p] for p in range(3)), (r.status["non_ev_da"], lowest)
         check_limits_hold(tree, r.targets, sessions, lowest, ext)
         if all(kinds[n % len(kinds)] == "none" for n in range(len(sessions))):
-            assert r.status["non_ev_da"] == non_ev_with_state(tree, grid, sessions, prev)
+            exact = non_ev_with_state(tree, grid, sessions, prev)
+            est = r.status["non_ev_da"]
+            assert all(exact[p] <= est[p] < exact[p] + cfg.non_ev_deadband_da for p in range(3)), (est, exact)
         state = r.state
         prev = r.limits
 
