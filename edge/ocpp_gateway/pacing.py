@@ -31,7 +31,7 @@ from collections import deque
 
 
 class TurnPacer:
-    def __init__(self, per_turn: int = 4) -> None:
+    def __init__(self, per_turn: int = 1) -> None:
         if not isinstance(per_turn, int) or isinstance(per_turn, bool) or per_turn < 1:
             raise ValueError("per_turn: must be a whole number >= 1 (got %r)" % (per_turn,))
         self.per_turn = per_turn

@@ -75,7 +75,7 @@ class Gateway:
                  sample_flush_s: float = 5.0,
                  remote_start_ttl_s: int = 300,
                  rate_per_s: float = 20.0, burst: int = 200,
-                 startup_per_turn: int = 4,
+                 startup_per_turn: int = 1,
                  throttle: auth.FailureThrottle | None = None,
                  ids: Callable[[], str] = lambda: uuid.uuid4().hex,
                  authorizer: Any = None, space: Any = None) -> None:

@@ -23,7 +23,7 @@ from edge.service import EdgeService
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 300
-PER_TURN = 4
+PER_TURN = 1
 
 
 def site(n: int, meter_port: int, store: str) -> dict:
