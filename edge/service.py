@@ -17,7 +17,6 @@ import time
 from typing import Any, Callable
 
 from edge import authorizer as authorizer_mod
-from edge import compiled_core
 from edge.cloud.upstream import telemetry_sample
 from edge.config import EdgeConfig
 from edge.control_trigger import StepTrigger
@@ -36,16 +35,6 @@ from edge.store.sessions import SessionStore
 from edge.store.space import MB, SpaceFloor
 
 log = logging.getLogger(__name__)
-
-
-def _log_core() -> None:
-    old = compiled_core.stale()
-    if old:
-        log.warning("compiled core modules older than their source run old code: %s; "
-                    "run `make fastcore` or reinstall", ", ".join(old))
-    run = compiled_core.running()
-    log.info("allocation core: %s", "compiled" if all(run.values()) else
-             "pure Python" if not any(run.values()) else "partly compiled")
 
 
 def _station_entry(sid: str, st: dict) -> dict:
@@ -109,7 +98,6 @@ class EdgeService:
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.cfg
-        _log_core()
         now = int(self.clock())
         self.conn = open_db(cfg.store_path)
         self.space = self._space_floor()

@@ -1,27 +1,25 @@
-"""Which core the CPython tests run: the compiled one, as installed (see
-edge/compiled_core.py), or with EDGE_PURE_CORE=1 the plain .py modules. `make test`
-runs the core's tests both ways; MicroPython runs the .py modules anyway."""
+"""The CPython tests run the core's .py modules, the very files MicroPython runs.
+
+Until 2026-12 the allocation was also compiled with Cython (docs/architecture.md,
+"One core, pure Python"). A module left from that build in edge/core/ would win
+the import over its .py source and test old code in silence, so the session stops
+at once if one is there (`make test` deletes them before it starts pytest)."""
+import importlib.machinery
+from pathlib import Path
+
 import pytest
 
-from edge import compiled_core
+CORE_DIR = Path(__file__).resolve().parent.parent / "edge" / "core"
 
-if compiled_core.pure_requested():
-    compiled_core.use_pure_core()
+
+def compiled_leftovers(core_dir: Path = CORE_DIR) -> list[str]:
+    """Extension modules in the core's folder: each would shadow its .py module."""
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    return sorted(p.name for p in core_dir.iterdir() if p.name.endswith(suffixes))
 
 
 def pytest_configure(config):
-    if compiled_core.pure_requested():
-        return
-    old = compiled_core.stale()
-    if old:
-        pytest.exit("compiled core modules are older than their source (%s): run `make fastcore`, "
-                    "or set EDGE_PURE_CORE=1 to test the .py modules" % ", ".join(old), returncode=3)
-
-
-def pytest_report_header(config):
-    run = compiled_core.running()
-    if all(run.values()):
-        return "edge core: compiled (%s)" % ", ".join(run)
-    if not any(run.values()):
-        return "edge core: pure Python"
-    return "edge core: partly compiled (%s)" % ", ".join(n for n, c in run.items() if c)
+    left = compiled_leftovers()
+    if left:
+        pytest.exit("edge/core holds compiled modules that would run instead of their .py source: %s; "
+                    "delete them (`make deps` does)" % ", ".join(left), returncode=3)

@@ -19,15 +19,8 @@ import pkgutil
 import sys
 from types import ModuleType
 
-from edge import compiled_core
-
-if compiled_core.pure_requested():
-    # EDGE_PURE_CORE=1: the .py core even where a compiled one is installed; decided
-    # before any command imports the core.
-    compiled_core.use_pure_core()
-
-from edge.cli._exit import BAD_INPUT, FAILURE, Abort  # noqa: E402
-from edge.core.errors import ValidationError  # noqa: E402
+from edge.cli._exit import BAD_INPUT, FAILURE, Abort
+from edge.core.errors import ValidationError
 
 # The order `edge --help` lists them in; commands not named here follow alphabetically.
 ORDER = ("run", "init", "validate", "install", "status", "simulate", "sessions", "history",

@@ -457,7 +457,7 @@ def _rise(members, paths, exact, R, rate, first, m, by_hi, waits, lo, hi, alloc,
     end = first[-1]    # both end with it, so neither runs out
     heap = [end]
     pf = 0
-    k = 0    # always set by the search below; said here for C compilers (compiled core)
+    k = 0    # always set by the search below
     heappush = heapq.heappush
     heappop = heapq.heappop
     while True:

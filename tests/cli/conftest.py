@@ -1,6 +1,6 @@
 """The installed package the installer tests share, made once per test session the way
-README.md's "Installing on a gateway" says: build the wheel (without the compiled core,
-EDGE_PURE_CORE=1: what a gateway without a C compiler gets), then the README's own
+README.md's "Installing on a gateway" says: build the wheel (pure Python, one file for
+every gateway, no compiler), then the README's own
 apt-get / venv / pip lines, with /opt/edge moved into a temporary folder and apt-get
 only simulating (-s: the packages are there to install)."""
 from __future__ import annotations
@@ -20,7 +20,7 @@ INSTALL_LINES = 3      # apt-get, venv, pip: the rest of the block uses what the
 
 def clean_env(**extra):
     """No source tree on the path: the installed package alone."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "EDGE_PURE_CORE")}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(extra)
     return env
 
@@ -46,8 +46,7 @@ def installed(tmp_path_factory):
         if (REPO / f).is_file():
             (src / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / f, src / f)
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(src)],
-         env={**os.environ, "EDGE_PURE_CORE": "1"}, timeout=600)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(src)], timeout=600)
     shutil.rmtree(src)
     wheels = list(dist.glob("edge_controller-*.whl"))
     assert len(wheels) == 1 and wheels[0].name.endswith("-py3-none-any.whl"), wheels   # no compiler needed
