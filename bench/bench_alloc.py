@@ -1,13 +1,17 @@
-"""Allocation time for 10, 100 and 1,000 connectors on CPython and on MicroPython.
+"""Allocation time for 10 to 2,000 connectors on CPython and on MicroPython.
 
 The scenario (bench/mp_alloc_bench.py) is a site at its limit with mixed 1- and
 3-phase connectors, station and group limits, prioritised sessions and carried
 state, so every part of a cycle runs: reading sessions, the rule, ramping.
-MicroPython runs the same file through `node tools/mp/mp.mjs script`.
+MicroPython runs the same file through `node tools/mp/mp.mjs script`; CPython runs
+it in a process of its own (nothing left over from other benchmarks).
 
-CPython runs it twice, each in its own process: with the compiled core (the hot
-modules built by setup.py from their .py files, edge/compiled_core.py) and with
-EDGE_PURE_CORE=1, the plain .py modules that MicroPython also runs.
+The targets come from the whole control step (issue 10), not from the allocation
+alone: at 1,000 wallboxes a step may hold the event loop for less than 5 ms in all,
+and the allocation is the one part of it that walks every session each time, so it
+gets at most half of that. CPython runs the very .py files MicroPython runs: the Cython build of
+them was removed because the whole cycle does not need it (docs/load-management.md,
+"Pure Python is fast enough for the whole cycle").
 """
 from __future__ import annotations
 
@@ -15,12 +19,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-import time
-
 REPO = Path(__file__).resolve().parent.parent
-CPY_TARGETS = {1000: ("< 2 ms", 2.0)}
+STEP_BUDGET_MS = 5.0     # issue 10: longest event-loop block per control step, 1,000 wallboxes
+CPY_TARGETS = {1000: ("< %.1f ms (half the %.0f ms step budget)" % (STEP_BUDGET_MS / 2, STEP_BUDGET_MS),
+                      STEP_BUDGET_MS / 2)}
 MP_TARGETS = {100: ("< 20 ms", 20.0)}
 
 
@@ -42,33 +47,25 @@ def _rows(impl: str, cases: list[dict], targets: dict) -> list[dict]:
 
 
 def _cpython(quick: bool) -> list[dict]:
-    rows = []
-    for pure in (False, True):
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        env.pop("EDGE_PURE_CORE", None)
-        if pure:
-            env["EDGE_PURE_CORE"] = "1"
-        cmd = [sys.executable, "-m", "bench.bench_alloc", "--cases"] + (["--quick"] if quick else [])
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-        if proc.returncode != 0:
-            rows.append({"area": "alloc", "case": "CPython", "metric": "allocate()", "value": None, "unit": "ms",
-                         "target": None, "ok": False, "error": proc.stderr[-500:]})
-            continue
-        rows.extend(json.loads(proc.stdout.splitlines()[-1]))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "bench.bench_alloc", "--cases"] + (["--quick"] if quick else [])
+    load = os.getloadavg()[0]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        return [{"area": "alloc", "case": "CPython", "metric": "allocate()", "value": None, "unit": "ms",
+                 "target": None, "ok": False, "error": proc.stderr[-500:]}]
+    rows = json.loads(proc.stdout.splitlines()[-1])
+    rows.append({"area": "alloc", "case": "CPython", "metric": "machine load average (1 min, for context)",
+                 "value": round(max(load, os.getloadavg()[0]), 2), "unit": "", "target": None, "ok": None})
     return rows
 
 
 def _cases(quick: bool) -> list[dict]:
-    """This process's figures (its core chosen by EDGE_PURE_CORE), as rows."""
-    from edge import compiled_core
-    if compiled_core.pure_requested():
-        compiled_core.use_pure_core()
+    """This process's figures, as rows."""
     from bench.mp_alloc_bench import measure
-    run = compiled_core.running()
-    core = "compiled core" if all(run.values()) else ("pure-Python core" if not any(run.values())
-                                                      else "partly compiled core")
-    impl = "CPython %d.%d, %s" % (sys.version_info[0], sys.version_info[1], core)
-    plan = ((10, 300), (100, 200), (1000, 200)) if not quick else ((10, 30), (100, 20), (1000, 10))
+    impl = "CPython %d.%d" % (sys.version_info[0], sys.version_info[1])
+    plan = ((10, 300), (100, 200), (1000, 200), (2000, 100)) if not quick else \
+        ((10, 30), (100, 20), (1000, 10), (2000, 5))
     rows = _rows(impl, [measure(n, runs) for n, runs in plan], CPY_TARGETS)
     for n, runs in plan:
         rows.extend(_rule_only(impl, n, runs))
