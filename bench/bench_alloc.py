@@ -40,7 +40,7 @@ def _rows(impl: str, cases: list[dict], targets: dict) -> list[dict]:
             if bound is not None and metric == "median_ms":
                 ok = value < bound
             rows.append({"area": "alloc", "case": "%s, %d connectors" % (impl, n),
-                         "metric": "allocate() " + metric[:-3], "value": value, "unit": "ms",
+                         "metric": "allocate() %s (n=%d)" % (metric[:-3], c["runs"]), "value": value, "unit": "ms",
                          "target": text if metric == "median_ms" else None, "ok": ok,
                          "runs": c["runs"], "batch": c.get("batch", 1), "paused": c.get("paused")})
     return rows
@@ -114,7 +114,8 @@ def _rule_only(impl: str, n: int, runs: int) -> list[dict]:
         times.append((time.perf_counter() - t0) * 1000.0)
     times.sort()
     picks = (("median", times[len(times) // 2]), ("p99", times[min(len(times) - 1, len(times) * 99 // 100)]))
-    return [{"area": "alloc", "case": "%s, %d connectors" % (impl, n), "metric": "share() %s (rule only)" % name,
+    return [{"area": "alloc", "case": "%s, %d connectors" % (impl, n),
+             "metric": "share() %s (rule only, n=%d)" % (name, runs),
              "value": round(value, 3), "unit": "ms", "target": None, "ok": None, "runs": runs}
             for name, value in picks]
 
