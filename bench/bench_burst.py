@@ -190,8 +190,10 @@ def _stop(p: subprocess.Popen | None) -> None:
 def _hogs(count: int, cpu: int) -> list[subprocess.Popen]:
     """Busy loops pinned to one core: the edge pinned there gets about 1/(count+1) of
     it, as on a gateway CPU that many times slower (plus the scheduler's time slices)."""
-    return [subprocess.Popen([sys.executable, "-c", "import os\nos.sched_setaffinity(0, {%d})"
-                              "\nwhile True: pass" % cpu]) for _ in range(count)]
+    # each ends by itself when this process is gone or after 10 minutes at most
+    code = ("import os, time\nos.sched_setaffinity(0, {%d})\nend = time.monotonic() + 600\n"
+            "while os.getppid() == %d and time.monotonic() < end: pass" % (cpu, os.getpid()))
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
 
 
 def run_case(n: int, spread_s: float, slower: int = 1) -> list[dict]:
