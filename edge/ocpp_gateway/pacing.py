@@ -27,16 +27,25 @@ wallbox waits for nothing noticeable.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+
+log = logging.getLogger(__name__)
+
+# A queue this long is a burst worth a line in the log (one when it starts, one when it
+# is over): the wallboxes' start-up then takes longer than usual, on purpose.
+BURST_REPORT_AT = 100
 
 
 class TurnPacer:
-    def __init__(self, per_turn: int = 1) -> None:
+    def __init__(self, per_turn: int = 1, name: str = "wallbox start-up") -> None:
         if not isinstance(per_turn, int) or isinstance(per_turn, bool) or per_turn < 1:
             raise ValueError("per_turn: must be a whole number >= 1 (got %r)" % (per_turn,))
         self.per_turn = per_turn
+        self.name = name
         self._waiting: deque[asyncio.Future] = deque()
         self._dispatching = False
+        self._burst: list | None = None   # [began at (loop time), granted then, most waiting]
         # what a burst looked like (metrics, tests, the burst benchmark)
         self.granted = 0          # pieces of work let through, in total
         self.peak_waiting = 0     # the longest queue seen
@@ -51,8 +60,16 @@ class TurnPacer:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._waiting.append(fut)
-        if len(self._waiting) > self.peak_waiting:
-            self.peak_waiting = len(self._waiting)
+        queued = len(self._waiting)
+        if queued > self.peak_waiting:
+            self.peak_waiting = queued
+        if self._burst is not None:
+            self._burst[2] = max(self._burst[2], queued)
+        elif queued >= BURST_REPORT_AT:
+            self._burst = [loop.time(), self.granted, queued]
+            log.info("%s: %d pieces of work queued; they go %d per event-loop turn, so the"
+                     " meter and the control loop keep their pace", self.name, queued,
+                     self.per_turn)
         if not self._dispatching:
             self._dispatching = True
             loop.call_soon(self._dispatch, loop)
@@ -76,6 +93,11 @@ class TurnPacer:
             loop.call_soon(self._dispatch, loop)
         else:
             self._dispatching = False
+            if self._burst is not None:
+                began, granted, most = self._burst
+                self._burst = None
+                log.info("%s: burst over after %.1f s (%d pieces, at most %d waiting)",
+                         self.name, loop.time() - began, self.granted - granted, most)
 
     @property
     def waiting(self) -> int:

@@ -1,9 +1,10 @@
 """The start-up pacer: a few pieces of work per event-loop turn, first come first served."""
 import asyncio
+import logging
 
 import pytest
 
-from edge.ocpp_gateway.pacing import TurnPacer
+from edge.ocpp_gateway.pacing import BURST_REPORT_AT, TurnPacer
 
 
 class Turns:
@@ -84,3 +85,22 @@ async def test_other_work_runs_between_the_turns_of_a_long_queue():
 def test_per_turn_must_be_a_whole_number_of_at_least_one(bad):
     with pytest.raises(ValueError, match="per_turn"):
         TurnPacer(bad)
+
+
+async def test_a_burst_is_said_once_when_it_starts_and_once_when_it_is_over(caplog):
+    pacer = TurnPacer(2)
+
+    async def piece() -> None:
+        await pacer.turn()
+
+    caplog.set_level(logging.INFO, logger="edge.ocpp_gateway.pacing")
+    await asyncio.gather(*(piece() for _ in range(BURST_REPORT_AT - 1)))
+    assert not caplog.records                       # a short queue is no news
+    await asyncio.gather(*(piece() for _ in range(3 * BURST_REPORT_AT)))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("wallbox start-up: %d pieces of work queued" % BURST_REPORT_AT)
+    assert "burst over after" in lines[1]
+    # all queued in one turn before the first went: the burst counts every one of them
+    assert "(%d pieces, at most %d waiting)" % (3 * BURST_REPORT_AT,
+                                                3 * BURST_REPORT_AT) in lines[1]
