@@ -125,6 +125,7 @@ async def edge_main(config_path: str) -> None:
                "reason": s.last.status.get("reason"),
                "meter_gap_s": gap,
                "lag_ms": worst, "gc_ms": gcp.take(),
+               "step_ms": 1000.0 * (s.last_step_s or 0.0),
                "booted": sum(1 for st in stations if st.booted),
                "started": sum(1 for st in stations if st.booted and st.link is not None
                               and not getattr(st.link, "starting", False)),
@@ -264,6 +265,10 @@ def run_case(n: int, spread_s: float, slower: int = 1) -> list[dict]:
         row("edge event-loop lag, worst per step: median / max (context)",
             statistics.median(lags) if lags else None, "ms",
             "max %.0f ms" % max(lags) if lags else None)
+        steps_ms = [s["step_ms"] for s in steps]
+        row("control step duration (allocate and send), median / max (context)",
+            statistics.median(steps_ms) if steps_ms else None, "ms",
+            "max %.0f ms" % max(steps_ms) if steps_ms else None)
         row("edge longest garbage-collector pause (context)",
             max((s["gc_ms"] for s in steps), default=None), "ms")
         if last.get("pacer"):
