@@ -30,6 +30,16 @@ def test_config_defaults_and_amps_become_deciamps():
     assert AllocConfig.from_dict({"failsafe_non_ev_a": 20}).failsafe_non_ev_da == (200, 200, 200)
 
 
+def test_config_of_the_non_ev_estimate_and_small_raises():
+    cfg = AllocConfig.from_dict(None)
+    assert cfg.sample_wait_s == 60 and cfg.small_raise_after_s == 300 and cfg.non_ev_deadband_da == 10
+    cfg = AllocConfig.from_dict({"sample_wait_s": 30, "small_raise_after_s": 0, "non_ev_deadband_a": 0.5})
+    assert cfg.sample_wait_s == 30 and cfg.small_raise_after_s == 0 and cfg.non_ev_deadband_da == 5
+    _refused(lambda: AllocConfig.from_dict({"sample_wait_s": -1}), "load_management.sample_wait_s", "(got -1)")
+    _refused(lambda: AllocConfig.from_dict({"small_raise_after_s": 1.5}), "load_management.small_raise_after_s")
+    _refused(lambda: AllocConfig.from_dict({"non_ev_deadband_a": "1"}), "load_management.non_ev_deadband_a")
+
+
 def test_config_errors_name_the_field_and_value():
     _refused(lambda: AllocConfig.from_dict({"ramp_step": 5}), "load_management.ramp_step", "unknown field")
     _refused(lambda: AllocConfig.from_dict({"meter_max_age_s": "10"}), "load_management.meter_max_age_s", "'10'")
