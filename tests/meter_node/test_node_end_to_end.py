@@ -113,6 +113,8 @@ async def test_node_feeds_the_allocation_and_its_loss_means_failsafe(broker, pty
         meter.set_values(current_a=[45.0, 45.0, 45.0])
         assert await until(lambda: svc.last.limits.get(key, (160,))[0] < 160, 20), svc.last.status
         assert svc.last.status["mode"] == "normal"
+        # the node's readings wake the control step on arrival, as a polled meter's do
+        assert svc.trigger.reasons["reading"] > 0, svc.trigger.reasons
 
         # Another node's account publishes a reading as garage-1: the broker refuses it.
         forged = mqtt_factory("garage-2", "127.0.0.1", broker.port, "garage-2", USERS["garage-2"], 30)
