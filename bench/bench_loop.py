@@ -95,6 +95,9 @@ class _Watch:
         self._step_max = 0.0
         self._step_cpu_max = 0.0
         self.step_cpu: list[float] = []      # the same callbacks' CPU time (no preemption)
+        self.late_ms: list[float] = []
+        self.alloc_cpu: list[float] = []
+        self.live_cpu: list[float] = []
 
     def install(self, svc) -> None:
         import asyncio.events as events
@@ -129,13 +132,22 @@ class _Watch:
 
         step = svc.step
 
+        prof = None
+        if os.environ.get("BENCH_LOOP_PROFILE"):
+            import cProfile
+            prof = self.profile = cProfile.Profile()
+
         async def timed_step():
+            if prof is not None:
+                prof.enable()
             reading = svc.poller.latest(svc.cfg.grid_meter)
             watch.sends.clear()
             watch._in_step = True
             try:
                 return await step()
             finally:
+                if prof is not None:
+                    prof.disable()
                 watch._in_step = False
                 if watch.sends and reading is not None and svc.trigger.last_reason == "reading":
                     watch.steps.append({"at_s": reading.at_s, "last": max(watch.sends),
@@ -145,6 +157,35 @@ class _Watch:
                 watch._step_max = watch._step_cpu_max = 0.0
         svc.step = timed_step
         gc.callbacks.append(self._gc)
+        import edge.service as service_mod
+        alloc = service_mod.allocate
+
+        def timed_allocate(*args, **kw):
+            c0 = time.thread_time()
+            try:
+                return alloc(*args, **kw)
+            finally:
+                watch.alloc_cpu.append((time.thread_time() - c0) * 1000.0)
+        service_mod.allocate = timed_allocate
+
+    def wrap_live(self, gateway) -> None:
+        live = gateway._live_of
+
+        def timed_live(recs):
+            c0 = time.thread_time()
+            try:
+                return live(recs)
+            finally:
+                self.live_cpu.append((time.thread_time() - c0) * 1000.0)
+        gateway._live_of = timed_live
+
+    async def lateness(self, period_s: float = 0.01) -> None:
+        """How late the edge's loop wakes a 10 ms sleeper: what any request waits for
+        whatever holds the loop (steps, OCPP work, GC) plus the machine's preemption."""
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(period_s)
+            self.late_ms.append((time.perf_counter() - t0 - period_s) * 1000.0)
 
     def _gc(self, phase: str, info: dict) -> None:
         if info.get("generation") != 2:
@@ -159,7 +200,13 @@ class _Watch:
                "profiles": [s["count"] for s in self.steps],
                "step_block_ms": list(self.step_blocks), "step_cpu_ms": list(self.step_cpu),
                "other_max_ms": self.other_max_ms,
-               "gc_full_ms": list(self.gc_full)}
+               "gc_full_ms": list(self.gc_full),
+               "alloc_cpu_ms": list(self.alloc_cpu), "live_cpu_ms": list(self.live_cpu),
+               "late_p99_ms": percentile(self.late_ms, 99) if self.late_ms else None,
+               "late_max_ms": max(self.late_ms) if self.late_ms else None}
+        self.late_ms.clear()
+        self.alloc_cpu.clear()
+        self.live_cpu.clear()
         self.steps.clear()
         self.step_blocks.clear()
         self.step_cpu.clear()
@@ -180,6 +227,8 @@ async def edge_main(config_path: str) -> None:
     watch = _Watch()
     watch.install(svc)
     await svc.start()
+    watch.wrap_live(svc.gateway)
+    late = asyncio.ensure_future(watch.lateness())
     _emit({"event": "port", "port": svc.ocpp_port, "pid": os.getpid()})
     try:
         async for cmd in _commands():
@@ -192,6 +241,10 @@ async def edge_main(config_path: str) -> None:
             elif cmd["cmd"] == "quit":
                 break
     finally:
+        late.cancel()
+        if getattr(watch, "profile", None) is not None:
+            import pstats
+            pstats.Stats(watch.profile, stream=sys.stderr).sort_stats("tottime").print_stats(25)
         await svc.stop()
         _emit({"event": "stopped"})
 
@@ -462,9 +515,14 @@ def large_case(n: int, quick: bool) -> list[dict]:
         case.row("edge CPU share, steady (load %.1f)" % os.getloadavg()[0], cpu,
                  "% of one core", "< %d %%" % TARGETS["cpu_2000"] if n >= 2000 else None, ok)
         case.row("simulator event-loop lag while probing, worst (context)", probe_lag, "ms")
+        case.row("edge event-loop lateness of a 10 ms timer, p99 / worst (context)",
+                 "%.1f / %.1f" % (taken_steady["late_p99_ms"] or 0, taken_steady["late_max_ms"] or 0),
+                 "ms")
         case.row("edge resident memory", _rss_mb(case.pid)[0], "MB")
         blocks = taken_steady["step_block_ms"]
         cpu_blocks = taken_steady["step_cpu_ms"]
+        alloc_cpu = taken_steady["alloc_cpu_ms"]
+        live_cpu = taken_steady["live_cpu_ms"]
         if n <= 1000:
             # a bigger step: at 1,000 A for 1,000 cars most wait paused, so a step
             # pauses some more of the ~150 charging ones
@@ -473,6 +531,8 @@ def large_case(n: int, quick: bool) -> list[dict]:
             taken = case.edge.expect("taken", 30)
             blocks = blocks + taken["step_block_ms"]
             cpu_blocks = cpu_blocks + taken["step_cpu_ms"]
+            alloc_cpu = alloc_cpu + taken["alloc_cpu_ms"]
+            live_cpu = live_cpu + taken["live_cpu_ms"]
             case.dist("software: meter answer to last profile sent", taken["software_ms"],
                       "ms", TARGETS["sw_1000"])
             if taken["profiles"]:
@@ -489,6 +549,8 @@ def large_case(n: int, quick: bool) -> list[dict]:
                      max(blocks), "ms", n=len(blocks))
             case.dist("  the same callbacks' CPU time (without preemption; context)",
                       cpu_blocks, "ms", None)
+            case.dist("  of which the allocation, CPU (context)", alloc_cpu, "ms", None)
+            case.dist("  of which live_sessions(), CPU per 200 sessions (context)", live_cpu, "ms", None)
         case.row("longest other event-loop callback (OCPP, meter; context)", other, "ms")
         case.row("full GC collections (count, worst ms)",
                  "%d, %.1f" % (len(gc_full), max(gc_full) if gc_full else 0.0), "")

@@ -222,9 +222,9 @@ class EdgeService:
         now = self.clock()
         meter = self.poller.latest(self.cfg.grid_meter) if self.cfg.grid_meter else None
         site_limit = self.cloud.handler.site_limit(now) if self.cloud is not None else None
-        live = self.gateway.live_sessions()
         # Let waiting OCPP work run between the parts of a step: at 1,000 sessions each
-        # part is a millisecond or two, the whole three times that (bench_loop).
+        # part is a millisecond or two, the whole several times that (bench_loop).
+        live = await self.gateway.live_sessions_yielding()
         await asyncio.sleep(0)
         result = allocate(self.tree, live, meter, now, self.alloc_state, self.cfg.alloc,
                           site_limit)
@@ -244,7 +244,7 @@ class EdgeService:
         await self.gateway.apply_limits(result.limits)
         if self.cloud is not None and now - self._last_telemetry_s >= self.cfg.telemetry_every_s:
             self._last_telemetry_s = now
-            self.cloud.publish_telemetry(self.telemetry(result))
+            self.cloud.publish_telemetry(self.telemetry(result, live))
         self.last_step_s = time.perf_counter() - t0
         for cb in self._listeners:
             cb(self)
@@ -286,10 +286,12 @@ class EdgeService:
         if reading.meter_id == self.cfg.grid_meter:
             self.trigger.reading(reading.at_s, self.cfg.alloc.meter_max_age_s)
 
-    def telemetry(self, result: Allocation) -> dict:
-        """The `telemetry` body of docs/cloud-protocol.md: what was decided, and from what."""
+    def telemetry(self, result: Allocation, live: list[dict] | None = None) -> dict:
+        """The `telemetry` body of docs/cloud-protocol.md: what was decided, and from what
+        (``live``: the sessions that step allocated, so none is built twice)."""
         meter = self.poller.latest(self.cfg.grid_meter) if self.cfg.grid_meter else None
-        return telemetry_sample(result, meter, self.gateway.live_sessions())
+        return telemetry_sample(result, meter,
+                                live if live is not None else self.gateway.live_sessions())
 
     # -- events from the adapters -------------------------------------------------------
     def _cloud_online(self) -> bool:

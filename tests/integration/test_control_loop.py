@@ -205,3 +205,20 @@ async def test_unchanged_limits_send_nothing(building, tmp_path, until):
     finally:
         await fleet.stop()
         await svc.stop()
+
+
+async def test_the_step_builds_the_same_sessions_a_chunk_at_a_time(building, tmp_path, until):
+    svc = EdgeService(config.from_dict(site(building.meter.port, str(tmp_path / "e.db"))))
+    await svc.start()
+    fleet = fleet_for(svc)
+    try:
+        await fleet.start()
+        await fleet.wait_connected()
+        assert await fleet.plug_in("CP1", 1, "TOKEN-A", 50000, 16)
+        assert await fleet.plug_in("CP2", 1, "TOKEN-B", 50000, 16)
+        assert await until(lambda: len(svc.gateway.live_sessions()) == 2)
+        # one session per turn: the same list as in one go
+        assert await svc.gateway.live_sessions_yielding(per_turn=1) == svc.gateway.live_sessions()
+    finally:
+        await fleet.stop()
+        await svc.stop()
