@@ -82,6 +82,8 @@ class StepTrigger:
                 reason = "floor"
             self._wake.clear()
             self._reading = self._soon = False
+            if self._stale_at is not None and self._clock() >= self._stale_at:
+                self._stale_at = None   # this step sees it stale; then the floor paces
             self.reasons[reason] += 1
             self.last_reason = reason
             self.steps += 1

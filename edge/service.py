@@ -11,12 +11,12 @@ goes fail-safe, or the sessions queue in the outbox until the cloud is back).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from typing import Any, Callable
 
 from edge import authorizer as authorizer_mod
+from edge import gc_epochs
 from edge.cloud.upstream import telemetry_sample
 from edge.config import EdgeConfig
 from edge.control_trigger import StepTrigger
@@ -46,15 +46,6 @@ def _station_entry(sid: str, st: dict) -> dict:
                            for cid, status in sorted(st.get("connectors", {}).items())]}
 
 
-def freeze_start_up() -> None:
-    """Move what start-up built (modules, config, site, lists) out of the collector's
-    sight: a full collection then walks only what changes while running, instead of
-    stalling the event loop for everything that never will (bench_loop measures the
-    pauses). Collected first, so no garbage is frozen with it."""
-    gc.collect()
-    gc.freeze()
-
-
 def _floor_s(cfg: EdgeConfig) -> float:
     """The step's floor: ``control.interval_s``, but at least two polls of the grid meter,
     so it only comes round when readings stop (never racing a reading due now)."""
@@ -68,6 +59,7 @@ class EdgeService:
                  disk_free: Callable[[str], int] | None = None, freeze_gc: bool = False) -> None:
         self.cfg = cfg
         self._freeze_gc = freeze_gc
+        self._gc_task: asyncio.Task | None = None
         self.trigger = StepTrigger(_floor_s(cfg), clock=clock)
         self.clock = clock
         self._disk_free = disk_free          # free bytes of a directory's disk (tests inject)
@@ -151,10 +143,15 @@ class EdgeService:
         log.info("edge %s running: OCPP on port %d, %d meter(s), cloud %s", self.site.site_id,
                  self.ocpp_port, len(cfg.meters), "configured" if self.cloud else "off")
         if self._freeze_gc:
-            freeze_start_up()
+            # short full collections on a big site (edge/gc_epochs.py)
+            gc_epochs.refreeze()
+            self._gc_task = asyncio.get_running_loop().create_task(
+                gc_epochs.run(self.gateway.all_connected), name="gc-epochs")
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._gc_task is not None:
+            self._gc_task.cancel()
         if self._task is not None:
             self._task.cancel()
             try:

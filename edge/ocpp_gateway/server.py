@@ -609,6 +609,10 @@ class Gateway:
             })
         return out
 
+    def all_connected(self) -> bool:
+        """Every configured wallbox has a connection now (the site has come up)."""
+        return all(st.link is not None for st in self.stations.values())
+
     def station_status(self) -> dict[str, dict[str, Any]]:
         return {sid: st.status() for sid, st in self.stations.items()}
 

@@ -3,6 +3,8 @@ ending; the floor only when readings stop. Real Modbus TCP meter (pymodbus), rea
 wallboxes (the ocpp library over websockets), real SQLite store. No timing assertions:
 the floor is set to a minute, so a reaction that came from the floor would not come
 within the waits below at all."""
+import asyncio
+
 import pytest
 
 from edge import config
@@ -132,6 +134,10 @@ async def test_staleness_is_judged_by_the_meter_answer_not_the_floor(building, t
         assert first["reason"] == "floor"
         assert svc.last.status["reason"] == "meter_stale"
         assert first["now"] - first["meter_at_s"] > 2      # aged by its answer time
+        # and with the meter silent the floor paces the steps again: none in a second
+        n_stale = len(steps)
+        await asyncio.sleep(1.0)
+        assert len(steps) == n_stale, steps[n_stale:n_stale + 3]
         before = [st for st in steps[:n_before] if st["mode"] == "normal"]
         assert before[-1]["now"] - before[-1]["meter_at_s"] <= 2
 
