@@ -229,7 +229,7 @@ def run_case(n: int, spread_s: float, slower: int = 1) -> list[dict]:
         deadline = time.monotonic() + 120 + spread_s
         while time.monotonic() < deadline:
             steps += _collect_steps(edge, time.monotonic() + 0.5)
-            if steps and steps[-1]["started"] >= n:
+            if steps and steps[-1]["started"] >= n and not (steps[-1]["pacer"] or {}).get("waiting"):
                 break
         burst_s = time.monotonic() - t0
         steps += _collect_steps(edge, time.monotonic() + QUIET_AFTER_S)
