@@ -127,6 +127,7 @@ async def edge_main(config_path: str) -> None:
                "lag_ms": worst, "gc_ms": gcp.take(),
                "step_ms": 1000.0 * (s.last_step_s or 0.0),
                "booted": sum(1 for st in stations if st.booted),
+               "connections": sum(st.link_seq for st in stations),
                "started": sum(1 for st in stations if st.booted and st.link is not None
                               and not getattr(st.link, "starting", False)),
                "pacer": pacer.stats() if pacer is not None else None})
@@ -239,6 +240,9 @@ def run_case(n: int, spread_s: float, slower: int = 1) -> list[dict]:
         row("wallboxes through their start-up (booted, settings, profiles, list)",
             last["started"], "count", "= %d" % n, last["started"] == n)
         row("first connection until the last start-up was done", burst_s, "s")
+        retries = last.get("connections", n) - n
+        row("connections beyond one per wallbox (a wallbox gave up and tried again)",
+            retries, "count", "= 0", retries == 0)
         failsafe_s = sum(b["t"] - a["t"] for a, b in zip(steps, steps[1:])
                          if a["mode"] == "failsafe")
         reasons = sorted({str(s["reason"]) for s in steps if s["mode"] == "failsafe"})
