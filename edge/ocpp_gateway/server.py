@@ -26,7 +26,7 @@ from edge.ocpp_gateway import (auth, framing, limit_sender, list_sync, peer_text
 from edge.ocpp_gateway.link import Link, TokenBucket
 from edge.ocpp_gateway.logic import Logic
 from edge.ocpp_gateway.pacing import TurnPacer
-from edge.ocpp_gateway.station import StationState
+from edge.ocpp_gateway.station import MAX_PENDING_REMOTE, StationState
 from edge.ocpp_gateway.v16.handlers import StationV16
 from edge.ocpp_gateway.v201.handlers import StationV201
 
@@ -502,6 +502,9 @@ class Gateway:
             if now - p["at_s"] > self.remote_start_ttl_s:
                 # the driver never plugged in: the payment authorization lapses
                 del st.pending_remote[tag]
+        while len(st.pending_remote) >= MAX_PENDING_REMOTE:
+            # a cloud asking faster than drivers plug in: the oldest request lapses
+            del st.pending_remote[next(iter(st.pending_remote))]
         id_tag = ("R" + self.ids())[:20]
         st.pending_remote[id_tag] = {"payment_ref": payment_ref, "decision": decision,
                                      "connector": int(connector), "at_s": self.logic.now()}

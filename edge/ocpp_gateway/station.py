@@ -17,6 +17,9 @@ SEQ_TX_MAX = 8
 # Connector ids recorded per station beyond the configured ones (a wallbox reporting
 # junk ids must not grow the status dicts without bound).
 SPARE_CONNECTOR_IDS = 4
+# Remote starts waiting for their car, per station (each also lapses after
+# ocpp.remote_start_ttl_s): a station has a few connectors.
+MAX_PENDING_REMOTE = 8
 
 
 class StationState:

@@ -6,8 +6,8 @@ from ocpp_wallbox import connect
 from edge.core.topology import Site
 from edge.ocpp_gateway.auth import FailureThrottle
 from edge.ocpp_gateway.link import ASKED_IDS_MAX, SEEN_IDS_MAX
-from edge.ocpp_gateway.station import (SEQ_TX_MAX, SEQ_WINDOW, SPARE_CONNECTOR_IDS,
-                                       StationState)
+from edge.ocpp_gateway.station import (MAX_PENDING_REMOTE, SEQ_TX_MAX, SEQ_WINDOW,
+                                       SPARE_CONNECTOR_IDS, StationState)
 
 
 def _station():
@@ -85,3 +85,17 @@ def test_handshake_failures_from_a_spray_of_addresses_stay_bounded():
         th.record_failure("10.0.%d.%d" % (i // 250, i % 250))
     assert len(th._fails) == 100
     assert th.failures("10.0.19.249") == 1 and th.failures("10.0.0.0") == 0   # newest kept
+
+
+async def test_remote_starts_waiting_for_a_car_stay_bounded(gateway):
+    c = await connect(gateway.port, "CP16", "1.6", "secret-16")
+    try:
+        tags = []
+        for i in range(5 * MAX_PENDING_REMOTE):
+            out = await gateway.remote_start("CP16", 2, "pay-%d" % i)
+            assert out["accepted"], out
+            tags.append(out["id_tag"])
+        pending = gateway.stations["CP16"].pending_remote
+        assert len(pending) == MAX_PENDING_REMOTE and tags[-1] in pending and tags[0] not in pending
+    finally:
+        await c.close()
