@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable
 
 from edge import authorizer as authorizer_mod
-from edge import gc_epochs
+from edge import gc_epochs, heap
 from edge.cloud.upstream import telemetry_sample
 from edge.config import EdgeConfig
 from edge.control_trigger import StepTrigger
@@ -72,6 +72,7 @@ class EdgeService:
         self.cloud: Any = None
         self.ocpp_port: int | None = None
         self._task: asyncio.Task | None = None
+        self._heap_task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
         self._last_telemetry_s = 0.0
         self._listeners: list[Callable[["EdgeService"], None]] = []
@@ -134,6 +135,8 @@ class EdgeService:
             self.cloud.publish_status(self.station_status_list())   # the table; sent on connect
             await self.cloud.start()
         self._task = asyncio.get_running_loop().create_task(self._control_loop(), name="control")
+        self._heap_task = asyncio.get_running_loop().create_task(heap.trim_forever(),
+                                                                 name="heap trim")
         if cfg.http is not None:
             from edge.web.server import WebServer
             self.web = WebServer(self, cfg.http)
@@ -152,6 +155,8 @@ class EdgeService:
         self._stopping.set()
         if self._gc_task is not None:
             self._gc_task.cancel()
+        if self._heap_task is not None:
+            self._heap_task.cancel()
         if self._task is not None:
             self._task.cancel()
             try:
