@@ -613,8 +613,13 @@ class Gateway:
         return out
 
     def all_connected(self) -> bool:
-        """Every configured wallbox has a connection now (the site has come up)."""
-        return all(st.link is not None for st in self.stations.values())
+        """Every configured wallbox has a connection and is through its start-up, and
+        no start-up work waits (the site has come up). The GC epoch comes then
+        (edge/gc_epochs.py): its one long collection is not added to a burst of
+        start-ups, and what their after-boot work built is frozen with the rest."""
+        return (all(st.link is not None and not st.link.starting
+                    for st in self.stations.values())
+                and self.startup.waiting == 0)
 
     def station_status(self) -> dict[str, dict[str, Any]]:
         return {sid: st.status() for sid, st in self.stations.items()}
