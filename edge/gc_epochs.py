@@ -7,8 +7,8 @@ long as the service. ``gc.freeze()`` moves the objects alive at that moment out 
 the collector's sight, so a full collection walks only what was made since.
 
 When: once after start-up (``EdgeService(freeze_gc=True)``), again when the site has
-come up (every configured wallbox connected, or ``settle_by_s`` after start, whichever
-is first: connections are made after start-up), then every ``every_s``. Each time
+come up (every configured wallbox connected and through its start-up, or ``settle_by_s``
+after start, whichever is first: connections are made after start-up), then every ``every_s``. Each time
 the frozen set is released and collected first (``unfreeze(); collect(); freeze()``):
 so garbage is never frozen, and an object that was frozen and later became garbage
 in a reference cycle (a wallbox's old connection) is freed within ``every_s``. That
