@@ -63,6 +63,7 @@ _INF = 1 << 62
 _FULL_ONLY = ((FULL, 0),)
 _ACTIVE = 1
 _DONE = 2
+_WAIT = 3     # admitted, its minimum above the level: joins when the level reaches it
 
 
 class Allocation:
@@ -415,6 +416,7 @@ def _stage(members, paths, exact, caps, stage, lo, hi, options, alloc, modes, st
                 caps[k] -= low
         else:
             waits.append(i)
+            st[i] = _WAIT
             for k in path:
                 caps[k] -= low
                 R[k] -= low
@@ -450,6 +452,7 @@ def _rise(members, paths, exact, R, rate, first, m, by_hi, waits, lo, hi, alloc,
     pc = 0
     pw = 0
     n_hi = len(by_hi)
+    n_w = len(waits)
     his = [hi[i] for i in by_hi]
     his.append(_INF)
     los = [lo[i] for i in waits]
@@ -463,6 +466,8 @@ def _rise(members, paths, exact, R, rate, first, m, by_hi, waits, lo, hi, alloc,
     while True:
         while pc < n_hi and st[by_hi[pc]] == _DONE:
             pc += 1
+        while pw < n_w and st[waits[pw]] == _DONE:
+            pw += 1     # held at its minimum by a limit that filled below it
         ncap = his[pc]
         nj = los[pw]
         if ncap == _INF and nj == _INF:
@@ -511,10 +516,17 @@ def _rise(members, paths, exact, R, rate, first, m, by_hi, waits, lo, hi, alloc,
                 rate[k2] -= 1
         else:
             # Constraint k is full at level nb: every session rising through it stops.
+            # One still waiting to join through it stays at its minimum (above nb): it
+            # must not come in later and take the rounding rest, which then goes to
+            # the sessions at the level first (the top-up, lowest first).
             rest = R[k] - rate[k] * nb
             for mode in (FULL, ONE):
                 for i in members[k][mode]:
-                    if st[i] == _ACTIVE and modes[i] == mode:
+                    if st[i] == _WAIT and modes[i] == mode:
+                        alloc[i] = lo[i]
+                        st[i] = _DONE
+                        by[i] = k
+                    elif st[i] == _ACTIVE and modes[i] == mode:
                         by[i] = k
                         path = paths[i][mode]
                         level = nb

@@ -254,3 +254,38 @@ def test_rounding_rest_is_taken_before_others_rise_on_a_shared_phase():
     r = run(t, [session("A"), session("C"), session("B")])
     assert sorted([r.targets[("A", 1)][0], r.targets[("C", 1)][0]]) == [1, 2]
     assert r.targets[("B", 1)][0] == 2
+
+
+def test_a_session_held_at_its_minimum_does_not_take_the_rounding_rest():
+    # Found by the fairness property. 3887 W at 230 V less 3 x 0.5 A margin is a
+    # 154 dA power limit (sum of phase currents); L1 has 106 dA. C's minimum (55)
+    # is above the level where the power limit fills (24.75), so C stays at 55 while
+    # A and B are held at 24; the rounding rest (B would need 3 dA on the power
+    # limit, 2 are left) then goes lowest first: A to 26, C one deciamp. Before, C
+    # joined after the others had stopped and took all of it: A 25, B 24, C 57.
+    # (A 26, B 25, C 55 is not possible: 26 + 3 x 25 + 55 = 156 > 154.)
+    t = CircuitTree(230)
+    t.add_circuit("grid", None, (111, 30, 30), 3887, 5)
+    t.add_connector(("A", 1), "grid", 1, (0,), 0, 26)
+    t.add_connector(("B", 1), "grid", 3, (0, 1, 2), 0, 25)
+    t.add_connector(("C", 1), "grid", 1, (0,), 55, 57)
+    for prioritised in (True, False):
+        r = run(t, [session(x, prioritised=prioritised) for x in "ABC"])
+        got = [limit_of(r, x) for x in "ABC"]
+        assert got == [26, 24, 56], got
+        assert got[0] + 3 * got[1] + got[2] <= 154 and got[0] + got[1] + got[2] <= 106
+        reasons = r.reasons()
+        assert reasons[("C", 1)]["code"] == "limited" and reasons[("C", 1)]["phase"] == "power"
+
+
+def test_rounding_rest_left_by_sessions_stopped_on_two_limits_goes_to_the_level_first():
+    # L1 fills at level 24 with 2 dA over; B1 and B2 cannot take them (L2, also full
+    # at 24): A takes them, not C, whose minimum (50) is above the level.
+    t = CircuitTree()
+    t.add_circuit("grid", None, (124, 48, 999))
+    t.add_connector(("A", 1), "grid", 1, (0,), 0, 30)
+    t.add_connector(("B1", 1), "grid", 3, (0, 1, 2), 0, 30)
+    t.add_connector(("B2", 1), "grid", 3, (0, 1, 2), 0, 30)
+    t.add_connector(("C", 1), "grid", 1, (0,), 50, 60)
+    r = run(t, [session(x) for x in ("A", "B1", "B2", "C")])
+    assert [limit_of(r, x) for x in ("A", "B1", "B2", "C")] == [26, 24, 24, 50]

@@ -6,7 +6,7 @@ constraint or a wrong power conversion shows up as a violated limit.
 """
 import copy
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from edge.core.alloc_config import AllocConfig
 from edge.core.allocation import allocate
@@ -278,8 +278,24 @@ def test_every_cycle_respects_every_limit_with_state_rotation_and_switching(case
         prev = r.limits
 
 
+def minimum_above_the_level_case():
+    """Hypothesis's find, shrunk by hand (tests/core/test_alloc_rule.py has it too):
+    a 154 dA power limit fills at level 24 below C's minimum of 55; C used to join
+    after A and B had stopped and take the 2 dA rounding rest (A 25, B 24, C 57)."""
+    tree = CircuitTree(230)
+    tree.add_circuit("grid", None, (111, 30, 30), 3887, 5)
+    tree.add_circuit("st", "grid", None)
+    tree.add_connector(("st", 1), "st", 1, (0,), 0, 26)
+    tree.add_connector(("st", 2), "st", 3, (0, 1, 2), 0, 25)
+    tree.add_connector(("st", 3), "st", 1, (0,), 55, 57)
+    sessions = [{"key": ("st", c), "session_id": "s%d" % c, "started_s": 0, "prioritised": True,
+                 "drawn_da": None, "controllable": True} for c in (1, 2, 3)]
+    return tree, sessions, (0, 0, 0), None
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sites())
+@example(minimum_above_the_level_case())
 def test_water_filling_is_max_min_fair_within_a_priority(case):
     """A session below its demand is held by a full limit on which, among the
     sessions of its priority, nobody got more than it (give or take the rounding),
