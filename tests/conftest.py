@@ -3,11 +3,53 @@
 Until 2026-12 the allocation was also compiled with Cython (docs/architecture.md,
 "One core, pure Python"). A module left from that build in edge/core/ would win
 the import over its .py source and test old code in silence, so the session stops
-at once if one is there (`make test` deletes them before it starts pytest)."""
+at once if one is there (`make test` deletes them before it starts pytest).
+
+Hypothesis profiles. A property test draws new random cases on every run, so a
+CI run could fail on a case nobody had seen before, for a bug as old as the
+code, and pass when run again: a red build that says nothing about the commit
+it tested. So the two kinds of run differ:
+  ci   derandomize=True: the cases follow from each test's source, the same on
+       every run of one commit; no example database (a clean clone has none);
+       print_blob=True, so a failure prints the @reproduce_failure line that
+       replays it anywhere. A property then fails in CI only when the commit
+       changed the code under test, the test, or an @example it carries.
+  dev  random cases on every run, failures kept in .hypothesis/ and tried first
+       next time; print_blob=True too. This is where new cases are found: every
+       local pytest run explores. A failure found here becomes an @example on
+       the property (and, for the core, a plain test in tests/core that runs
+       under MicroPython too) in the commit that fixes it, so CI runs it from
+       then on.
+HYPOTHESIS_PROFILE=ci|dev picks one (`pytest --hypothesis-profile` wins over
+both); without it, ci when CI is set (GitHub Actions, GitLab, ... set it) and
+dev elsewhere. .ci/run sets HYPOTHESIS_PROFILE=ci itself: the runner need not
+set CI. Neither has a deadline or the too_slow health check: on a shared
+2-core machine those are timed assertions (speed is for `make bench`).
+Per-test @settings (max_examples, ...) apply under both."""
 import importlib.machinery
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Both from Hypothesis's own defaults: a profile made without a parent inherits the
+# profile loaded at the time, which is Hypothesis's built-in "ci" when CI is set.
+_UNTIMED = settings(settings.get_profile("default"), deadline=None, print_blob=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", _UNTIMED, derandomize=True, database=None)
+settings.register_profile("dev", _UNTIMED)
+
+
+def hypothesis_profile(env=os.environ) -> str:
+    """The profile for this run (see the module's docstring)."""
+    named = env.get("HYPOTHESIS_PROFILE")
+    if named:
+        return named
+    return "ci" if env.get("CI", "").lower() not in ("", "0", "false", "no") else "dev"
+
+
+settings.load_profile(hypothesis_profile())
 
 CORE_DIR = Path(__file__).resolve().parent.parent / "edge" / "core"
 
