@@ -30,7 +30,9 @@ limit per connector. It does no I/O; time and memory come in as arguments.
       rate[k] (how many rising sessions pass it, a power limit counting each
       phase), so it fills up at L = R[k] // rate[k]. A heap yields the constraint
       that fills next; its sessions stop there, the others rise on. A session
-      also stops at its demand. So a stage costs O((n + m) log m), not O(n^2).
+      also stops at its demand. One whose minimum is above the level joins when
+      the level reaches it, or stays at its minimum if a limit on its path fills
+      first. So a stage costs O((n + m) log m), not O(n^2).
    c. Top-up: integer levels leave a few deciamps per constraint; they go to
       the stage's sessions in order, one deciamp each first, so no session stays
       below its demand while every limit on its path still has room (current
