@@ -27,29 +27,11 @@ set CI. Neither has a deadline or the too_slow health check: on a shared
 2-core machine those are timed assertions (speed is for `make bench`).
 Per-test @settings (max_examples, ...) apply under both."""
 import importlib.machinery
-import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
 
-# Both from Hypothesis's own defaults: a profile made without a parent inherits the
-# profile loaded at the time, which is Hypothesis's built-in "ci" when CI is set.
-_UNTIMED = settings(settings.get_profile("default"), deadline=None, print_blob=True,
-                    suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("ci", _UNTIMED, derandomize=True, database=None)
-settings.register_profile("dev", _UNTIMED)
-
-
-def hypothesis_profile(env=os.environ) -> str:
-    """The profile for this run (see the module's docstring)."""
-    named = env.get("HYPOTHESIS_PROFILE")
-    if named:
-        return named
-    return "ci" if env.get("CI", "").lower() not in ("", "0", "false", "no") else "dev"
-
-
-settings.load_profile(hypothesis_profile())
+import tests.hypothesis_profiles  # noqa: F401  registers and loads the profile (above)
 
 CORE_DIR = Path(__file__).resolve().parent.parent / "edge" / "core"
 

@@ -2,7 +2,7 @@
 every run of a commit, local runs explore."""
 from hypothesis import given, settings, strategies as st
 
-from conftest import hypothesis_profile
+from tests.hypothesis_profiles import hypothesis_profile
 
 
 def test_ci_is_chosen_by_name_or_by_the_ci_variable_and_dev_elsewhere():
