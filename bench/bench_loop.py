@@ -474,7 +474,7 @@ class _Case:
 
 def reaction_case(poll_s: float, quick: bool) -> list[dict]:
     n = 100
-    count = 3 if quick else (8 if poll_s >= 1 else 10)
+    count = 2 if quick else (8 if poll_s >= 1 else 10)
     label = "%d wallboxes, poll %g ms" % (n, poll_s * 1000)
     case = _Case(n, poll_s, quick, label)
     try:
