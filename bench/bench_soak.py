@@ -16,7 +16,7 @@ the kernel send to the block device, counted when a page is dirtied), and, when 
 compiler is present, a small LD_PRELOAD library (bench/fsync_count.c) counting the
 process's fsync/fdatasync calls and the bytes it passed to pwrite on regular files.
 
-Length: ``EDGE_SOAK_MINUTES`` (default 6; `make bench --quick` 2), or
+Length: ``EDGE_SOAK_MINUTES`` (default 12; `make bench --quick` 2), or
 ``python -m bench.bench_soak --minutes 30``. The first half of the run (at least a
 minute) is warm-up; slopes are fitted over the second half.
 """
@@ -488,7 +488,7 @@ def _store_bytes(db: Path) -> int:
 def run(quick: bool = False, minutes: float | None = None, trace: bool = False,
         frames: int = 1, arena_max: int | None = None) -> list[dict]:
     if minutes is None:
-        minutes = float(os.environ.get("EDGE_SOAK_MINUTES", "2" if quick else "6"))
+        minutes = float(os.environ.get("EDGE_SOAK_MINUTES", "2" if quick else "12"))
     total_s = minutes * 60.0
     # The slope is fitted over the second half of the run: the first half is warm-up
     # (connections, bounded per-station memories filling, the store reaching its size
