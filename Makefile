@@ -52,8 +52,10 @@ deps: $(STAMP) no-compiled-core $(MP_STAMP) $(UMQTT) mosquitto
 
 test: deps test-py test-mp
 
+# `make test` is the gate (CI, before a push): its property tests draw the same cases for a
+# commit (profile ci, tests/conftest.py); a plain pytest run explores (profile dev).
 test-py: $(STAMP) no-compiled-core $(UMQTT) mosquitto chromium systemd-tools
-	$(PY) tools/run_pytest.py
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(PY) tools/run_pytest.py
 
 test-mp: $(MP_STAMP)
 	node tools/mp/mp.mjs test tests/core

@@ -22,8 +22,8 @@ it tested. So the two kinds of run differ:
        then on.
 HYPOTHESIS_PROFILE=ci|dev picks one (`pytest --hypothesis-profile` wins over
 both); without it, ci when CI is set (GitHub Actions, GitLab, ... set it) and
-dev elsewhere. .ci/run sets HYPOTHESIS_PROFILE=ci itself: the runner need not
-set CI. Neither has a deadline or the too_slow health check: on a shared
+dev elsewhere. `make test` (which .ci/run calls) sets HYPOTHESIS_PROFILE=ci unless
+it is given, so the runner need not set CI. Neither has a deadline or the too_slow health check: on a shared
 2-core machine those are timed assertions (speed is for `make bench`).
 Per-test @settings (max_examples, ...) apply under both."""
 import importlib.machinery
