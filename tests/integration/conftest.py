@@ -3,6 +3,8 @@ import time
 
 import pytest
 
+from host_tools.broker import Broker
+
 
 async def wait_until(predicate, timeout_s: float = 20.0, step_s: float = 0.1) -> bool:
     """Poll until predicate() is true; False on timeout (the caller asserts)."""
@@ -17,3 +19,11 @@ async def wait_until(predicate, timeout_s: float = 20.0, step_s: float = 0.1) ->
 @pytest.fixture
 def until():
     return wait_until
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real Mosquitto for the test, in its own directory and port."""
+    b = Broker(workdir=str(tmp_path / "mq")).start()
+    yield b
+    b.cleanup()

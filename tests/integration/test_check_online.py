@@ -11,7 +11,7 @@ import pytest
 from edge.core.tokens import T_STATUS
 from host_tools.cloud_peer import CloudPeer
 
-from test_online_auth import PUBLIC, SITE, V16, V201, _close, _site, broker, roaming_snapshot  # noqa: F401 (broker: fixture)
+from test_online_auth import PUBLIC, SITE, V16, V201, _close, _site, roaming_snapshot
 
 LISTED = "ROAMLIST1"        # in the lists, group g-roam (check_online), provider DE*ABC
 

@@ -8,7 +8,6 @@ event log, the status and as a durable `alarm` record at the cloud.
 """
 import base64
 import logging
-import socket
 
 import aiohttp
 import pytest
@@ -18,7 +17,7 @@ from edge.service import EdgeService
 from edge.store.space import MB
 from edge.web.passwords import hash_password
 from host_tools import demo_site
-from host_tools.broker import Broker
+from host_tools.broker import free_port
 from host_tools.cloud_peer import CloudPeer
 from host_tools.wallbox_sim.fleet import Fleet
 from host_tools.wallbox_sim.model import ConnectorSpec, StationSpec
@@ -28,25 +27,12 @@ V16, V201 = "CP003", "CP004"
 VIEWER = {"Authorization": "Basic " + base64.b64encode(b"viewer:viewer-secret-pw").decode()}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Disk:
     def __init__(self) -> None:
         self.free = 8 * 1024 * MB
 
     def __call__(self, path: str) -> int:
         return self.free
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(workdir=str(tmp_path / "mq")).start()
-    yield b
-    b.cleanup()
 
 
 @pytest.fixture

@@ -6,33 +6,19 @@ whole with `group_in_use` (an error record and a snapshot request reach the clou
 session finishes with its group and its record reaches the cloud with it; once the cloud
 has acknowledged that record, the same removal applies.
 """
-import socket
 
 import pytest
 
 from edge import config
 from edge.service import EdgeService
 from host_tools import demo_site
-from host_tools.broker import Broker
+from host_tools.broker import free_port
 from host_tools.cloud_peer import CloudPeer
 from host_tools.wallbox_sim.fleet import Fleet
 from host_tools.wallbox_sim.model import ConnectorSpec, StationSpec
 
 SITE = demo_site.SITE_ID
 V16, V201 = "CP003", "CP004"          # charging group "visitors": g-guests is active there
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(workdir=str(tmp_path / "mq")).start()
-    yield b
-    b.cleanup()
 
 
 @pytest.fixture

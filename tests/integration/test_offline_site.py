@@ -1,25 +1,18 @@
 """The internet goes away: the site keeps charging from its last lists, records every
 session, survives an edge restart while offline, and delivers everything, once, when
 the broker is back. Real Mosquitto, real OCPP wallboxes, the whole edge service."""
-import socket
 
 import pytest
 
 from edge import config
 from edge.service import EdgeService
 from host_tools import demo_site
-from host_tools.broker import Broker
+from host_tools.broker import free_port
 from host_tools.cloud_peer import CloudPeer
 from host_tools.wallbox_sim.fleet import Fleet
 from host_tools.wallbox_sim.model import ConnectorSpec, StationSpec
 
 SITE = demo_site.SITE_ID
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def site_cfg(broker_port: int, ocpp_port: int, store: str) -> config.EdgeConfig:
@@ -29,13 +22,6 @@ def site_cfg(broker_port: int, ocpp_port: int, store: str) -> config.EdgeConfig:
     d["load_management"] = {"failsafe_non_ev_a": 0}
     d["cloud"].update(resend_after_s=2.0, backoff_base_s=0.2, backoff_cap_s=1.0)
     return config.from_dict(d)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(workdir=str(tmp_path / "mq")).start()
-    yield b
-    b.cleanup()
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ by the test to pass an authorization's expiry without waiting for it.
 import asyncio
 import copy
 import logging
-import socket
 
 import pytest
 
 from edge import config
 from edge.service import EdgeService
 from host_tools import demo_site
-from host_tools.broker import Broker
+from host_tools.broker import free_port
 from host_tools.cloud_peer import CloudPeer
 from host_tools.wallbox_sim.fleet import Fleet
 from host_tools.wallbox_sim.model import ConnectorSpec, StationSpec
@@ -32,12 +31,6 @@ class ShiftedClock:
 
     def __call__(self) -> float:
         return self._time() + self.shift_s
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def roaming_snapshot() -> dict:
@@ -66,13 +59,6 @@ def stations() -> list:
                         connectors=[ConnectorSpec(c["phases"], c["max_current_a"]) for c in conns],
                         response_delay_s=0.1, meter_interval_s=2)
             for _, sid, v, conns in demo_site.STATIONS if sid in (V16, V201, PUBLIC)]
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(workdir=str(tmp_path / "mq")).start()
-    yield b
-    b.cleanup()
 
 
 @pytest.fixture
