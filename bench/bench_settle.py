@@ -26,12 +26,11 @@ the load are printed beside them for context.
 from __future__ import annotations
 
 import os
-import random
 import statistics
 import time
 
 from edge.core.alloc_config import AllocConfig
-from host_tools.closed_loop import Plant, Record, Site
+from host_tools.closed_loop import Plant, Record, Site, random_building_steps
 
 N = 100
 GRID_DA = 10000
@@ -56,19 +55,7 @@ def _steady(seed, seconds, lag_s=(5, 10)):
 
 
 def _steps(seed, seconds):
-    rnd = random.Random(seed)
-    steps, t = [], 0
-    while t < seconds:
-        t += rnd.randint(20, 120)
-        steps.append((t, rnd.choice([0, 200, 500, 1000, 1500, 2500, 3000])))
-
-    def building(now):
-        v = 1000
-        for at, level in steps:
-            if at > now:
-                break
-            v = level
-        return v
+    building = random_building_steps(seed, seconds)
     site = Site(n=N, grid_da=GRID_DA, margin_da=MARGIN_DA, seed=seed, plant=Plant(noise_da=3))
     site.run(300, lambda t: 1000)
     return site.run(seconds, lambda t: building(t - 300), Record())

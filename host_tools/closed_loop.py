@@ -181,3 +181,23 @@ class Site:
             for car in self.cars:
                 record.changes.setdefault(car.key, 0)
         return record
+
+
+def random_building_steps(seed: int, seconds: int, start_da: int = 1000) -> Callable[[float], int]:
+    """Building load (dA) jumping every 20 to 120 s between 0 and 300 A: often right
+    after a fall, while the cars are still following the raises it allowed."""
+    rnd = random.Random(seed)
+    steps = []
+    t = 0
+    while t < seconds:
+        t += rnd.randint(20, 120)
+        steps.append((t, rnd.choice([0, 200, 500, 1000, 1500, 2500, 3000])))
+
+    def building(now: float) -> int:
+        v = start_da
+        for at, level in steps:
+            if at > now:
+                break
+            v = level
+        return v
+    return building

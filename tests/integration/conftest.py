@@ -3,7 +3,9 @@ import time
 
 import pytest
 
+from host_tools import demo_site
 from host_tools.broker import Broker
+from host_tools.cloud_peer import CloudPeer
 
 
 async def wait_until(predicate, timeout_s: float = 20.0, step_s: float = 0.1) -> bool:
@@ -27,3 +29,14 @@ def broker(tmp_path):
     b = Broker(workdir=str(tmp_path / "mq")).start()
     yield b
     b.cleanup()
+
+
+@pytest.fixture
+def cloud(broker):
+    """The reference cloud peer serving the demo site's snapshot (a test module may
+    define its own `cloud` with other lists)."""
+    p = CloudPeer(port=broker.port, client_id="cloud")
+    p.serve_snapshot[demo_site.SITE_ID] = demo_site.cloud_snapshot()
+    p.start()
+    yield p
+    p.stop()

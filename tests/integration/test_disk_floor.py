@@ -18,7 +18,6 @@ from edge.store.space import MB
 from edge.web.passwords import hash_password
 from host_tools import demo_site
 from host_tools.broker import free_port
-from host_tools.cloud_peer import CloudPeer
 from host_tools.wallbox_sim.fleet import Fleet
 from host_tools.wallbox_sim.model import ConnectorSpec, StationSpec
 
@@ -33,15 +32,6 @@ class Disk:
 
     def __call__(self, path: str) -> int:
         return self.free
-
-
-@pytest.fixture
-def cloud(broker):
-    p = CloudPeer(port=broker.port, client_id="cloud")
-    p.serve_snapshot[SITE] = demo_site.cloud_snapshot()
-    p.start()
-    yield p
-    p.stop()
 
 
 def _cfg(broker_port: int, ocpp_port: int, store: str) -> config.EdgeConfig:

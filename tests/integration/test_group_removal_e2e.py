@@ -13,21 +13,11 @@ from edge import config
 from edge.service import EdgeService
 from host_tools import demo_site
 from host_tools.broker import free_port
-from host_tools.cloud_peer import CloudPeer
 from host_tools.wallbox_sim.fleet import Fleet
 from host_tools.wallbox_sim.model import ConnectorSpec, StationSpec
 
 SITE = demo_site.SITE_ID
 V16, V201 = "CP003", "CP004"          # charging group "visitors": g-guests is active there
-
-
-@pytest.fixture
-def cloud(broker):
-    p = CloudPeer(port=broker.port, client_id="cloud")
-    p.serve_snapshot[SITE] = demo_site.cloud_snapshot()
-    p.start()
-    yield p
-    p.stop()
 
 
 def _cfg(broker_port: int, ocpp_port: int, store: str) -> config.EdgeConfig:

@@ -13,12 +13,11 @@ reaction time"):
   once their wallboxes confirm (raise_holdoff_s + their sample interval); the
   cars then need their own follow time.
 """
-import random
 
 import pytest
 
 from edge.core.alloc_config import AllocConfig
-from host_tools.closed_loop import Plant, Record, Site
+from host_tools.closed_loop import Plant, Record, Site, random_building_steps
 
 SETTLED_CHANGES_PER_HOUR = 6
 GRID_DA = 10000
@@ -61,33 +60,13 @@ def test_with_constant_building_load_the_allocation_settles(noise_da, seed, lag_
     assert all(c.told_da <= c.takes_da + cfg.unused_headroom_da for c in small if c.takes_da <= 100)
 
 
-def _random_steps(seed, seconds):
-    """Building load jumping every 20 to 120 s between 0 and 300 A: often right
-    after a fall, while the cars are still following the raises it allowed."""
-    rnd = random.Random(seed)
-    steps = []
-    t = 0
-    while t < seconds:
-        t += rnd.randint(20, 120)
-        steps.append((t, rnd.choice([0, 200, 500, 1000, 1500, 2500, 3000])))
-
-    def building(now):
-        v = 1000
-        for at, level in steps:
-            if at > now:
-                break
-            v = level
-        return v
-    return building
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_building_load_steps_are_cut_within_the_reaction_time(seed):
     plant = Plant(noise_da=3)
     cfg = AllocConfig()
     site = Site(n=100, grid_da=GRID_DA, margin_da=MARGIN_DA, seed=seed, plant=plant, cfg=cfg)
     site.run(300, lambda t: 1000)
-    building = _random_steps(seed, 7200)
+    building = random_building_steps(seed, 7200)
     rec = site.run(7200, lambda t: building(t - 300), Record())
     # The edge's side: the limits in force would keep the grid under its limit with
     # the real building load, at the latest when the wallboxes of cars still
